@@ -1,0 +1,126 @@
+"""Command line: parse arguments into a ``Config`` and run the worker.
+
+This module must stay light: the ``worker/ready`` handshake is sent before torch or transformers
+are imported, so nothing here (or in what it imports) may pull them in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from worker import __version__
+from worker.config import (
+    DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_INFLIGHT,
+    DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    Config,
+)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hf-worker",
+        description="Serve HuggingFace models over JSON-RPC 2.0 on stdio or a named pipe. "
+        "Stdout carries protocol frames only; logs go to stderr as JSON lines.",
+    )
+    p.add_argument("--version", action="version", version=f"hf-worker {__version__}")
+    p.add_argument(
+        "--framing",
+        choices=["length", "lsp", "ndjson"],
+        default="length",
+        help="length: 4-byte big-endian length prefix (default); lsp: Content-Length headers; "
+        "ndjson: one JSON message per line, for shells",
+    )
+    p.add_argument(
+        "--encoding",
+        choices=["msgpack", "json"],
+        default=None,
+        help="payload encoding; default msgpack with --framing length, json otherwise "
+        "(ndjson is json only)",
+    )
+    p.add_argument(
+        "--pipe",
+        metavar="NAME",
+        default=None,
+        help="connect to the named pipe NAME created by the host (\\\\.\\pipe\\NAME on Windows, "
+        "the Unix socket $TMPDIR/CoreFxPipe_NAME elsewhere) instead of using stdin/stdout",
+    )
+    p.add_argument(
+        "--max-frame-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_FRAME_BYTES,
+        help=f"largest frame accepted or sent (default {DEFAULT_MAX_FRAME_BYTES})",
+    )
+    p.add_argument(
+        "--max-inflight",
+        type=_positive_int,
+        default=DEFAULT_MAX_INFLIGHT,
+        help=f"requests in flight before new ones are answered 'overloaded' (default {DEFAULT_MAX_INFLIGHT})",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="default time worker/shutdown and SIGTERM give in-flight requests before cancelling them "
+        f"(default {DEFAULT_SHUTDOWN_GRACE_SECONDS:g})",
+    )
+    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    p.add_argument("--debug", action="store_true", help="include tracebacks in error.data")
+    p.add_argument(
+        "--enable-test-methods",
+        action="store_true",
+        help="register the fault-injection methods test/* (never in production)",
+    )
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow model/load to run code shipped with a model (off by default)",
+    )
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch intra-op threads")
+    p.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="stderr log level"
+    )
+    return p
+
+
+def parse_config(argv: list[str] | None = None) -> Config:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    encoding = args.encoding or ("msgpack" if args.framing == "length" else "json")
+    if args.framing == "ndjson" and encoding != "json":
+        parser.error("--framing ndjson carries JSON only (a MessagePack payload may contain newlines)")
+    return Config(
+        framing=args.framing,
+        encoding=encoding,
+        pipe=args.pipe,
+        max_frame_bytes=args.max_frame_bytes,
+        max_inflight=args.max_inflight,
+        shutdown_grace_seconds=args.shutdown_grace,
+        parent_pid=args.parent_pid,
+        debug=args.debug,
+        enable_test_methods=args.enable_test_methods,
+        trust_remote_code=args.trust_remote_code,
+        threads=args.threads,
+        log_level=args.log_level,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
+    # Imported here so that --help and argument errors stay instant.
+    from worker.runtime.lifecycle import run
+
+    return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Core methods, always present: worker/ping, worker/info, worker/shutdown."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import msgspec
+
+from worker import PROTOCOL_VERSION, __version__
+from worker.rpc.messages import Params
+from worker.runtime.context import RequestContext
+from worker.runtime.process_stats import peak_rss_bytes, rss_bytes
+from worker.runtime.registry import Handlers
+
+handlers = Handlers()
+
+
+@handlers.method("worker/ping", inline=True)
+def ping(params: msgspec.Raw, ctx: RequestContext) -> msgspec.Raw | None:
+    """Return the params exactly as sent (null when there were none). Answered on the reader thread."""
+    return params if len(params) else None
+
+
+class InfoParams(Params):
+    pass
+
+
+class InfoResult(msgspec.Struct):
+    protocol: int
+    version: str
+    pid: int
+    python: str
+    uptime_seconds: float
+    inflight: int
+    running_handlers: int
+    requests_total: int
+    rss_bytes: int | None
+    peak_rss_bytes: int | None
+    threads: int
+    torch_loaded: bool
+    transport: str
+    framing: str
+    encoding: str
+    max_inflight: int
+    max_frame_bytes: int
+
+
+@handlers.method("worker/info", inline=True)
+def info(params: InfoParams, ctx: RequestContext) -> InfoResult:
+    """Process facts a supervisor wants: identity, load and memory."""
+    state = ctx.state
+    config = state.config
+    dispatcher = state.dispatcher
+    return InfoResult(
+        protocol=PROTOCOL_VERSION,
+        version=__version__,
+        pid=state.pid,
+        python=sys.version.split()[0],
+        uptime_seconds=round(state.uptime_seconds, 3),
+        inflight=dispatcher.inflight,
+        running_handlers=dispatcher.running_handlers,
+        requests_total=dispatcher.requests_total,
+        rss_bytes=rss_bytes(),
+        peak_rss_bytes=peak_rss_bytes(),
+        threads=threading.active_count(),
+        torch_loaded="torch" in sys.modules,
+        transport=config.transport,
+        framing=config.framing,
+        encoding=config.encoding,
+        max_inflight=config.max_inflight,
+        max_frame_bytes=config.max_frame_bytes,
+    )
+
+
+class ShutdownParams(Params):
+    grace_seconds: float | None = None
+
+
+class ShutdownResult(msgspec.Struct):
+    completed: bool
+    cancelled: int
+
+
+@handlers.method("worker/shutdown")
+def shutdown(params: ShutdownParams, ctx: RequestContext) -> ShutdownResult:
+    """Stop taking requests, let those in flight finish within the grace period, cancel the rest,
+    answer, and exit 0."""
+    state = ctx.state
+    dispatcher = state.dispatcher
+    grace = params.grace_seconds if params.grace_seconds is not None else state.config.shutdown_grace_seconds
+    dispatcher.begin_draining()
+    completed = dispatcher.wait_idle(max(grace, 0.0), ignore=ctx.id)
+    cancelled = 0 if completed else dispatcher.cancel_all(ignore=ctx.id)
+    ctx.after_response(lambda: state.stop_requested("shutdown", 0))
+    return ShutdownResult(completed=completed, cancelled=cancelled)

@@ -1,0 +1,143 @@
+"""Fault-injection methods (``test/*``), registered only with ``--enable-test-methods``.
+
+They let a host's test suite provoke what real deployments do: slow calls, calls that ignore
+cancellation, a process that dies, a library that writes to stdout.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+from worker.errors import InvalidParams
+from worker.rpc.messages import Params
+from worker.runtime.context import RequestContext
+from worker.runtime.registry import Handlers
+
+handlers = Handlers()
+
+
+class EchoParams(Params):
+    value: Any = None
+
+
+@handlers.method("test/echo")
+def echo(params: EchoParams, ctx: RequestContext) -> Any:
+    """Return ``value`` as sent, on a handler thread (unlike worker/ping, which is inline)."""
+    return params.value
+
+
+class SleepParams(Params):
+    seconds: float
+    progress_interval: float = 0.1
+
+
+class SleepResult(msgspec.Struct):
+    slept_seconds: float
+
+
+@handlers.method("test/sleep")
+def sleep(params: SleepParams, ctx: RequestContext) -> SleepResult:
+    """Sleep cooperatively: cancellation ends it at once; with a progressToken, reports
+    ``{"elapsed_seconds", "fraction"}`` every ``progress_interval`` seconds."""
+    if params.seconds < 0:
+        raise InvalidParams("seconds must not be negative")
+    start = time.monotonic()
+    deadline = start + params.seconds
+    interval = max(params.progress_interval, 0.01) if ctx.wants_progress else None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        wait = remaining if interval is None else min(remaining, interval)
+        if ctx.cancel_event.wait(wait):
+            ctx.check_cancelled()
+        if interval is not None:
+            elapsed = time.monotonic() - start
+            ctx.progress({"elapsed_seconds": round(elapsed, 3), "fraction": min(elapsed / params.seconds, 1.0)})
+    return SleepResult(slept_seconds=round(time.monotonic() - start, 3))
+
+
+class HangParams(Params):
+    seconds: float = 3600.0
+    # true: hold the GIL the whole time (like a stuck C extension): the whole worker freezes and
+    # stops answering worker/ping. false: a Python busy loop that ignores cancellation.
+    hold_gil: bool = False
+
+
+class HangResult(msgspec.Struct):
+    hung_seconds: float
+
+
+@handlers.method("test/hang")
+def hang(params: HangParams, ctx: RequestContext) -> HangResult:
+    """Busy-loop for ``seconds`` and never look at cancellation."""
+    start = time.monotonic()
+    if params.hold_gil:
+        _sleep_holding_gil(params.seconds)
+    else:
+        deadline = start + params.seconds
+        while time.monotonic() < deadline:
+            pass
+    return HangResult(hung_seconds=round(time.monotonic() - start, 3))
+
+
+def _sleep_holding_gil(seconds: float) -> None:
+    # ctypes.PyDLL calls keep the GIL, unlike ctypes.CDLL.
+    if sys.platform == "win32":  # pragma: no cover
+        ctypes.PyDLL("kernel32").Sleep(int(seconds * 1000))
+    else:
+        whole = int(seconds)
+        libc = ctypes.PyDLL(None)
+        if whole:
+            libc.sleep(ctypes.c_uint(whole))
+        libc.usleep(ctypes.c_uint(int((seconds - whole) * 1_000_000)))
+
+
+class CrashParams(Params):
+    exit_code: int = 1
+
+
+@handlers.method("test/crash")
+def crash(params: CrashParams, ctx: RequestContext) -> None:
+    """End the process at once with ``exit_code``; the request is never answered."""
+    sys.stderr.write(f"test/crash: exiting with code {params.exit_code}\n")
+    sys.stderr.flush()
+    os._exit(params.exit_code)
+
+
+class PrintParams(Params):
+    text: str = "stray output"
+
+
+class PrintResult(msgspec.Struct):
+    channels: list[str]
+
+
+@handlers.method("test/print")
+def print_to_stdout(params: PrintParams, ctx: RequestContext) -> PrintResult:
+    """Write ``text`` to stdout every way careless code does. None of it may reach the protocol."""
+    line = params.text + "\n"
+    channels = []
+    print(params.text)  # noqa: T201 - the point of this method
+    channels.append("print")
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    channels.append("sys.stdout")
+    if sys.__stdout__ is not None:
+        sys.__stdout__.write(line)
+        sys.__stdout__.flush()
+        channels.append("sys.__stdout__")
+    os.write(1, line.encode())
+    channels.append("fd1")
+    if sys.platform != "win32":
+        libc = ctypes.CDLL(None)
+        libc.puts(params.text.encode())
+        libc.fflush(None)
+        channels.append("libc")
+    return PrintResult(channels=channels)

@@ -1,0 +1,174 @@
+"""Codec: frame payloads to typed messages and back, in JSON or MessagePack.
+
+One ``Codec`` per worker, built once at start with its encoder and decoders; per-method params
+decoders are built once too and cached. Both encodings carry the same messages: a JSON object is a
+MessagePack map with the same string keys, and a batch is an array of them. Binary values are
+MessagePack ``bin`` in MessagePack and standard base64 strings in JSON (msgspec's rules for
+``bytes``), so a params field declared ``bytes`` accepts either.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from worker.errors import InvalidParams, InvalidRequest, ParseError, RpcError
+from worker.rpc.messages import (
+    JSONRPC,
+    Envelope,
+    ErrorObject,
+    ErrorResponse,
+    Id,
+    Notification,
+    Request,
+)
+
+T = TypeVar("T")
+
+Incoming = Envelope | list[msgspec.Raw]
+
+
+def _enc_hook(obj: Any) -> Any:
+    """Values handlers commonly return that msgspec does not know: numpy and torch arrays and scalars."""
+    tolist = getattr(obj, "tolist", None)
+    if tolist is not None:  # numpy.ndarray, numpy scalars, torch.Tensor
+        return tolist()
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    raise NotImplementedError(f"cannot encode a value of type {type(obj).__name__}")
+
+
+def _first_byte_json(raw: bytes) -> int | None:
+    for b in raw:
+        if b not in b" \t\r\n":
+            return b
+    return None
+
+
+def _is_structured_json(raw: bytes) -> bool:
+    return _first_byte_json(raw) in (ord("{"), ord("["))
+
+
+def _is_structured_msgpack(raw: bytes) -> bool:
+    if not raw:
+        return False
+    b = raw[0]
+    return 0x80 <= b <= 0x9F or b in (0xDC, 0xDD, 0xDE, 0xDF)
+
+
+class Codec:
+    def __init__(self, encoding: Literal["json", "msgpack"]) -> None:
+        self.encoding = encoding
+        self._params_decoders: dict[type, Any] = {}
+        if encoding == "json":
+            self._module: Any = msgspec.json
+            self._is_structured = _is_structured_json
+        else:
+            self._module = msgspec.msgpack
+            self._is_structured = _is_structured_msgpack
+        self._encoder = self._module.Encoder(enc_hook=_enc_hook)
+        self._incoming = self._module.Decoder(Incoming)
+        self._envelope = self._module.Decoder(Envelope)
+        self._any = self._module.Decoder()
+
+    # ---- outgoing -------------------------------------------------------------------------
+
+    def encode(self, message: Any) -> bytes:
+        return self._encoder.encode(message)
+
+    def join_array(self, encoded: list[bytes]) -> bytes:
+        """An array (a batch response) from already-encoded elements, without encoding them again."""
+        if self.encoding == "json":
+            return b"[" + b",".join(encoded) + b"]"
+        n = len(encoded)
+        if n < 16:
+            header = bytes([0x90 | n])
+        elif n < 1 << 16:
+            header = b"\xdc" + n.to_bytes(2, "big")
+        else:
+            header = b"\xdd" + n.to_bytes(4, "big")
+        return header + b"".join(encoded)
+
+    # ---- incoming -------------------------------------------------------------------------
+
+    def decode_frame(self, payload: bytes) -> Incoming:
+        """A single message or a batch. Raises ParseError or InvalidRequest."""
+        try:
+            return self._incoming.decode(payload)
+        except msgspec.ValidationError as exc:
+            # Well-formed data, but neither an object nor an array (e.g. `42`).
+            raise InvalidRequest(f"a message must be an object or an array: {exc}") from None
+        except msgspec.DecodeError as exc:
+            raise ParseError(f"cannot decode {self.encoding}: {exc}") from None
+
+    def decode_batch_item(self, raw: msgspec.Raw) -> Envelope | None:
+        """A batch element, or None when it is not an object (answered Invalid Request)."""
+        try:
+            return self._envelope.decode(raw)
+        except msgspec.DecodeError:
+            return None
+
+    def classify(self, env: Envelope) -> Request | Notification | ErrorResponse | None:
+        """Validate an envelope against JSON-RPC 2.0.
+
+        Returns the request or notification, an error response to send for an invalid request,
+        or None for a response sent to us (the worker makes no calls, so those are ignored).
+        """
+        raw_id = env.id
+        reply_id: Id = raw_id if isinstance(raw_id, (int, str)) and not isinstance(raw_id, bool) else None
+        if env.method is msgspec.UNSET and (env.result is not msgspec.UNSET or env.error is not msgspec.UNSET):
+            return None
+        problem = None
+        if env.jsonrpc != JSONRPC:
+            problem = 'member "jsonrpc" must be exactly "2.0"'
+        elif not isinstance(env.method, str):
+            problem = 'member "method" must be a string'
+        elif raw_id is not msgspec.UNSET and raw_id is not None and reply_id is None:
+            problem = 'member "id" must be a string, a number or null'
+        elif len(env.params) and not self._is_structured(bytes(env.params)):
+            problem = 'member "params" must be an object or an array'
+        if problem is not None:
+            return error_response(reply_id, InvalidRequest(problem))
+        if raw_id is msgspec.UNSET:
+            return Notification(env.method, env.params)
+        if raw_id is None:
+            # Allowed by the spec but discouraged; null ids cannot be told apart for cancellation.
+            return error_response(None, InvalidRequest('member "id" must not be null in a request'))
+        return Request(reply_id, env.method, env.params)  # type: ignore[arg-type]
+
+    def decode_params(self, raw: msgspec.Raw, params_type: type[T]) -> T:
+        """Decode params into the method's Struct. Raises InvalidParams with msgspec's path."""
+        decoder = self._params_decoders.get(params_type)
+        if decoder is None:
+            decoder = self._module.Decoder(params_type)
+            self._params_decoders[params_type] = decoder
+        payload = bytes(raw) if len(raw) else self._empty_object
+        if not self._is_structured(payload):
+            raise InvalidParams("params must be an object")
+        if self._first_is_array(payload):
+            raise InvalidParams("params must be given by name (an object), not by position (an array)")
+        try:
+            return decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            raise InvalidParams(f"invalid params: {exc}") from None
+        except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already decoded it
+            raise InvalidParams(f"invalid params: {exc}") from None
+
+    def decode_any(self, raw: msgspec.Raw) -> Any:
+        return self._any.decode(bytes(raw)) if len(raw) else None
+
+    @property
+    def _empty_object(self) -> bytes:
+        return b"{}" if self.encoding == "json" else b"\x80"
+
+    def _first_is_array(self, payload: bytes) -> bool:
+        if self.encoding == "json":
+            return _first_byte_json(payload) == ord("[")
+        b = payload[0]
+        return 0x90 <= b <= 0x9F or b in (0xDC, 0xDD)
+
+
+def error_response(id: Id, error: RpcError, *, data: Any = msgspec.UNSET) -> ErrorResponse:
+    payload = error.data if error.data is not None else data
+    return ErrorResponse(id=id, error=ErrorObject(error.code, error.message, payload))

@@ -1,0 +1,247 @@
+"""Framing: cut a byte stream into payloads, and wrap payloads for sending.
+
+Three framings, chosen with ``--framing``:
+
+- ``length``  4-byte unsigned big-endian payload length, then the payload
+              (StreamJsonRpc's LengthHeaderMessageHandler).
+- ``lsp``     ``Content-Length: N\\r\\n`` (other headers allowed and ignored), ``\\r\\n``, payload
+              (the Language Server Protocol base protocol; StreamJsonRpc's HeaderDelimitedMessageHandler).
+- ``ndjson``  one JSON payload per line (``\\n``, an optional ``\\r`` before it is dropped; blank lines skipped).
+
+A frame over the size limit is consumed and thrown away without buffering it, and ``FrameTooLarge``
+is raised: the stream stays in step and the next frame is read normally. Only the end of input in
+the middle of a frame (``TruncatedStream``) ends the stream. Framing knows nothing of JSON-RPC.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Protocol
+
+from worker.errors import FrameTooLarge, ParseError
+
+ReadFn = Callable[[int], bytes]
+
+_CHUNK = 1 << 16
+_MAX_HEADER_LINE = 8192
+
+
+class TruncatedStream(Exception):
+    """The input ended in the middle of a frame: nothing can be answered, the stream is over."""
+
+
+class ByteSource:
+    """Buffered reads over a ``read(n)`` function that returns b"" at end of input."""
+
+    def __init__(self, read: ReadFn) -> None:
+        self._read = read
+        self._buf = bytearray()
+        self._pos = 0
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        chunk = self._read(_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self._buf += chunk
+        return True
+
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
+
+    def at_eof(self) -> bool:
+        """True when no byte is left, reading more if needed."""
+        return self._available() == 0 and not self._fill()
+
+    def read_exact(self, n: int) -> bytes:
+        if n > self._available():
+            # A large frame: gather its parts once instead of growing the buffer repeatedly.
+            parts = [bytes(self._buf[self._pos :])]
+            got = self._available()
+            self._buf.clear()
+            self._pos = 0
+            while got < n:
+                chunk = self._read(min(max(n - got, _CHUNK), 1 << 24))
+                if not chunk:
+                    self.eof = True
+                    raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
+                parts.append(chunk)
+                got += len(chunk)
+            data = b"".join(parts)
+            if got > n:
+                self._buf += data[n:]
+            return data[:n]
+        start = self._pos
+        self._pos += n
+        return bytes(self._buf[start : self._pos])
+
+    def discard(self, n: int) -> None:
+        while n > 0:
+            if self._available() == 0 and not self._fill():
+                raise TruncatedStream(f"input ended {n} bytes before the end of an oversized frame")
+            step = min(n, self._available())
+            self._pos += step
+            n -= step
+
+    def read_line(self, limit: int) -> bytes | None:
+        """Up to and excluding the next b"\\n"; None at clean end of input.
+
+        Raises FrameTooLarge (after skipping to the end of the line) when the line exceeds limit.
+        A last line without a newline is returned as a line.
+        """
+        scanned = 0
+        while True:
+            idx = self._buf.find(b"\n", self._pos + scanned)
+            if idx >= 0:
+                length = idx - self._pos
+                if length > limit:
+                    self._pos = idx + 1
+                    raise FrameTooLarge(f"line of {length} bytes exceeds the limit of {limit} bytes")
+                line = bytes(self._buf[self._pos : idx])
+                self._pos = idx + 1
+                return line
+            scanned = self._available()
+            if scanned > limit:
+                self._skip_line()
+                raise FrameTooLarge(f"line exceeds the limit of {limit} bytes")
+            if not self._fill():
+                if self._available() == 0:
+                    return None
+                line = bytes(self._buf[self._pos :])
+                self._pos = len(self._buf)
+                return line
+
+    def _skip_line(self) -> None:
+        while True:
+            idx = self._buf.find(b"\n", self._pos)
+            if idx >= 0:
+                self._pos = idx + 1
+                return
+            self._pos = len(self._buf)
+            if not self._fill():
+                return
+
+
+class Framing(Protocol):
+    name: str
+
+    def read_frame(self) -> bytes | None:
+        """The next payload; None at a clean end of input.
+
+        Raises FrameTooLarge or ParseError for a bad frame that was skipped (the stream is still
+        usable), TruncatedStream when the input ended inside a frame.
+        """
+
+    def wrap(self, payload: bytes) -> bytes: ...
+
+
+class LengthFraming:
+    name = "length"
+    _HEADER = struct.Struct(">I")
+
+    def __init__(self, source: ByteSource, max_frame_bytes: int) -> None:
+        self._src = source
+        self._max = max_frame_bytes
+
+    def read_frame(self) -> bytes | None:
+        if self._src.at_eof():
+            return None
+        (size,) = self._HEADER.unpack(self._src.read_exact(4))
+        if size > self._max:
+            self._src.discard(size)
+            raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self._max} bytes")
+        return self._src.read_exact(size)
+
+    def wrap(self, payload: bytes) -> bytes:
+        return self._HEADER.pack(len(payload)) + payload
+
+
+class LspFraming:
+    name = "lsp"
+
+    def __init__(self, source: ByteSource, max_frame_bytes: int) -> None:
+        self._src = source
+        self._max = max_frame_bytes
+
+    def read_frame(self) -> bytes | None:
+        length: int | None = None
+        problem: str | None = None
+        saw_header = False
+        while True:
+            try:
+                line = self._src.read_line(_MAX_HEADER_LINE)
+            except FrameTooLarge:
+                problem = "header line too long"
+                saw_header = True
+                continue
+            if line is None:
+                if saw_header:
+                    raise TruncatedStream("input ended inside a header block")
+                return None
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if not saw_header:
+                    continue  # stray blank line between messages
+                break
+            saw_header = True
+            name, sep, value = line.partition(b":")
+            if not sep:
+                problem = f"malformed header line {line[:80]!r}"
+            elif name.strip().lower() == b"content-length":
+                try:
+                    length = int(value.strip())
+                    if length < 0:
+                        raise ValueError
+                except ValueError:
+                    problem = f"invalid Content-Length {value.strip()[:40]!r}"
+        if length is None:
+            # Without a length the body cannot be found; the header block is dropped and the
+            # reader looks for the next one.
+            raise ParseError(problem or "header block without Content-Length")
+        if length > self._max:
+            self._src.discard(length)
+            raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max} bytes")
+        return self._src.read_exact(length)
+
+    def wrap(self, payload: bytes) -> bytes:
+        return b"Content-Length: %d\r\n\r\n" % len(payload) + payload
+
+
+class NdjsonFraming:
+    name = "ndjson"
+
+    def __init__(self, source: ByteSource, max_frame_bytes: int) -> None:
+        self._src = source
+        self._max = max_frame_bytes
+
+    def read_frame(self) -> bytes | None:
+        while True:
+            line = self._src.read_line(self._max)
+            if line is None:
+                return None
+            line = line.rstrip(b"\r")
+            if line.strip():
+                return line
+
+    def wrap(self, payload: bytes) -> bytes:
+        # msgspec's JSON never contains a raw newline: strings escape it.
+        return payload + b"\n"
+
+
+def make_framing(name: str, read: ReadFn, max_frame_bytes: int) -> Framing:
+    source = ByteSource(read)
+    if name == "length":
+        return LengthFraming(source, max_frame_bytes)
+    if name == "lsp":
+        return LspFraming(source, max_frame_bytes)
+    if name == "ndjson":
+        return NdjsonFraming(source, max_frame_bytes)
+    raise ValueError(f"unknown framing {name!r}")

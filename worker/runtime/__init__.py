@@ -1,0 +1,1 @@
+"""Runtime: method registry, dispatch, request contexts and the worker's life cycle."""

@@ -1,0 +1,60 @@
+"""The context handed to every handler: its cancellation flag and its progress channel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from worker.errors import RequestCancelled
+
+if TYPE_CHECKING:
+    from worker.runtime.state import WorkerState
+
+
+class RequestContext:
+    def __init__(
+        self,
+        *,
+        id: int | str | None,
+        method: str,
+        state: WorkerState,
+        progress_token: int | str | None = None,
+        send_progress: Callable[[int | str, Any], bool] | None = None,
+    ) -> None:
+        self.id = id
+        self.method = method
+        self.state = state
+        self.progress_token = progress_token
+        self._send_progress = send_progress
+        self.cancel_event = threading.Event()
+        self._after_response: list[Callable[[], None]] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise RequestCancelled if the client cancelled this request. Call it between steps."""
+        if self.cancel_event.is_set():
+            raise RequestCancelled()
+
+    @property
+    def wants_progress(self) -> bool:
+        return self.progress_token is not None and self._send_progress is not None
+
+    def progress(self, value: Any) -> None:
+        """Send ``$/progress {token, value}`` if the client asked for progress; otherwise do nothing.
+
+        Never sent after the request's response, so a client can stop listening once answered.
+        """
+        if self.progress_token is not None and self._send_progress is not None:
+            self._send_progress(self.progress_token, value)
+
+    def after_response(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once this request's response has been written (used by worker/shutdown)."""
+        self._after_response.append(fn)
+
+    def run_after_response(self) -> None:
+        for fn in self._after_response:
+            fn()

@@ -1,0 +1,360 @@
+"""Dispatch: from a decoded frame to handler calls, and from their outcomes to exactly one response each.
+
+Threads: frames arrive on the reader thread, which decodes them, answers inline methods itself and
+hands every other request to a handler thread. So ``worker/ping`` and ``$/cancelRequest`` are never
+queued behind slow work. A request's response is written by whoever finishes it first: its handler
+thread, or the reader thread answering a cancellation. ``Call.finish`` makes that exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import msgspec
+
+from worker.config import Config
+from worker.errors import (
+    InvalidRequest,
+    MethodNotFound,
+    Overloaded,
+    RequestCancelled,
+    ResourceExhausted,
+    RpcError,
+    ShuttingDown,
+    WorkerError,
+)
+from worker.rpc.codec import Codec, error_response
+from worker.rpc.messages import (
+    CancelParams,
+    ErrorResponse,
+    Id,
+    Notification,
+    OutgoingNotification,
+    Params,
+    ProgressParams,
+    Request,
+    Response,
+    SuccessResponse,
+)
+from worker.runtime.context import RequestContext
+from worker.runtime.registry import Method
+from worker.runtime.state import WorkerState
+
+log = logging.getLogger("worker.dispatch")
+
+CANCEL_METHOD = "$/cancelRequest"
+PROGRESS_METHOD = "$/progress"
+
+Reply = Callable[[Response], None]
+
+
+def describe_exception(exc: BaseException, *, debug: bool) -> dict[str, Any]:
+    """error.data for an exception: its type and message, and its traceback in --debug mode."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    if isinstance(exc, RpcError):
+        name = cls.__name__
+    data: dict[str, Any] = {"type": name, "message": str(exc)}
+    if debug:
+        data["traceback"] = "".join(traceback.format_exception(exc))
+    return data
+
+
+def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorResponse:
+    data = describe_exception(exc, debug=debug)
+    if isinstance(exc, RpcError):
+        if exc.data:
+            data.update(exc.data)
+        return error_response(id, exc, data=data)
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return error_response(id, ResourceExhausted(f"out of memory: {exc}"), data=data)
+    return error_response(id, WorkerError(f"{type(exc).__name__}: {exc}"), data=data)
+
+
+class Call:
+    """One request in flight."""
+
+    __slots__ = ("id", "method", "ctx", "reply", "_lock", "done")
+
+    def __init__(self, id: int | str, method: str, ctx: RequestContext, reply: Reply) -> None:
+        self.id = id
+        self.method = method
+        self.ctx = ctx
+        self.reply = reply
+        self._lock = threading.Lock()
+        self.done = False
+
+    def finish(self, response: Response) -> bool:
+        """Send the response unless one was already sent. True if this call sent it."""
+        with self._lock:
+            if self.done:
+                return False
+            self.reply(response)
+            self.done = True
+            return True
+
+    def send_progress(self, send: Callable[[Any], None], token: int | str, value: Any) -> bool:
+        # Under the call's lock, so a progress notification can never follow the response.
+        with self._lock:
+            if self.done:
+                return False
+            send(OutgoingNotification(method=PROGRESS_METHOD, params=ProgressParams(token, value)))
+            return True
+
+
+class BatchReply:
+    """Collects the responses of a batch and sends them as one array when the last one arrives."""
+
+    def __init__(self, expected: int, send: Callable[[Any], None]) -> None:
+        self._expected = expected
+        self._send = send
+        self._responses: list[Response] = []
+        self._lock = threading.Lock()
+
+    def add(self, response: Response) -> None:
+        with self._lock:
+            self._responses.append(response)
+            if len(self._responses) == self._expected:
+                self._send(self._responses)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        methods: dict[str, Method],
+        codec: Codec,
+        send: Callable[[Any], None],
+        config: Config,
+        state: WorkerState,
+    ) -> None:
+        self.methods = methods
+        self.codec = codec
+        self.send = send
+        self.config = config
+        self.state = state
+        self._inflight: dict[int | str, Call] = {}
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._draining = False
+        self._running_handlers = 0
+        self.requests_total = 0
+        # Handler threads: one per request in flight at most, plus room for cancelled requests whose
+        # code does not check for cancellation and is still running.
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.max_inflight + 16, thread_name_prefix="handler"
+        )
+
+    # ---- stats ----------------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    @property
+    def running_handlers(self) -> int:
+        return self._running_handlers
+
+    # ---- frames ---------------------------------------------------------------------------
+
+    def handle_frame(self, payload: bytes) -> None:
+        try:
+            incoming = self.codec.decode_frame(payload)
+        except RpcError as exc:
+            self.send(error_response(None, exc))
+            return
+        if isinstance(incoming, list):
+            self._handle_batch(incoming)
+        else:
+            message = self.codec.classify(incoming)
+            self._handle_message(message, self.send)
+
+    def handle_frame_error(self, exc: RpcError) -> None:
+        """A frame that could not be read (too large, bad headers) was skipped: say so."""
+        log.warning("bad frame skipped: %s", exc.message)
+        self.send(error_response(None, exc))
+
+    def _handle_batch(self, items: list[msgspec.Raw]) -> None:
+        if not items:
+            self.send(error_response(None, InvalidRequest("empty batch")))
+            return
+        messages: list[Request | Notification | ErrorResponse] = []
+        for raw in items:
+            env = self.codec.decode_batch_item(raw)
+            if env is None:
+                messages.append(error_response(None, InvalidRequest("batch element is not an object")))
+                continue
+            message = self.codec.classify(env)
+            if message is not None:
+                messages.append(message)
+        expected = sum(1 for m in messages if not isinstance(m, Notification))
+        batch = BatchReply(expected, self.send)
+        for message in messages:
+            self._handle_message(message, batch.add)
+
+    def _handle_message(self, message: Request | Notification | ErrorResponse | None, reply: Reply) -> None:
+        if message is None:
+            log.debug("ignored a response sent to the worker")
+        elif isinstance(message, ErrorResponse):
+            reply(message)
+        elif isinstance(message, Notification):
+            self._notify(message)
+        else:
+            self._request(message, reply)
+
+    # ---- notifications --------------------------------------------------------------------
+
+    def _notify(self, message: Notification) -> None:
+        if message.method == CANCEL_METHOD:
+            try:
+                params = self.codec.decode_params(message.params, CancelParams)
+            except RpcError as exc:
+                log.warning("ignored malformed %s: %s", CANCEL_METHOD, exc.message)
+                return
+            self.cancel(params.id)
+            return
+        method = self.methods.get(message.method)
+        if method is None:
+            # Notifications are never answered, not even with an error (JSON-RPC 2.0 §4.1).
+            log.info("ignored notification for unknown method %r", message.method)
+            return
+        try:
+            params = self._decode(method, message)
+        except RpcError as exc:
+            log.warning("ignored notification %r: %s", message.method, exc.message)
+            return
+        ctx = RequestContext(id=None, method=method.name, state=self.state)
+        if method.inline:
+            self._run_quietly(method, params, ctx)
+        else:
+            self._executor.submit(self._run_quietly, method, params, ctx)
+
+    def _run_quietly(self, method: Method, params: Any, ctx: RequestContext) -> None:
+        try:
+            method.fn(params, ctx)
+        except Exception:
+            log.exception("notification %r failed", method.name)
+
+    # ---- requests -------------------------------------------------------------------------
+
+    def _request(self, request: Request, reply: Reply) -> None:
+        method = self.methods.get(request.method)
+        if method is None:
+            reply(error_response(request.id, MethodNotFound(f"method not found: {request.method}")))
+            return
+        if method.inline:
+            self._run_inline(method, request, reply)
+            return
+        try:
+            params = self._decode(method, request)
+        except RpcError as exc:
+            reply(response_for_exception(request.id, exc, debug=False))
+            return
+        token = params.progress_token if isinstance(params, Params) else None
+        ctx = RequestContext(id=request.id, method=method.name, state=self.state, progress_token=token)
+        call = Call(request.id, method.name, ctx, reply)
+        ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
+        with self._lock:
+            problem = self._admission_problem(request.id)
+            if problem is None:
+                self._inflight[request.id] = call
+                self.requests_total += 1
+        if problem is not None:
+            reply(error_response(request.id, problem))
+            return
+        self._executor.submit(self._run, method, params, call)
+
+    def _admission_problem(self, id: int | str) -> RpcError | None:
+        if self._draining:
+            return ShuttingDown("the worker is shutting down and takes no new requests")
+        if id in self._inflight:
+            return InvalidRequest(f"a request with id {id!r} is already in flight")
+        if len(self._inflight) >= self.config.max_inflight:
+            return Overloaded(
+                f"{len(self._inflight)} requests in flight, the limit (--max-inflight) is "
+                f"{self.config.max_inflight}; retry later"
+            )
+        return None
+
+    def _decode(self, method: Method, request: Request | Notification) -> Any:
+        if method.params_type is msgspec.Raw:
+            return request.params
+        return self.codec.decode_params(request.params, method.params_type)
+
+    def _run_inline(self, method: Method, request: Request, reply: Reply) -> None:
+        ctx = RequestContext(id=request.id, method=method.name, state=self.state)
+        try:
+            result = method.fn(self._decode(method, request), ctx)
+            response: Response = SuccessResponse(id=request.id, result=result)
+        except Exception as exc:
+            response = response_for_exception(request.id, exc, debug=self.config.debug)
+        reply(response)
+
+    def _run(self, method: Method, params: Any, call: Call) -> None:
+        with self._lock:
+            self._running_handlers += 1
+        try:
+            if call.ctx.cancelled:
+                return  # cancelled while queued: already answered
+            try:
+                result = method.fn(params, call.ctx)
+                response: Response = SuccessResponse(id=call.id, result=result)
+            except RequestCancelled as exc:
+                response = error_response(call.id, exc)
+            except Exception as exc:
+                if not isinstance(exc, RpcError):
+                    log.error("%s (id %r) failed: %s", method.name, call.id, exc, exc_info=self.config.debug)
+                response = response_for_exception(call.id, exc, debug=self.config.debug)
+            self._complete(call, response)
+        finally:
+            with self._lock:
+                self._running_handlers -= 1
+
+    def _complete(self, call: Call, response: Response) -> None:
+        try:
+            sent = call.finish(response)
+        finally:
+            self._forget(call)
+        if sent:
+            call.ctx.run_after_response()
+
+    def _forget(self, call: Call) -> None:
+        with self._lock:
+            if self._inflight.get(call.id) is call:
+                del self._inflight[call.id]
+            self._idle.notify_all()
+
+    # ---- cancellation and shutdown --------------------------------------------------------
+
+    def cancel(self, id: int | str, reason: str = "request cancelled") -> bool:
+        """Cancel a request in flight: flag it for its handler and answer -32800 now."""
+        with self._lock:
+            call = self._inflight.get(id)
+        if call is None:
+            return False  # already answered, or never existed: nothing to do (LSP convention)
+        call.ctx.cancel_event.set()
+        self._complete(call, error_response(id, RequestCancelled(reason)))
+        return True
+
+    def begin_draining(self) -> None:
+        with self._lock:
+            self._draining = True
+
+    def wait_idle(self, timeout: float | None, *, ignore: int | str | None = None) -> bool:
+        """Wait until no request (other than ``ignore``) is in flight. True if that happened in time."""
+
+        def idle() -> bool:
+            return all(key == ignore for key in self._inflight)
+
+        with self._idle:
+            return self._idle.wait_for(idle, timeout)
+
+    def cancel_all(self, *, ignore: int | str | None = None, reason: str = "worker is shutting down") -> int:
+        with self._lock:
+            ids = [key for key in self._inflight if key != ignore]
+        return sum(self.cancel(key, reason) for key in ids)

@@ -1,0 +1,263 @@
+"""Life cycle: start, handshake, serve, stop.
+
+Start-up opens the transport, builds the codec, framing, writer and dispatcher once, and sends the
+``worker/ready`` notification before anything heavy is imported. A reader thread then feeds frames
+to the dispatcher while the main thread waits for a reason to stop:
+
+    reason        how it arises                          what happens to requests in flight
+    ----------    -----------------------------------    -----------------------------------------
+    eof           the host closed our input              they finish and are answered, then exit 0
+    shutdown      worker/shutdown was answered           already drained by the method; exit 0
+    signal        SIGTERM or SIGINT (Ctrl-C)             grace period, then cancelled; exit 0
+    parent-gone   --parent-pid process no longer exists  cancelled at once; exit 0
+    disconnected  writing to the host failed             nobody to answer; exit 0
+    crash         the reader failed unexpectedly         exit 1
+
+A second SIGTERM/SIGINT exits at once. The process ends with ``os._exit`` so that a handler thread
+stuck in native code cannot keep a stopping worker alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+
+from worker import PROTOCOL_VERSION, __version__, logs
+from worker.config import Config
+from worker.errors import FrameTooLarge, ParseError
+from worker.rpc.codec import Codec
+from worker.rpc.framing import TruncatedStream, make_framing
+from worker.rpc.messages import OutgoingNotification
+from worker.runtime.dispatch import Dispatcher
+from worker.runtime.ready import ReadyParams
+from worker.runtime.registry import Handlers, merge
+from worker.runtime.state import WorkerState
+from worker.transport import Transport
+
+log = logging.getLogger("worker")
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def handler_families(config: Config) -> Iterable[Handlers]:
+    from worker.handlers import core
+
+    yield core.handlers
+    if config.enable_test_methods:
+        from worker.handlers import testing
+
+        yield testing.handlers
+    from worker.handlers import model_families
+
+    yield from model_families()
+
+
+def open_transport(config: Config) -> Transport:
+    if config.pipe is None:
+        from worker.transport.stdio import open_stdio
+
+        return open_stdio()
+    from worker.transport.pipe import open_pipe
+
+    # Even on a pipe, stray writes to stdout must not reach whoever reads our stdout.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return open_pipe(config.pipe)
+
+
+class Worker:
+    def __init__(self, config: Config, transport: Transport) -> None:
+        self.config = config
+        self.transport = transport
+        self.state = WorkerState(config)
+        self.state.stop_requested = self.stop
+        self.codec = Codec(config.encoding)
+        self.framing = make_framing(config.framing, transport.read, config.max_frame_bytes)
+
+        from worker.runtime.writer import FrameWriter
+
+        self.writer = FrameWriter(
+            codec=self.codec,
+            framing=self.framing,
+            write_all=transport.write_all,
+            max_frame_bytes=config.max_frame_bytes,
+            on_disconnect=lambda: self.stop("disconnected", 0),
+        )
+        self.dispatcher = Dispatcher(
+            methods=merge(handler_families(config)),
+            codec=self.codec,
+            send=self.writer.send,
+            config=config,
+            state=self.state,
+        )
+        self.state.dispatcher = self.dispatcher
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._exit_code = 0
+        self._stop_lock = threading.Lock()
+
+    # ---- stopping -------------------------------------------------------------------------
+
+    def stop(self, reason: str, code: int = 0) -> None:
+        with self._stop_lock:
+            if self._stop.is_set():
+                return
+            self._stop_reason = reason
+            self._exit_code = code
+            self._stop.set()
+
+    # ---- serving --------------------------------------------------------------------------
+
+    def send_ready(self) -> None:
+        ready = ReadyParams(
+            protocol=PROTOCOL_VERSION,
+            version=__version__,
+            pid=os.getpid(),
+            python=sys.version.split()[0],
+            encoding=self.config.encoding,
+            framing=self.config.framing,
+            transport=self.config.transport,
+            methods=sorted(self.dispatcher.methods),
+            max_frame_bytes=self.config.max_frame_bytes,
+            max_inflight=self.config.max_inflight,
+        )
+        self.writer.send(OutgoingNotification(method="worker/ready", params=ready))
+
+    def read_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    payload = self.framing.read_frame()
+                except (FrameTooLarge, ParseError) as exc:
+                    self.dispatcher.handle_frame_error(exc)
+                    continue
+                if payload is None:
+                    self.stop("eof", 0)
+                    return
+                self.dispatcher.handle_frame(payload)
+        except TruncatedStream as exc:
+            log.warning("input ended mid-frame: %s", exc)
+            self.stop("eof", 0)
+        except OSError as exc:
+            log.warning("input closed: %s", exc)
+            self.stop("eof", 0)
+        except Exception:
+            log.exception("reader failed")
+            self.stop("crash", 1)
+
+    def watch_parent(self, pid: int) -> None:
+        while not self._stop.wait(PARENT_POLL_SECONDS):
+            if not _process_exists(pid):
+                log.warning("parent process %d is gone; exiting", pid)
+                self.stop("parent-gone", 0)
+                return
+
+    def serve(self) -> int:
+        threading.Thread(target=self.read_loop, name="reader", daemon=True).start()
+        if self.config.parent_pid is not None:
+            threading.Thread(
+                target=self.watch_parent, args=(self.config.parent_pid,), name="parent-watch", daemon=True
+            ).start()
+        self._install_signal_handlers()
+        # Waiting in short slices keeps the main thread able to run signal handlers promptly.
+        while not self._stop.wait(0.2):
+            pass
+        return self._finish()
+
+    def _finish(self) -> int:
+        reason = self._stop_reason
+        log.info("stopping: %s", reason)
+        d = self.dispatcher
+        if reason == "eof":
+            d.begin_draining()
+            d.wait_idle(None)
+        elif reason == "signal":
+            d.begin_draining()
+            if not d.wait_idle(self.config.shutdown_grace_seconds):
+                d.cancel_all(reason="worker stopped by a signal")
+        elif reason in ("parent-gone", "crash", "disconnected"):
+            d.begin_draining()
+            d.cancel_all(reason=f"worker stopping: {reason}")
+        return self._exit_code
+
+    def _install_signal_handlers(self) -> None:
+        def on_signal(signum: int, frame: object) -> None:
+            if self._stop.is_set():
+                _hard_exit(128 + signum)
+            self.stop("signal", 0)
+
+        for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                try:
+                    signal.signal(sig, on_signal)
+                except (OSError, ValueError):
+                    pass
+
+
+def _process_exists(pid: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - no Windows in CI
+        import ctypes
+
+        SYNCHRONIZE = 0x00100000
+        handle = ctypes.windll.kernel32.OpenProcess(SYNCHRONIZE, False, pid)
+        if not handle:
+            return False
+        try:
+            return ctypes.windll.kernel32.WaitForSingleObject(handle, 0) != 0
+        finally:
+            ctypes.windll.kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A parent that died leaves us re-parented; an exited-but-unreaped parent is a zombie.
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _hard_exit(code: int) -> None:
+    logging.shutdown()
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
+
+
+def run(config: Config) -> int:
+    started = time.monotonic()
+    logs.configure(config.log_level)
+    try:
+        transport = open_transport(config)
+    except ConnectionError as exc:
+        log.error("%s", exc)
+        return 2
+    worker = Worker(config, transport)
+    worker.send_ready()
+    log.info(
+        "worker ready in %.1f ms (%s/%s/%s, pid %d)",
+        (time.monotonic() - started) * 1000,
+        config.transport,
+        config.framing,
+        config.encoding,
+        os.getpid(),
+    )
+    code = worker.serve()
+    transport.close()
+    _hard_exit(code)
+    return code  # pragma: no cover

@@ -7,6 +7,7 @@ cancellation, a process that dies, a library that writes to stdout.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import sys
 import time
@@ -43,23 +44,23 @@ class SleepResult(msgspec.Struct):
 
 @handlers.method("test/sleep")
 def sleep(params: SleepParams, ctx: RequestContext) -> SleepResult:
-    """Sleep cooperatively: cancellation ends it at once; with a progressToken, reports
-    ``{"elapsed_seconds", "fraction"}`` every ``progress_interval`` seconds."""
+    """Sleep cooperatively: cancellation ends it at once. With a progressToken, reports
+    ``{"elapsed_seconds", "fraction"}`` ceil(seconds / progress_interval) times, the last at the end."""
     if params.seconds < 0:
         raise InvalidParams("seconds must not be negative")
     start = time.monotonic()
-    deadline = start + params.seconds
-    interval = max(params.progress_interval, 0.01) if ctx.wants_progress else None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        wait = remaining if interval is None else min(remaining, interval)
-        if ctx.cancel_event.wait(wait):
-            ctx.check_cancelled()
-        if interval is not None:
+    # With progress, the sleep is cut into ceil(seconds / interval) slices and one report follows each
+    # slice, so a client can count on the number of reports.
+    interval = max(params.progress_interval, 0.01)
+    slices = max(1, math.ceil(params.seconds / interval)) if ctx.wants_progress else 1
+    for i in range(1, slices + 1):
+        target = start + params.seconds * i / slices
+        while (remaining := target - time.monotonic()) > 0:
+            if ctx.cancel_event.wait(remaining):
+                ctx.check_cancelled()
+        if ctx.wants_progress:
             elapsed = time.monotonic() - start
-            ctx.progress({"elapsed_seconds": round(elapsed, 3), "fraction": min(elapsed / params.seconds, 1.0)})
+            ctx.progress({"elapsed_seconds": round(elapsed, 3), "fraction": i / slices})
     return SleepResult(slept_seconds=round(time.monotonic() - start, 3))
 
 

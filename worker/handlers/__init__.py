@@ -9,5 +9,7 @@ from worker.runtime.registry import Handlers
 
 
 def model_families() -> Iterable[Handlers]:
-    """The families that serve models and tensors (empty until they are registered here)."""
-    return ()
+    """The families that serve models and tensors (each imports numpy/torch only inside its methods)."""
+    from worker.handlers import tensors
+
+    yield tensors.handlers

@@ -19,24 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from worker.errors import InvalidInput, InvalidParams, UnknownHandle
 from worker.tensors import dtypes
 from worker.tensors.dtypes import WireDtype
+from worker.tensors.types import TensorInfo
 
 _HANDLE_PREFIX = "t-"
 _HANDLE_RE = re.compile(r"t-([1-9][0-9]*)")
-
-
-class TensorInfo(msgspec.Struct):
-    """What a client may know about a kept tensor."""
-
-    handle: str
-    dtype: str
-    shape: list[int]
-    nbytes: int
 
 
 @dataclass(frozen=True)

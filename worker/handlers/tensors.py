@@ -1,0 +1,168 @@
+"""Tensor methods: tensor/put, tensor/get, tensor/free, tensor/list, tensor/search.
+
+Tensors cross the wire as raw little-endian C-order bytes (MessagePack bin, base64 in JSON) plus a
+wire dtype name and a shape; in the worker they live in the TensorStore under opaque handles. The
+bytes path is copy-free in the worker: a put keeps a read-only view of the decoded params, a get
+hands the stored memory to the encoder. Search runs where the embeddings are, so only
+``[{index, score}]`` comes back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+
+from worker.errors import InvalidInput, InvalidParams, UnsupportedTask
+from worker.rpc.messages import Params
+from worker.runtime.context import RequestContext
+from worker.runtime.registry import Handlers
+from worker.tensors.types import Metric, SearchHit, TensorInfo
+
+if TYPE_CHECKING:
+    from worker.tensors.store import TensorStore
+
+handlers = Handlers()
+
+# numpy refuses more than 64 dimensions; nobody needs more than this many.
+MAX_DIMS = 32
+
+
+def _store(ctx: RequestContext) -> TensorStore:
+    # Imported here: numpy loads with the first tensor method, not at start-up.
+    from worker.tensors.store import TensorStore  # noqa: PLC0415
+
+    return ctx.state.service(TensorStore)
+
+
+# ---- tensor/put -------------------------------------------------------------------------------
+
+
+class PutParams(Params):
+    # A memoryview: MessagePack bin decodes without a copy (base64 in JSON is decoded once).
+    data: memoryview
+    dtype: str
+    shape: list[int]
+
+
+@handlers.method("tensor/put")
+def put(params: PutParams, ctx: RequestContext) -> TensorInfo:
+    """Keep raw little-endian C-order bytes as a tensor; answer its handle."""
+    if len(params.shape) > MAX_DIMS:
+        raise InvalidParams(f"shape has {len(params.shape)} dimensions; at most {MAX_DIMS} are supported")
+    return _store(ctx).put_bytes(params.data, params.dtype, params.shape)
+
+
+# ---- tensor/get -------------------------------------------------------------------------------
+
+
+class GetParams(Params):
+    handle: str
+
+
+class GetResult(msgspec.Struct):
+    data: memoryview
+    dtype: str
+    shape: list[int]
+
+
+@handlers.method("tensor/get")
+def get(params: GetParams, ctx: RequestContext) -> GetResult:
+    """A kept tensor's bytes, exactly as they were put (bfloat16 included)."""
+    stored = _store(ctx).get(params.handle)
+    # The stored array is read-only and C-contiguous: its memory goes to the encoder as it is.
+    raw = memoryview(stored.array.reshape(-1).view("u1"))
+    return GetResult(data=raw, dtype=stored.info.dtype, shape=stored.info.shape)
+
+
+# ---- tensor/free, tensor/list -----------------------------------------------------------------
+
+
+class FreeParams(Params):
+    handles: list[str]
+
+
+class FreeResult(msgspec.Struct):
+    freed: list[TensorInfo]
+    freed_bytes: int
+    total_bytes: int
+
+
+@handlers.method("tensor/free")
+def free(params: FreeParams, ctx: RequestContext) -> FreeResult:
+    """Drop tensors (all or nothing: one unknown or freed handle frees none)."""
+    store = _store(ctx)
+    freed = store.free(params.handles)
+    return FreeResult(freed, sum(t.nbytes for t in freed), store.total_bytes)
+
+
+class ListParams(Params):
+    pass
+
+
+class ListResult(msgspec.Struct):
+    tensors: list[TensorInfo]
+    count: int
+    total_bytes: int
+
+
+@handlers.method("tensor/list")
+def list_tensors(params: ListParams, ctx: RequestContext) -> ListResult:
+    """Every kept tensor with its size, oldest first, and the total."""
+    tensors = _store(ctx).list()
+    return ListResult(tensors, len(tensors), sum(t.nbytes for t in tensors))
+
+
+# ---- tensor/search ----------------------------------------------------------------------------
+
+
+class TextQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """Text to embed with a loaded embedding model (a model handle from model/load)."""
+
+    text: str
+    model: str
+
+
+class SearchParams(Params):
+    # A tensor handle, a vector, or text with a model handle.
+    query: str | list[float] | TextQuery
+    # A tensor handle of shape [n, d], or several searched as if concatenated along rows.
+    corpus: str | list[str]
+    top_k: Annotated[int, msgspec.Meta(ge=1)] = 10
+    metric: Metric = "cosine"
+
+
+@handlers.method("tensor/search")
+def search_tensors(params: SearchParams, ctx: RequestContext) -> list[SearchHit]:
+    """The top_k corpus rows nearest to the query, best first."""
+    store = _store(ctx)
+    handles = [params.corpus] if isinstance(params.corpus, str) else params.corpus
+    if not handles:
+        raise InvalidParams("corpus must name at least one tensor handle")
+    corpus = [store.get_array(h) for h in handles]
+    query = _query_vector(params.query, store, ctx)
+    from worker.tensors.search import search  # noqa: PLC0415
+
+    return search(query, corpus, top_k=params.top_k, metric=params.metric, check_cancelled=ctx.check_cancelled)
+
+
+def _query_vector(query: str | list[float] | TextQuery, store: TensorStore, ctx: RequestContext) -> Any:
+    match query:
+        case str():
+            return store.get_array(query)
+        case list():
+            if not query:
+                raise InvalidInput("the query vector is empty")
+            import numpy as np  # noqa: PLC0415
+
+            return np.asarray(query, dtype=np.float64)
+        case TextQuery(text=text, model=model):
+            return _embed_text(ctx, model, text)
+
+
+def _embed_text(ctx: RequestContext, model: str, text: str) -> Any:
+    try:
+        from worker.models.embed import embed_texts  # noqa: PLC0415 - imports torch and transformers
+    except ImportError as exc:
+        raise UnsupportedTask(f"text queries need the embedding models, which cannot be loaded: {exc}") from None
+    return embed_texts(ctx.state, model, [text], ctx=ctx)

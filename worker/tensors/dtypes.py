@@ -89,6 +89,13 @@ def from_torch(tensor: Any) -> tuple[np.ndarray, str]:
     return array, wire_name_of_numpy(array.dtype)
 
 
+def bfloat16_bits(array: np.ndarray) -> np.ndarray:
+    """A 16-bit integer array holding raw bfloat16 patterns, as little-endian ``<u2`` (no value casts)."""
+    if array.dtype.kind not in "ui" or array.dtype.itemsize != 2:
+        raise InvalidInput(f"bfloat16 bits must come as a 16-bit integer array, not {array.dtype}")
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).view("<u2")
+
+
 def to_torch(array: np.ndarray, wire: WireDtype) -> Any:
     """A torch tensor sharing memory with a stored array (read-only arrays are copied by torch)."""
     import torch  # noqa: PLC0415

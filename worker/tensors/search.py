@@ -93,7 +93,7 @@ def _score_part(
             norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk)) * dtype.type(q_norm)
             dots = chunk @ q
             target[:] = 0
-            np.divide(dots, norms, out=target, where=norms > 0)
+            np.divide(dots, norms, out=target, where=norms != 0)  # NaN rows stay NaN
     return out
 
 

@@ -55,12 +55,15 @@ class TensorStore:
         (a model output) without a second copy."""
         if dtypes.is_torch_tensor(array):
             source, name = dtypes.from_torch(array)
+        elif dtype == "bfloat16":
+            source, name = dtypes.bfloat16_bits(np.asarray(array)), "bfloat16"
         else:
             source = np.asarray(array)
-            name = "bfloat16" if dtype == "bfloat16" else dtypes.wire_name_of_numpy(source.dtype)
+            name = dtypes.wire_name_of_numpy(source.dtype)
+        if dtype is not None and dtype != name:
+            raise InvalidInput(f"cannot keep a {name} tensor as dtype {dtype!r}")
         wire = dtypes.WIRE_DTYPES[name]
-        if dtype is not None and dtype != name or source.dtype.itemsize != wire.itemsize:
-            raise InvalidInput(f"cannot keep a {source.dtype} array as dtype {dtype or name!r}")
+        # Same kind and size by now, so this only fixes byte order and memory layout.
         owned = np.ascontiguousarray(source, dtype=wire.storage)
         if copy and np.shares_memory(owned, source):
             owned = owned.copy()
@@ -81,8 +84,7 @@ class TensorStore:
         if view.nbytes != expected:
             raise InvalidInput(
                 f"data has {view.nbytes} bytes but dtype {dtype} with shape {shape} needs "
-                f"{count} x {wire.itemsize} = {expected} bytes",
-                data={"received_bytes": view.nbytes, "expected_bytes": expected},
+                f"{count} x {wire.itemsize} = {expected} bytes"
             )
         array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
         array.flags.writeable = False
@@ -106,7 +108,7 @@ class TensorStore:
             found = self._tensors.get(handle)
             issued = self._issued
         if found is None:
-            raise UnknownHandle(_unknown_message(handle, issued), data={"handle": handle})
+            raise UnknownHandle(_unknown_message(handle, issued))
         return found
 
     def get_array(self, handle: str) -> np.ndarray:
@@ -143,7 +145,7 @@ class TensorStore:
             missing = [h for h in wanted if h not in self._tensors]
             if missing:
                 reasons = "; ".join(_unknown_message(h, self._issued) for h in missing)
-                raise UnknownHandle(reasons, data={"handles": missing})
+                raise UnknownHandle(reasons)
             return [self._tensors.pop(h).info for h in wanted]
 
 

@@ -15,6 +15,7 @@ from worker.config import (
     DEFAULT_MAX_INFLIGHT,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
     Config,
+    Encoding,
 )
 
 
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: list[str] | None = None) -> Config:
     parser = build_parser()
     args = parser.parse_args(argv)
-    encoding = args.encoding or ("msgpack" if args.framing == "length" else "json")
+    encoding: Encoding = args.encoding or ("msgpack" if args.framing == "length" else "json")
     if args.framing == "ndjson" and encoding != "json":
         parser.error("--framing ndjson carries JSON only (a MessagePack payload may contain newlines)")
     return Config(

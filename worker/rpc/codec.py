@@ -117,7 +117,8 @@ class Codec:
         """
         raw_id = env.id
         reply_id: Id = raw_id if isinstance(raw_id, (int, str)) and not isinstance(raw_id, bool) else None
-        if env.method is msgspec.UNSET and (env.result is not msgspec.UNSET or env.error is not msgspec.UNSET):
+        is_response = env.result is not msgspec.UNSET or env.error is not msgspec.UNSET
+        if env.method is msgspec.UNSET and is_response:
             return None
         problem = None
         if env.jsonrpc != JSONRPC:

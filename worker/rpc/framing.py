@@ -6,7 +6,7 @@ Three framings, chosen with ``--framing``:
               (StreamJsonRpc's LengthHeaderMessageHandler).
 - ``lsp``     ``Content-Length: N\\r\\n`` (other headers allowed and ignored), ``\\r\\n``, payload
               (the Language Server Protocol base protocol; StreamJsonRpc's HeaderDelimitedMessageHandler).
-- ``ndjson``  one JSON payload per line (``\\n``, an optional ``\\r`` before it is dropped; blank lines skipped).
+- ``ndjson``  one JSON payload per line (``\\n``; a ``\\r`` before it is dropped; blank lines skipped).
 
 A frame over the size limit is consumed and thrown away without buffering it, and ``FrameTooLarge``
 is raised: the stream stays in step and the next frame is read normally. Only the end of input in

@@ -28,7 +28,7 @@ def socket_path(name: str) -> str:
 
 def open_pipe(name: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Transport:
     if sys.platform == "win32":  # pragma: no cover - no Windows in CI
-        return _open_windows_pipe(name, timeout)
+        return _open_windows_pipe(name, timeout)  # type: ignore[name-defined, unused-ignore]
     path = socket_path(name)
     deadline = time.monotonic() + timeout
     while True:
@@ -52,46 +52,48 @@ def open_pipe(name: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Transport:
     return Transport("pipe", sock.recv, sock.sendall, close)
 
 
-def _open_windows_pipe(name: str, timeout: float) -> Transport:  # pragma: no cover
-    # A synchronous pipe handle serialises a blocked ReadFile with every WriteFile on the same
-    # handle, so reads and writes use overlapped I/O, as multiprocessing does on Windows.
-    import _winapi
+if sys.platform == "win32":  # pragma: no cover - no Windows in CI
 
-    path = name if name.startswith("\\\\") else rf"\\.\pipe\{name}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            handle = _winapi.CreateFile(
-                path,
-                _winapi.GENERIC_READ | _winapi.GENERIC_WRITE,
-                0,
-                _winapi.NULL,
-                _winapi.OPEN_EXISTING,
-                _winapi.FILE_FLAG_OVERLAPPED,
-                _winapi.NULL,
-            )
-            break
-        except OSError as exc:
-            if time.monotonic() >= deadline:
-                raise ConnectionError(f"cannot open {path} after {timeout:g}s: {exc}") from None
-            time.sleep(0.05)
+    def _open_windows_pipe(name: str, timeout: float) -> Transport:
+        # A synchronous pipe handle serialises a blocked ReadFile with every WriteFile on the same
+        # handle, so reads and writes use overlapped I/O, as multiprocessing does on Windows.
+        import _winapi
 
-    def read(n: int) -> bytes:
-        try:
-            ov, _ = _winapi.ReadFile(handle, n, overlapped=True)
-            data: bytes = ov.getbuffer() if ov.GetOverlappedResult(True)[0] else b""
-            return bytes(data)
-        except BrokenPipeError:
-            return b""
+        path = name if name.startswith("\\\\") else rf"\\.\pipe\{name}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                handle = _winapi.CreateFile(
+                    path,
+                    _winapi.GENERIC_READ | _winapi.GENERIC_WRITE,
+                    0,
+                    _winapi.NULL,
+                    _winapi.OPEN_EXISTING,
+                    _winapi.FILE_FLAG_OVERLAPPED,
+                    _winapi.NULL,
+                )
+                break
+            except OSError as exc:
+                if time.monotonic() >= deadline:
+                    raise ConnectionError(f"cannot open {path} after {timeout:g}s: {exc}") from None
+                time.sleep(0.05)
 
-    def write_all(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            ov, _ = _winapi.WriteFile(handle, view, overlapped=True)
-            written, _ = ov.GetOverlappedResult(True)
-            view = view[written:]
+        def read(n: int) -> bytes:
+            try:
+                ov, _ = _winapi.ReadFile(handle, n, overlapped=True)
+                data: bytes = ov.getbuffer() if ov.GetOverlappedResult(True)[0] else b""
+                return bytes(data)
+            except BrokenPipeError:
+                return b""
 
-    def close() -> None:
-        _winapi.CloseHandle(handle)
+        def write_all(data: bytes) -> None:
+            view = memoryview(data)
+            while view:
+                ov, _ = _winapi.WriteFile(handle, view, overlapped=True)
+                written, _ = ov.GetOverlappedResult(True)
+                view = view[written:]
 
-    return Transport("pipe", read, write_all, close)
+        def close() -> None:
+            _winapi.CloseHandle(handle)
+
+        return Transport("pipe", read, write_all, close)

@@ -25,7 +25,7 @@ PIP=(.venv/bin/python -m pip install --progress-bar off --disable-pip-version-ch
 # torch first and pinned: 2.13.0 is the CPU wheel this machine's pip finds locally. An unpinned torch
 # (asked for by any package) would pull several GB of CUDA packages instead.
 "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -e ".[models,test]"
+"${PIP[@]}" -e ".[models,test,bench]"
 
 if command -v npm >/dev/null 2>&1; then
     for dir in tests/interop dotnet-host; do

@@ -1,0 +1,75 @@
+"""model/run end to end: one Task's life cycle (validate, load inputs, infer, shape), through the
+model's dynamic batcher when it has one, and ``keep: true`` (outputs left in the worker as tensors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from worker.errors import InvalidParams, UnknownHandle
+from worker.models.inputs.spec import Input, as_object
+from worker.models.registry import LoadedModel, ModelRegistry
+from worker.runtime.context import RequestContext
+from worker.runtime.state import WorkerState
+
+
+def run(
+    state: WorkerState,
+    handle: str,
+    inputs: Input | list[Input],
+    parameters: dict[str, Any],
+    keep: bool,
+    ctx: RequestContext | None,
+) -> Any:
+    loaded = state.service(ModelRegistry).get(handle)
+    task = loaded.task
+    params = task.validate(parameters)
+    is_batch = isinstance(inputs, list)
+    values = inputs if isinstance(inputs, list) else [inputs]
+    if not values:
+        raise InvalidParams("inputs is an empty list")
+    if keep and not task.keepable:
+        raise InvalidParams(f"keep: true needs a task whose outputs are tensors; {task.task_name} returns values")
+    lookup = _tensor_lookup(state)
+    items = [task.load_input(as_object(value), lookup) for value in values]
+    if ctx is not None:
+        ctx.check_cancelled()
+    outputs = infer(loaded, items, params, ctx)
+    if keep:
+        return _keep(state, outputs, is_batch)
+    shaped = [task.shape(output, params) for output in outputs]
+    return shaped if is_batch else shaped[0]
+
+
+def infer(loaded: LoadedModel, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:
+    """Run loaded inputs, coalesced with other callers' when the model has a batcher."""
+    task = loaded.task
+    if task.module is None:
+        raise UnknownHandle(f"model handle {loaded.handle!r} was unloaded")
+    if loaded.batcher is not None:
+        return loaded.batcher.submit(items, params, task.batch_key(params), ctx)
+    return task.infer(items, params, ctx)
+
+
+def _tensor_lookup(state: WorkerState) -> Any:
+    def lookup(handle: str) -> Any:
+        from worker.tensors.store import TensorStore
+
+        return state.service(TensorStore).get_array(handle)
+
+    return lookup
+
+
+def _keep(state: WorkerState, outputs: list[Any], is_batch: bool) -> Any:
+    """One tensor for one input; for a batch of equal-length vectors one [n, dim] matrix (a corpus
+    for tensor/search), otherwise one tensor per input."""
+    from worker.tensors.store import TensorStore
+
+    store = state.service(TensorStore)
+    arrays = [np.asarray(output) for output in outputs]
+    if not is_batch:
+        return store.put_array(arrays[0], copy=False)
+    if all(a.ndim == 1 for a in arrays) and len({a.shape for a in arrays}) == 1:
+        return store.put_array(np.stack(arrays), copy=False)
+    return [store.put_array(a, copy=False) for a in arrays]

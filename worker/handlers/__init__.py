@@ -10,6 +10,7 @@ from worker.runtime.registry import Handlers
 
 def model_families() -> Iterable[Handlers]:
     """The families that serve models and tensors (each imports numpy/torch only inside its methods)."""
-    from worker.handlers import tensors
+    from worker.handlers import models, tensors
 
+    yield models.handlers
     yield tensors.handlers

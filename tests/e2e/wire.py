@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -403,25 +403,26 @@ def _same_id(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def start_all(wires: list[Wire], *args: str) -> Iterator[WorkerProcess]:
-    """Start one worker per wire concurrently (start-up dominates short tests)."""
-    results: list[WorkerProcess | BaseException] = [RuntimeError("not started")] * len(wires)
+def start_all(specs: list[tuple[Wire, list[str]]]) -> list[WorkerProcess]:
+    """Start several workers concurrently (start-up dominates short tests); all or none."""
+    results: list[WorkerProcess | BaseException] = [RuntimeError("not started")] * len(specs)
 
     def start(i: int) -> None:
+        wire, args = specs[i]
         try:
-            results[i] = WorkerProcess(wires[i], *args)
-        except BaseException as exc:  # reported below, on the test's thread
+            results[i] = WorkerProcess(wire, *args)
+        except BaseException as exc:  # re-raised below, on the test's thread
             results[i] = exc
 
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(wires))]
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(len(specs))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    workers = [r for r in results if isinstance(r, WorkerProcess)]
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
-        for r in results:
-            if isinstance(r, WorkerProcess):
-                r.close()
+        for w in workers:
+            w.close()
         raise failures[0]
-    yield from results  # type: ignore[misc]
+    return workers

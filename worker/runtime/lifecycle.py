@@ -163,7 +163,6 @@ class Worker:
             threading.Thread(
                 target=self.watch_parent, args=(self.config.parent_pid,), name="parent-watch", daemon=True
             ).start()
-        self._install_signal_handlers()
         # Waiting in short slices keeps the main thread able to run signal handlers promptly.
         while not self._stop.wait(0.2):
             pass
@@ -248,6 +247,9 @@ def run(config: Config) -> int:
         log.error("%s", exc)
         return 2
     worker = Worker(config, transport)
+    # Before the handshake: a host may stop the worker the moment it reads worker/ready, and a
+    # signal before the handlers exist would kill it with -15 (or a KeyboardInterrupt traceback).
+    worker._install_signal_handlers()
     worker.send_ready()
     log.info(
         "worker ready in %.1f ms (%s/%s/%s, pid %d)",

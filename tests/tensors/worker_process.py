@@ -34,6 +34,8 @@ class WorkerProcess:
         self._codec: Any = msgspec.msgpack if encoding == "msgpack" else msgspec.json
         self._encoder = self._codec.Encoder()
         self._decoder = self._codec.Decoder()
+        self._envelope = self._codec.Decoder(dict[str, msgspec.Raw])
+        self._typed: dict[Any, Any] = {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "worker", "--framing", "length", "--encoding", encoding, *args],
             stdin=subprocess.PIPE,
@@ -46,7 +48,7 @@ class WorkerProcess:
         self._reader = threading.Thread(target=self._read_frames, daemon=True)
         self._reader.start()
         self._next_id = 0
-        self.ready = self._decoder.decode(self._next_frame(60))
+        self.ready: dict[str, Any] = self._decoder.decode(self._next_frame(60))
         assert self.ready["method"] == "worker/ready", self.ready
 
     def _read_frames(self) -> None:
@@ -79,21 +81,25 @@ class WorkerProcess:
             message["params"] = params
         return self._encoder.encode(message)
 
-    def receive(self, timeout: float = 60) -> Any:
-        """The next response, skipping notifications."""
+    def receive(self, timeout: float = 60) -> dict[str, msgspec.Raw]:
+        """The next response, skipping notifications, with its members still encoded."""
         while True:
-            message = self._decoder.decode(self._next_frame(timeout))
+            message = self._envelope.decode(self._next_frame(timeout))
             if "id" in message:
                 return message
 
-    def call(self, method: str, params: Any = None, timeout: float = 60) -> Any:
-        """The result of one request, or RpcFailure for an error response."""
+    def call(self, method: str, params: Any = None, timeout: float = 60, result_type: Any = Any) -> Any:
+        """The result of one request decoded as ``result_type``, or RpcFailure for an error response.
+        With a Struct whose binary fields are ``memoryview``, MessagePack bin is not copied."""
         self.send_frame(self.encode_request(method, params))
         response = self.receive(timeout)
-        assert response["id"] == self._next_id, response
+        assert self._decoder.decode(response["id"]) == self._next_id, response
         if "error" in response:
-            raise RpcFailure(response["error"])
-        return response["result"]
+            raise RpcFailure(self._decoder.decode(response["error"]))
+        decoder = self._typed.get(result_type)
+        if decoder is None:
+            decoder = self._typed[result_type] = self._codec.Decoder(result_type)
+        return decoder.decode(response["result"])
 
     def binary(self, value: Any) -> bytes:
         """A ``bytes`` result field as bytes, whichever the encoding."""

@@ -260,3 +260,15 @@ def test_many_requests_in_flight_get_one_response_each(shared_worker: WorkerProc
     answered = [m["id"] for m in w.all_messages(mark) if is_response(m) and str(m["id"]).startswith("many-")]
     assert sorted(answered) == sorted(ids)
 
+
+
+def test_lsp_bad_header_block_is_a_parse_error_and_the_next_message_is_read(shared_worker: WorkerProcess) -> None:
+    w = shared_worker
+    if w.wire.framing != "lsp":
+        pytest.skip("LSP headers exist only with --framing lsp")
+    follower = w.wire.wrap(w.wire.encode({"jsonrpc": "2.0", "id": "after-bad-header", "method": "worker/ping"}))
+    mark = w.mark()
+    w.send_raw(b"Content-Length: -5\r\n\r\n" + follower)
+    error = w.wait_for(is_response, after=mark, what="the parse error")
+    assert error["id"] is None and error_code(error) == -32700
+    assert w.response("after-bad-header")["result"] is None

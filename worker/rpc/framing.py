@@ -196,12 +196,13 @@ class LspFraming:
             if not sep:
                 problem = f"malformed header line {line[:80]!r}"
             elif name.strip().lower() == b"content-length":
-                try:
-                    length = int(value.strip())
-                    if length < 0:
-                        raise ValueError
-                except ValueError:
-                    problem = f"invalid Content-Length {value.strip()[:40]!r}"
+                digits = value.strip()
+                # Decimal digits only: int() would also take "-5" (and the reader would then step
+                # backwards in its buffer), "+5" and "1_0".
+                if digits.isdigit():
+                    length = int(digits)
+                else:
+                    problem = f"invalid Content-Length {digits[:40]!r}"
         if length is None:
             # Without a length the body cannot be found; the header block is dropped and the
             # reader looks for the next one.

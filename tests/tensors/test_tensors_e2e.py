@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.tensors.test_search import reference
 from tests.tensors.test_store import random_bytes
-from tests.tensors.worker_process import RpcFailure, WorkerProcess
+from worker.client import WorkerCallError, WorkerClient
 from worker.tensors.dtypes import WIRE_DTYPES
 
 pytestmark = pytest.mark.e2e
@@ -17,28 +20,54 @@ pytestmark = pytest.mark.e2e
 ENCODINGS = ["msgpack", "json"]
 
 
+TIMEOUT = 60
+
+
+class Worker(WorkerClient):
+    """The shared client, with a timeout on every call and the wire's bytes as bytes."""
+
+    def __init__(self, encoding: Any) -> None:
+        super().__init__(encoding=encoding, stderr=subprocess.DEVNULL)
+        self.encoding = encoding
+
+    def call(self, method: str, params: Any = None, **kwargs: Any) -> Any:
+        return super().call(method, params, timeout=kwargs.pop("timeout", TIMEOUT), **kwargs)
+
+    def close(self, timeout: float = 30.0) -> int | None:
+        # WorkerClient.close leaves the child's stdout open (a ResourceWarning, an error here).
+        code = super().close(timeout)
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+    def binary(self, value: Any) -> bytes:
+        """A ``bytes`` result field: MessagePack bin, or base64 text in JSON."""
+        return base64.b64decode(value, validate=True) if self.encoding == "json" else bytes(value)
+
+
 @pytest.fixture(scope="module", params=ENCODINGS)
-def worker(request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:
-    with WorkerProcess(request.param) as w:
+def worker(request: pytest.FixtureRequest) -> Iterator[Worker]:
+    with Worker(request.param) as w:
         yield w
 
 
 @pytest.fixture(params=ENCODINGS)
-def fresh_worker(request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:
-    with WorkerProcess(request.param) as w:
+def fresh_worker(request: pytest.FixtureRequest) -> Iterator[Worker]:
+    with Worker(request.param) as w:
         yield w
 
 
-def fails(worker: WorkerProcess, code: int, method: str, params: object) -> RpcFailure:
+def fails(worker: Worker, code: int, method: str, params: object) -> WorkerCallError:
     """Call, expect the error ``code``, then check that the worker still answers."""
-    with pytest.raises(RpcFailure) as caught:
+    with pytest.raises(WorkerCallError) as caught:
         worker.call(method, params)
     assert caught.value.code == code, caught.value
     assert worker.call("worker/ping", {"still": "serving"}) == {"still": "serving"}
     return caught.value
 
 
-def put(worker: WorkerProcess, array: np.ndarray, dtype: str | None = None) -> str:
+def put(worker: Worker, array: np.ndarray, dtype: str | None = None) -> str:
     dtype = dtype or str(array.dtype)
     data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
     result = worker.call("tensor/put", {"data": data, "dtype": dtype, "shape": list(array.shape)})
@@ -50,7 +79,7 @@ def put(worker: WorkerProcess, array: np.ndarray, dtype: str | None = None) -> s
 
 
 @pytest.mark.parametrize("dtype", list(WIRE_DTYPES))
-def test_every_dtype_round_trips_byte_for_byte(worker: WorkerProcess, dtype: str) -> None:
+def test_every_dtype_round_trips_byte_for_byte(worker: Worker, dtype: str) -> None:
     data = random_bytes(dtype, [2, 3, 4], seed=len(dtype))
     info = worker.call("tensor/put", {"data": data, "dtype": dtype, "shape": [2, 3, 4]})
     assert info["handle"].startswith("t-")
@@ -59,7 +88,7 @@ def test_every_dtype_round_trips_byte_for_byte(worker: WorkerProcess, dtype: str
     assert worker.binary(got["data"]) == data
 
 
-def test_a_scalar_and_an_empty_tensor_round_trip(worker: WorkerProcess) -> None:
+def test_a_scalar_and_an_empty_tensor_round_trip(worker: Worker) -> None:
     scalar = worker.call("tensor/put", {"data": b"\x01\x02", "dtype": "int16", "shape": []})
     got = worker.call("tensor/get", {"handle": scalar["handle"]})
     assert (worker.binary(got["data"]), got["shape"]) == (b"\x01\x02", [])
@@ -68,12 +97,12 @@ def test_a_scalar_and_an_empty_tensor_round_trip(worker: WorkerProcess) -> None:
     assert (worker.binary(got["data"]), got["shape"]) == (b"", [3, 0])
 
 
-def test_bytes_that_do_not_match_dtype_and_shape_are_invalid_input(worker: WorkerProcess) -> None:
+def test_bytes_that_do_not_match_dtype_and_shape_are_invalid_input(worker: Worker) -> None:
     error = fails(worker, -32006, "tensor/put", {"data": b"\0" * 12, "dtype": "float32", "shape": [2, 2]})
     assert "12 bytes" in error.message and "16 bytes" in error.message
 
 
-def test_unknown_dtype_and_negative_dims_are_invalid_params(worker: WorkerProcess) -> None:
+def test_unknown_dtype_and_negative_dims_are_invalid_params(worker: Worker) -> None:
     error = fails(worker, -32602, "tensor/put", {"data": b"\0" * 8, "dtype": "complex64", "shape": [1]})
     assert "complex64" in error.message and "bfloat16" in error.message
     error = fails(worker, -32602, "tensor/put", {"data": b"", "dtype": "uint8", "shape": [-1, 0]})
@@ -81,13 +110,13 @@ def test_unknown_dtype_and_negative_dims_are_invalid_params(worker: WorkerProces
     fails(worker, -32602, "tensor/put", {"data": b"", "dtype": "uint8", "shape": [0] * 33})
 
 
-def test_malformed_put_params_are_invalid_params(worker: WorkerProcess) -> None:
+def test_malformed_put_params_are_invalid_params(worker: Worker) -> None:
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8"})
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8", "shape": [1], "extra": 1})
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8", "shape": [1.5]})
 
 
-def test_freed_and_unknown_handles_get_a_clear_error(worker: WorkerProcess) -> None:
+def test_freed_and_unknown_handles_get_a_clear_error(worker: Worker) -> None:
     handle = put(worker, np.arange(4, dtype=np.int32))
     freed = worker.call("tensor/free", {"handles": [handle]})
     assert [t["handle"] for t in freed["freed"]] == [handle] and freed["freed_bytes"] == 16
@@ -102,7 +131,7 @@ def test_freed_and_unknown_handles_get_a_clear_error(worker: WorkerProcess) -> N
 # ---- list / free / memory -----------------------------------------------------------------------
 
 
-def test_list_accounts_for_every_tensor_and_byte(fresh_worker: WorkerProcess) -> None:
+def test_list_accounts_for_every_tensor_and_byte(fresh_worker: Worker) -> None:
     w = fresh_worker
     assert w.call("tensor/list") == {"tensors": [], "count": 0, "total_bytes": 0}
     a = put(w, np.zeros((10, 10), np.float32))
@@ -123,7 +152,7 @@ def test_list_accounts_for_every_tensor_and_byte(fresh_worker: WorkerProcess) ->
 
 def test_freeing_a_large_tensor_gives_its_memory_back() -> None:
     size = 128 << 20
-    with WorkerProcess("msgpack") as w:
+    with Worker("msgpack") as w:
         w.call("tensor/list")  # numpy imported and the store built before the baseline
         baseline = w.call("worker/info")["rss_bytes"]
         handle = w.call("tensor/put", {"data": bytes(size), "dtype": "uint8", "shape": [size]})["handle"]
@@ -138,7 +167,7 @@ def test_freeing_a_large_tensor_gives_its_memory_back() -> None:
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
-def test_search_matches_brute_force_for_handle_and_vector_queries(worker: WorkerProcess, metric: str) -> None:
+def test_search_matches_brute_force_for_handle_and_vector_queries(worker: Worker, metric: str) -> None:
     rng = np.random.default_rng(7)
     corpus = rng.standard_normal((300, 16)).astype(np.float32)
     query = rng.standard_normal(16).astype(np.float32)
@@ -151,7 +180,7 @@ def test_search_matches_brute_force_for_handle_and_vector_queries(worker: Worker
         np.testing.assert_allclose([h["score"] for h in hits], [s for _, s in expected], rtol=1e-5, atol=1e-6)
 
 
-def test_search_over_several_handles_indexes_the_concatenation(worker: WorkerProcess) -> None:
+def test_search_over_several_handles_indexes_the_concatenation(worker: Worker) -> None:
     rng = np.random.default_rng(8)
     parts = [rng.standard_normal((n, 6)).astype(np.float32) for n in (20, 35)]
     handles = [put(worker, p) for p in parts]
@@ -160,7 +189,7 @@ def test_search_over_several_handles_indexes_the_concatenation(worker: WorkerPro
     assert [h["index"] for h in hits] == [i for i, _ in reference(query, np.concatenate(parts), "cosine", 55)]
 
 
-def test_search_defaults_to_cosine_and_ten_results(worker: WorkerProcess) -> None:
+def test_search_defaults_to_cosine_and_ten_results(worker: Worker) -> None:
     rng = np.random.default_rng(9)
     corpus = rng.standard_normal((40, 4)).astype(np.float64)
     handle = put(worker, corpus)
@@ -168,7 +197,7 @@ def test_search_defaults_to_cosine_and_ten_results(worker: WorkerProcess) -> Non
     assert [h["index"] for h in hits] == [i for i, _ in reference(np.eye(4)[0], corpus, "cosine", 10)]
 
 
-def test_search_errors_are_clear_and_the_worker_keeps_serving(worker: WorkerProcess) -> None:
+def test_search_errors_are_clear_and_the_worker_keeps_serving(worker: Worker) -> None:
     corpus = put(worker, np.ones((5, 4), np.float32))
     other = put(worker, np.ones((5, 3), np.float32))
     error = fails(worker, -32006, "tensor/search", {"query": [1.0, 2.0], "corpus": corpus})

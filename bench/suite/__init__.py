@@ -1,0 +1,1 @@
+"""The measurements that ``bench/run.py`` runs, one module per kind."""

@@ -149,7 +149,7 @@ def measure(worker: LeanClient, size: int, runs: int) -> dict[str, float]:
     finally:
         echo.close()
     raw = statistics.median(raws[1:])
-    trip = statistics.median([p + g for p, g in zip(puts[1:], gets[1:])])
+    trip = statistics.median([p + g for p, g in zip(puts[1:], gets[1:], strict=True)])
     return {
         "raw_round_trip_ms_median": round(raw * 1000, 2),
         "raw_MBps": round(2 * size / MB / raw, 1),

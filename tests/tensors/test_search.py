@@ -63,7 +63,9 @@ def test_half_precision_and_integer_corpora_are_widened() -> None:
     rng = np.random.default_rng(4)
     corpus = rng.standard_normal((64, 8)).astype(np.float16)
     query = rng.standard_normal(8)
-    assert_same(search(query, [corpus], top_k=10, metric="dot"), reference(query, corpus, "dot", 10), rtol=1e-3)
+    assert_same(
+        search(query, [corpus], top_k=10, metric="dot"), reference(query, corpus, "dot", 10), rtol=1e-3
+    )
     ints = rng.integers(-5, 5, (40, 3)).astype(np.int8)
     assert_same(search(np.array([1.0, 2.0, 3.0]), [ints], top_k=40, metric="l2"),
                 reference(np.array([1.0, 2.0, 3.0]), ints, "l2", 40))  # fmt: skip

@@ -175,7 +175,9 @@ def test_search_matches_brute_force_for_handle_and_vector_queries(worker: Worker
     query_handle = put(worker, query[None, :])
     expected = reference(query, corpus, metric, 12)
     for q in (query_handle, query.tolist()):
-        hits = worker.call("tensor/search", {"query": q, "corpus": corpus_handle, "top_k": 12, "metric": metric})
+        hits = worker.call(
+            "tensor/search", {"query": q, "corpus": corpus_handle, "top_k": 12, "metric": metric}
+        )
         assert [h["index"] for h in hits] == [i for i, _ in expected]
         np.testing.assert_allclose([h["score"] for h in hits], [s for _, s in expected], rtol=1e-5, atol=1e-6)
 

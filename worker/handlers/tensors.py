@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from worker.errors import InvalidInput, InvalidParams, UnsupportedTask
+from worker.errors import InvalidInput, InvalidParams
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Handlers
@@ -30,7 +30,7 @@ MAX_DIMS = 32
 
 def _store(ctx: RequestContext) -> TensorStore:
     # Imported here: numpy loads with the first tensor method, not at start-up.
-    from worker.tensors.store import TensorStore  # noqa: PLC0415
+    from worker.tensors.store import TensorStore
 
     return ctx.state.service(TensorStore)
 
@@ -71,7 +71,7 @@ def get(params: GetParams, ctx: RequestContext) -> GetResult:
     """A kept tensor's bytes, exactly as they were put (bfloat16 included)."""
     stored = _store(ctx).get(params.handle)
     # The stored array is read-only and C-contiguous: its memory goes to the encoder as it is.
-    raw = memoryview(stored.array.reshape(-1).view("u1"))
+    raw = stored.array.reshape(-1).view("u1").data
     return GetResult(data=raw, dtype=stored.info.dtype, shape=stored.info.shape)
 
 
@@ -141,9 +141,11 @@ def search_tensors(params: SearchParams, ctx: RequestContext) -> list[SearchHit]
         raise InvalidParams("corpus must name at least one tensor handle")
     corpus = [store.get_array(h) for h in handles]
     query = _query_vector(params.query, store, ctx)
-    from worker.tensors.search import search  # noqa: PLC0415
+    from worker.tensors.search import search
 
-    return search(query, corpus, top_k=params.top_k, metric=params.metric, check_cancelled=ctx.check_cancelled)
+    return search(
+        query, corpus, top_k=params.top_k, metric=params.metric, check_cancelled=ctx.check_cancelled
+    )
 
 
 def _query_vector(query: str | list[float] | TextQuery, store: TensorStore, ctx: RequestContext) -> Any:
@@ -153,7 +155,7 @@ def _query_vector(query: str | list[float] | TextQuery, store: TensorStore, ctx:
         case list():
             if not query:
                 raise InvalidInput("the query vector is empty")
-            import numpy as np  # noqa: PLC0415
+            import numpy as np
 
             return np.asarray(query, dtype=np.float64)
         case TextQuery(text=text, model=model):
@@ -161,8 +163,6 @@ def _query_vector(query: str | list[float] | TextQuery, store: TensorStore, ctx:
 
 
 def _embed_text(ctx: RequestContext, model: str, text: str) -> Any:
-    try:
-        from worker.models.embed import embed_texts  # noqa: PLC0415 - imports torch and transformers
-    except ImportError as exc:
-        raise UnsupportedTask(f"text queries need the embedding models, which cannot be loaded: {exc}") from None
+    from worker.models.embed import embed_texts  # imports torch and transformers
+
     return embed_texts(ctx.state, model, [text], ctx=ctx)

@@ -77,7 +77,7 @@ def is_torch_tensor(value: Any) -> bool:
 def from_torch(tensor: Any) -> tuple[np.ndarray, str]:
     """A torch tensor as (little-endian numpy storage array, wire name). Copies only when it must
     (device transfer, non-contiguous memory, bfloat16 reinterpretation is free)."""
-    import torch  # noqa: PLC0415 - torch is only loaded once a torch tensor exists anyway
+    import torch  # only reached with a torch tensor in hand
 
     t = tensor.detach()
     if t.device.type != "cpu":
@@ -98,7 +98,7 @@ def bfloat16_bits(array: np.ndarray) -> np.ndarray:
 
 def to_torch(array: np.ndarray, wire: WireDtype) -> Any:
     """A torch tensor sharing memory with a stored array (read-only arrays are copied by torch)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     if wire.name == "bfloat16":
         return torch.from_numpy(array.view(np.int16).copy()).view(torch.bfloat16)

@@ -26,6 +26,9 @@ from worker.tensors import dtypes
 from worker.tensors.dtypes import WireDtype
 from worker.tensors.types import TensorInfo
 
+# Spelled out because the ``list`` method shadows the builtin inside the class.
+TensorInfos = list[TensorInfo]
+
 _HANDLE_PREFIX = "t-"
 _HANDLE_RE = re.compile(r"t-([1-9][0-9]*)")
 
@@ -125,7 +128,7 @@ class TensorStore:
     def info(self, handle: str) -> TensorInfo:
         return self.get(handle).info
 
-    def list(self) -> list[TensorInfo]:
+    def list(self) -> TensorInfos:
         """Kept tensors, oldest first."""
         with self._lock:
             return [t.info for t in self._tensors.values()]
@@ -137,7 +140,7 @@ class TensorStore:
 
     # ---- freeing --------------------------------------------------------------------------
 
-    def free(self, handles: Iterable[str]) -> list[TensorInfo]:
+    def free(self, handles: Iterable[str]) -> TensorInfos:
         """Drop tensors. All or nothing: if any handle is unknown or already freed, nothing is freed
         and UnknownHandle names every bad handle. Repeating a handle in one call frees it once."""
         wanted = list(dict.fromkeys(handles))

@@ -94,20 +94,33 @@ class Codec:
 
     def decode_frame(self, payload: bytes) -> Incoming:
         """A single message or a batch. Raises ParseError or InvalidRequest."""
+        if self.encoding == "json" and not payload.isascii():
+            # Params stay Raw, and msgspec does not check the UTF-8 of what it skips: without this a
+            # frame with invalid UTF-8 in its params would be accepted (and worker/ping would echo it
+            # back as invalid JSON). ASCII frames, the common case, skip the check.
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"cannot decode json: invalid UTF-8 at byte {exc.start}") from None
         try:
             return self._incoming.decode(payload)
         except msgspec.ValidationError as exc:
             # Well-formed data, but neither an object nor an array (e.g. `42`).
             raise InvalidRequest(f"a message must be an object or an array: {exc}") from None
-        except msgspec.DecodeError as exc:
-            raise ParseError(f"cannot decode {self.encoding}: {exc}") from None
+        except _MALFORMED as exc:
+            raise ParseError(f"cannot decode {self.encoding}: {_describe(exc)}") from None
 
     def decode_batch_item(self, raw: msgspec.Raw) -> Envelope | None:
-        """A batch element, or None when it is not an object (answered Invalid Request)."""
+        """A batch element, or None when it is not an object (answered Invalid Request).
+
+        Raises ParseError for an element that is not well-formed (possible in MessagePack, whose
+        strings are only checked when decoded)."""
         try:
             return self._envelope.decode(raw)
-        except msgspec.DecodeError:
+        except msgspec.ValidationError:
             return None
+        except _MALFORMED as exc:
+            raise ParseError(f"cannot decode batch element: {_describe(exc)}") from None
 
     def classify(self, env: Envelope) -> Request | Notification | ErrorResponse | None:
         """Validate an envelope against JSON-RPC 2.0.
@@ -126,7 +139,7 @@ class Codec:
         elif not isinstance(env.method, str):
             problem = 'member "method" must be a string'
         elif raw_id is not msgspec.UNSET and raw_id is not None and reply_id is None:
-            problem = 'member "id" must be a string, a number or null'
+            problem = 'member "id" must be an integer or a string'
         elif len(env.params) and not self._is_structured(bytes(env.params)):
             problem = 'member "params" must be an object or an array'
         if problem is not None:
@@ -153,8 +166,17 @@ class Codec:
             return decoder.decode(payload)
         except msgspec.ValidationError as exc:
             raise InvalidParams(f"invalid params: {exc}") from None
-        except msgspec.DecodeError as exc:  # pragma: no cover - the envelope already decoded it
-            raise InvalidParams(f"invalid params: {exc}") from None
+        except _MALFORMED as exc:
+            raise _params_malformed(exc) from None
+
+    def check_well_formed(self, raw: msgspec.Raw) -> None:
+        """For params passed through untouched (worker/ping): they were only skipped over while
+        decoding the message, so check them now, or the response would carry bad data back."""
+        if len(raw):
+            try:
+                self._any.decode(raw)
+            except _MALFORMED as exc:
+                raise _params_malformed(exc) from None
 
     def decode_any(self, raw: msgspec.Raw) -> Any:
         return self._any.decode(bytes(raw)) if len(raw) else None
@@ -168,6 +190,26 @@ class Codec:
             return _first_byte_json(payload) == ord("[")
         b = payload[0]
         return 0x90 <= b <= 0x9F or b in (0xDC, 0xDD)
+
+
+# What msgspec raises for data that is not well-formed: besides DecodeError, invalid UTF-8 in a string
+# escapes as UnicodeDecodeError and nesting deeper than the interpreter's recursion limit as
+# RecursionError. Letting those through would end the reader thread, and the worker with it.
+_MALFORMED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"invalid UTF-8 in a string ({exc.reason})"
+    return str(exc)
+
+
+def _params_malformed(exc: BaseException) -> RpcError:
+    if isinstance(exc, RecursionError):
+        return InvalidParams("invalid params: nested too deeply")
+    return ParseError(f"params are not well-formed: {_describe(exc)}")
 
 
 def error_response(id: Id, error: RpcError, *, data: Any = msgspec.UNSET) -> ErrorResponse:

@@ -29,6 +29,8 @@ class RequestContext:
         self._send_progress = send_progress
         self.cancel_event = threading.Event()
         self._after_response: list[Callable[[], None]] = []
+        self._after_lock = threading.Lock()
+        self._responded = False
 
     @property
     def cancelled(self) -> bool:
@@ -52,9 +54,20 @@ class RequestContext:
             self._send_progress(self.progress_token, value)
 
     def after_response(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` once this request's response has been written (used by worker/shutdown)."""
-        self._after_response.append(fn)
+        """Run ``fn`` once this request's response has been written (used by worker/shutdown).
+
+        If it already has been, because the request was cancelled and answered -32800 while the
+        handler went on, ``fn`` runs at once: a cancelled worker/shutdown must still stop the worker.
+        """
+        with self._after_lock:
+            if not self._responded:
+                self._after_response.append(fn)
+                return
+        fn()
 
     def run_after_response(self) -> None:
-        for fn in self._after_response:
+        with self._after_lock:
+            self._responded = True
+            callbacks, self._after_response = self._after_response, []
+        for fn in callbacks:
             fn()

@@ -31,6 +31,7 @@ from worker.errors import (
 from worker.rpc.codec import Codec, error_response
 from worker.rpc.messages import (
     CancelParams,
+    ErrorObject,
     ErrorResponse,
     Id,
     Notification,
@@ -70,7 +71,9 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
     if isinstance(exc, RpcError):
         if exc.data:
             data.update(exc.data)
-        return error_response(id, exc, data=data)
+        # Built here rather than with error_response(), which would send exc.data alone and lose
+        # the type and message that protocol.md promises in every error.data.
+        return ErrorResponse(id=id, error=ErrorObject(exc.code, exc.message, data))
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return error_response(id, ResourceExhausted(f"out of memory: {exc}"), data=data)
     return error_response(id, WorkerError(f"{type(exc).__name__}: {exc}"), data=data)
@@ -185,7 +188,11 @@ class Dispatcher:
             return
         messages: list[Request | Notification | ErrorResponse] = []
         for raw in items:
-            env = self.codec.decode_batch_item(raw)
+            try:
+                env = self.codec.decode_batch_item(raw)
+            except RpcError as exc:
+                messages.append(error_response(None, exc))
+                continue
             if env is None:
                 messages.append(error_response(None, InvalidRequest("batch element is not an object")))
                 continue
@@ -237,7 +244,7 @@ class Dispatcher:
     def _run_quietly(self, method: Method, params: Any, ctx: RequestContext) -> None:
         try:
             method.fn(params, ctx)
-        except Exception:
+        except BaseException:  # even SystemExit: on the reading thread it would stop all reading
             log.exception("notification %r failed", method.name)
 
     # ---- requests -------------------------------------------------------------------------
@@ -250,15 +257,10 @@ class Dispatcher:
         if method.inline:
             self._run_inline(method, request, reply)
             return
-        try:
-            params = self._decode(method, request)
-        except RpcError as exc:
-            reply(response_for_exception(request.id, exc, debug=False))
-            return
-        token = params.progress_token if isinstance(params, Params) else None
-        ctx = RequestContext(id=request.id, method=method.name, state=self.state, progress_token=token)
+        ctx = RequestContext(id=request.id, method=method.name, state=self.state)
         call = Call(request.id, method.name, ctx, reply)
-        ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
+        # Admission before params, in the order protocol.md documents: a worker that is shutting
+        # down or full says so whatever the params.
         with self._lock:
             problem = self._admission_problem(request.id)
             if problem is None:
@@ -267,6 +269,13 @@ class Dispatcher:
         if problem is not None:
             reply(error_response(request.id, problem))
             return
+        try:
+            params = self._decode(method, request)
+        except RpcError as exc:
+            self._complete(call, response_for_exception(request.id, exc, debug=False))
+            return
+        ctx.progress_token = params.progress_token if isinstance(params, Params) else None
+        ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
         self._executor.submit(self._run, method, params, call)
 
     def _admission_problem(self, id: int | str) -> RpcError | None:
@@ -283,6 +292,7 @@ class Dispatcher:
 
     def _decode(self, method: Method, request: Request | Notification) -> Any:
         if method.params_type is msgspec.Raw:
+            self.codec.check_well_formed(request.params)
             return request.params
         return self.codec.decode_params(request.params, method.params_type)
 
@@ -291,7 +301,7 @@ class Dispatcher:
         try:
             result = method.fn(self._decode(method, request), ctx)
             response: Response = SuccessResponse(id=request.id, result=result)
-        except Exception as exc:
+        except BaseException as exc:  # even SystemExit: it would end the reading thread, unanswered
             response = response_for_exception(request.id, exc, debug=self.config.debug)
         reply(response)
 
@@ -306,7 +316,7 @@ class Dispatcher:
                 response: Response = SuccessResponse(id=call.id, result=result)
             except RequestCancelled as exc:
                 response = error_response(call.id, exc)
-            except Exception as exc:
+            except BaseException as exc:  # even SystemExit: the request must still be answered
                 if not isinstance(exc, RpcError):
                     log.error("%s (id %r) failed: %s", method.name, call.id, exc, exc_info=self.config.debug)
                 response = response_for_exception(call.id, exc, debug=self.config.debug)

@@ -1,0 +1,28 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace HfWorker
+{
+    /// <summary>
+    /// What a <see cref="WorkerProcess"/> and a <see cref="WorkerPool"/> have in common: make calls, and
+    /// set up state (a loaded model) that every worker serving the calls must have.
+    /// </summary>
+    public interface IWorkerInvoker
+    {
+        /// <summary>
+        /// Send one call and read its result. Cancelling <paramref name="cancellationToken"/> sends
+        /// <c>$/cancelRequest</c> and ends the task as cancelled at once.
+        /// </summary>
+        Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Run <paramref name="setUp"/> on every worker now, and on every worker that replaces one later,
+        /// before it takes any call (a pool loads its models again on a restarted worker this way).
+        /// <paramref name="tearDown"/> builds the call that undoes it on a worker, given that worker's
+        /// result; it runs when the returned <see cref="WorkerSetup{T}"/> is removed.
+        /// </summary>
+        Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+            CancellationToken cancellationToken = default(CancellationToken));
+    }
+}

@@ -1,0 +1,99 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using HfWorker.Exceptions;
+
+namespace HfWorker.Launch
+{
+    /// <summary>Turns <see cref="WorkerProcessOptions"/> into the command that starts the worker.</summary>
+    internal static class WorkerCommand
+    {
+        private static readonly bool IsWindows = Path.DirectorySeparatorChar == '\\';
+
+        /// <summary>The interpreter: the venv's, the one named, or python3/python from the PATH.</summary>
+        public static string ResolvePython(WorkerProcessOptions options)
+        {
+            if (!string.IsNullOrEmpty(options.VirtualEnvironment))
+            {
+                var candidates = new[]
+                {
+                    Path.Combine(options.VirtualEnvironment, "bin", "python"),
+                    Path.Combine(options.VirtualEnvironment, "Scripts", "python.exe"),
+                };
+                if (IsWindows) Array.Reverse(candidates);
+                foreach (var candidate in candidates)
+                {
+                    if (File.Exists(candidate)) return candidate;
+                }
+                throw new WorkerStartException("no Python interpreter in the virtual environment " + options.VirtualEnvironment
+                    + " (looked for " + string.Join(" and ", candidates) + ")");
+            }
+            if (!string.IsNullOrEmpty(options.PythonExecutable)) return options.PythonExecutable;
+            return IsWindows ? "python" : "python3";
+        }
+
+        /// <summary>The worker's arguments: module, then what the options imply, then the caller's own.</summary>
+        public static List<string> Arguments(WorkerProcessOptions options, string pipeName, int parentPid)
+        {
+            var args = new List<string>();
+            if (options.Module != null)
+            {
+                args.Add("-m");
+                args.Add(options.Module);
+            }
+            args.Add("--parent-pid");
+            args.Add(parentPid.ToString(CultureInfo.InvariantCulture));
+            args.Add("--max-frame-bytes");
+            args.Add(options.MaxFrameBytes.ToString(CultureInfo.InvariantCulture));
+            if (pipeName != null)
+            {
+                args.Add("--pipe");
+                args.Add(pipeName);
+            }
+            if (options.EnableTestMethods) args.Add("--enable-test-methods");
+            if (options.TrustRemoteCode) args.Add("--trust-remote-code");
+            if (options.Debug) args.Add("--debug");
+            if (options.Threads.HasValue)
+            {
+                args.Add("--threads");
+                args.Add(options.Threads.Value.ToString(CultureInfo.InvariantCulture));
+            }
+            if (options.LogLevel != null)
+            {
+                args.Add("--log-level");
+                args.Add(options.LogLevel);
+            }
+            args.AddRange(options.Arguments);
+            return args;
+        }
+
+        public static ProcessStartInfo StartInfo(WorkerProcessOptions options, string pipeName, int parentPid)
+        {
+            var info = new ProcessStartInfo(ResolvePython(options), CommandLine.Join(Arguments(options, pipeName, parentPid)))
+            {
+                UseShellExecute = false,
+                CreateNoWindow = true,
+                // All three are redirected on both transports: the worker must never share the host's
+                // console, and with a pipe whatever reaches stdout is collected like stderr.
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            if (options.WorkingDirectory != null) info.WorkingDirectory = options.WorkingDirectory;
+            foreach (var pair in options.Environment)
+            {
+                if (pair.Value == null) info.Environment.Remove(pair.Key);
+                else info.Environment[pair.Key] = pair.Value;
+            }
+            return info;
+        }
+
+        /// <summary>A pipe name no other worker of any host on the machine uses.</summary>
+        public static string UniquePipeName(int parentPid)
+        {
+            return "hfw-" + parentPid.ToString(CultureInfo.InvariantCulture) + "-" + Guid.NewGuid().ToString("N").Substring(0, 12);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.MessagePack;
+
+namespace HfWorker.Protocol
+{
+    /// <summary>
+    /// A request sent and not yet answered. It ends exactly once: with its result, with the worker's
+    /// error, cancelled, timed out, or failed because the worker went away. A call cancelled by the host
+    /// stays registered until the worker's own answer (-32800) arrives, because until then the worker
+    /// is still busy with it.
+    /// </summary>
+    internal abstract class PendingCall
+    {
+        private int _finished;
+
+        protected PendingCall(long id, string method, WorkerProcess worker)
+        {
+            Id = id;
+            Method = method;
+            Worker = worker;
+        }
+
+        public long Id { get; private set; }
+
+        public string Method { get; private set; }
+
+        public WorkerProcess Worker { get; private set; }
+
+        /// <summary>True once the caller has been given an outcome (the worker may still owe an answer).</summary>
+        public bool Finished
+        {
+            get { return Volatile.Read(ref _finished) != 0; }
+        }
+
+        /// <summary>Claim the right to end the call; false if it has already ended.</summary>
+        protected bool TryFinish()
+        {
+            return Interlocked.Exchange(ref _finished, 1) == 0;
+        }
+
+        public abstract void Complete(ArraySegment<byte> result);
+
+        public abstract void Fail(Exception error);
+
+        public abstract void ReportProgress(ArraySegment<byte> value, Action<string> log);
+    }
+
+    internal sealed class PendingCall<T> : PendingCall
+    {
+        private readonly TaskCompletionSource<T> _completion =
+            new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Invocation<T> _invocation;
+        private CancellationTokenRegistration _cancelRegistration;
+        private CancellationTokenRegistration _timeoutRegistration;
+        private CancellationTokenSource _timeout;
+
+        public PendingCall(long id, Invocation<T> invocation, WorkerProcess worker) : base(id, invocation.Method, worker)
+        {
+            _invocation = invocation;
+        }
+
+        public Task<T> Task
+        {
+            get { return _completion.Task; }
+        }
+
+        /// <summary>Start watching the caller's token and the call's timeout; <paramref name="sendCancel"/> tells the worker.</summary>
+        public void Arm(CancellationToken cancellationToken, TimeSpan timeout, Action<long> sendCancel)
+        {
+            if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
+            {
+                _timeout = new CancellationTokenSource(timeout);
+                _timeoutRegistration = _timeout.Token.Register(() =>
+                {
+                    if (!TryFinish()) return;
+                    sendCancel(Id);
+                    _completion.TrySetException(new CallTimeoutException(Method, timeout));
+                });
+            }
+            if (cancellationToken.CanBeCanceled)
+            {
+                _cancelRegistration = cancellationToken.Register(() =>
+                {
+                    if (!TryFinish()) return;
+                    sendCancel(Id);
+                    _completion.TrySetCanceled(cancellationToken);
+                });
+            }
+        }
+
+        public override void Complete(ArraySegment<byte> result)
+        {
+            if (!TryFinish()) return;
+            Disarm();
+            T value;
+            try
+            {
+                value = _invocation.ReadResultOn(new MessagePackReader(result), Worker);
+            }
+            catch (Exception e)
+            {
+                _completion.TrySetException(new MessagePackException(Method + ": the result does not have the expected shape: " + e.Message, e));
+                return;
+            }
+            _completion.TrySetResult(value);
+        }
+
+        public override void Fail(Exception error)
+        {
+            if (!TryFinish()) return;
+            Disarm();
+            _completion.TrySetException(error);
+        }
+
+        public override void ReportProgress(ArraySegment<byte> value, Action<string> log)
+        {
+            if (Finished) return;
+            try
+            {
+                var reader = _invocation.ProgressReader;
+                if (reader != null) reader(new MessagePackReader(value));
+                var progress = _invocation.Progress;
+                if (progress != null) progress.Report(new MessagePackReader(value).ReadValue());
+            }
+            catch (Exception e)
+            {
+                // A faulty progress handler must not take the connection's reader down with it.
+                log(Method + ": the progress handler threw " + e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        private void Disarm()
+        {
+            _cancelRegistration.Dispose();
+            _timeoutRegistration.Dispose();
+            if (_timeout != null) _timeout.Dispose();
+        }
+    }
+}

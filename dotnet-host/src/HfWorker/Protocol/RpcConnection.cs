@@ -1,0 +1,230 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Framing;
+using HfWorker.MessagePack;
+using HfWorker.Utils;
+
+namespace HfWorker.Protocol
+{
+    /// <summary>
+    /// JSON-RPC over a pair of framed streams: numbers requests, matches responses to them, routes
+    /// <c>$/progress</c> to its call and other notifications to a callback. Knows nothing of processes:
+    /// when the stream ends it says so, and the owner decides when (and with which exception) the calls
+    /// still pending are failed by <see cref="Close"/>.
+    /// </summary>
+    internal sealed class RpcConnection
+    {
+        private readonly FrameReader _reader;
+        private readonly FrameWriter _writer;
+        private readonly int _maxFrameBytes;
+        private readonly object _lock = new object();
+        private readonly Dictionary<long, PendingCall> _pending = new Dictionary<long, PendingCall>();
+        private Func<PendingCall, Exception> _closed;
+        private long _nextId;
+        private int _broken;
+
+        public RpcConnection(Stream input, Stream output, int maxFrameBytes)
+        {
+            _reader = new FrameReader(input, maxFrameBytes);
+            _writer = new FrameWriter(output, maxFrameBytes);
+            _maxFrameBytes = maxFrameBytes;
+            Log = _ => { };
+            Notification = _ => { };
+            Broken = _ => { };
+        }
+
+        /// <summary>Diagnostics about the connection (never about a call's own outcome).</summary>
+        public Action<string> Log { get; set; }
+
+        /// <summary>Notifications other than <c>$/progress</c>. Called on the reader.</summary>
+        public Action<IncomingMessage> Notification { get; set; }
+
+        /// <summary>
+        /// The stream ended or broke (null: a clean end between frames). Called once. Pending calls stay
+        /// pending until <see cref="Close"/>.
+        /// </summary>
+        public Action<Exception> Broken { get; set; }
+
+        /// <summary>Requests sent whose answer has not arrived yet (cancelled ones included: the worker still works on them).</summary>
+        public int InFlight
+        {
+            get
+            {
+                lock (_lock) return _pending.Count;
+            }
+        }
+
+        public long FramesRead
+        {
+            get { return _reader.FramesRead; }
+        }
+
+        public void StartReading()
+        {
+            Task.Run(() => ReadLoopAsync()).Forget();
+        }
+
+        public async Task<T> InvokeAsync<T>(Invocation<T> invocation, WorkerProcess target, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long id = Interlocked.Increment(ref _nextId);
+            bool wantsProgress = invocation.Progress != null || invocation.ProgressReader != null;
+            var frame = FrameWriter.StartFrame();
+            OutgoingMessages.WriteRequest(frame, id, invocation.Method, invocation.ParametersFor(target), wantsProgress ? id : (long?)null);
+            if (frame.Length > _maxFrameBytes)
+            {
+                throw new ArgumentException(invocation.Method + ": the request needs a " + frame.Length
+                    + "-byte frame, over the limit of " + _maxFrameBytes + " bytes (MaxFrameBytes); send large data in parts");
+            }
+            var call = new PendingCall<T>(id, invocation, target);
+            lock (_lock)
+            {
+                if (_closed != null) throw _closed(call);
+                _pending.Add(id, call);
+            }
+            call.Arm(cancellationToken, timeout, SendCancel);
+            try
+            {
+                await _writer.WriteAsync(frame).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // The call stays pending: whoever watches the process fails it with the reason once known.
+                OnBroken(e);
+            }
+            return await call.Task.ConfigureAwait(false);
+        }
+
+        public async Task NotifyAsync(string method, object parameters)
+        {
+            var frame = FrameWriter.StartFrame();
+            OutgoingMessages.WriteNotification(frame, method, parameters);
+            lock (_lock)
+            {
+                if (_closed != null) throw new ObjectDisposedException("connection", "the worker's connection is closed");
+            }
+            await _writer.WriteAsync(frame).ConfigureAwait(false);
+        }
+
+        /// <summary>Fail every pending call with the exception <paramref name="failure"/> builds for it, and every later call too.</summary>
+        public void Close(Func<PendingCall, Exception> failure)
+        {
+            List<PendingCall> calls;
+            lock (_lock)
+            {
+                if (_closed != null) return;
+                _closed = failure;
+                calls = _pending.Values.ToList();
+                _pending.Clear();
+            }
+            foreach (var call in calls) call.Fail(failure(call));
+        }
+
+        /// <summary>Tell the worker to stop a call; its -32800 answer is then expected and dropped.</summary>
+        private void SendCancel(long id)
+        {
+            var frame = FrameWriter.StartFrame();
+            OutgoingMessages.WriteCancel(frame, id);
+            _writer.WriteAsync(frame).ContinueWith(
+                t => Log("could not send $/cancelRequest for request " + id + ": " + t.Exception.GetBaseException().Message),
+                TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        private async Task ReadLoopAsync()
+        {
+            Exception end = null;
+            try
+            {
+                while (true)
+                {
+                    var payload = await _reader.ReadFrameAsync().ConfigureAwait(false);
+                    if (payload == null) break;
+                    foreach (var message in IncomingMessage.ParseFrame(payload)) Dispatch(message);
+                }
+            }
+            catch (Exception e)
+            {
+                end = e;
+            }
+            OnBroken(end);
+        }
+
+        private void OnBroken(Exception error)
+        {
+            if (Interlocked.Exchange(ref _broken, 1) != 0) return;
+            Broken(error);
+        }
+
+        private void Dispatch(IncomingMessage message)
+        {
+            switch (message.Kind)
+            {
+                case IncomingKind.Result:
+                case IncomingKind.Error:
+                    Answer(message);
+                    break;
+                case IncomingKind.Notification:
+                    if (message.Method == OutgoingMessages.ProgressMethod) Progress(message);
+                    else Notification(message);
+                    break;
+                case IncomingKind.Request:
+                    Log("the worker sent a request (" + message.Method + "), which hosts do not serve; ignored");
+                    break;
+            }
+        }
+
+        private void Answer(IncomingMessage message)
+        {
+            PendingCall call = null;
+            if (message.Id.HasValue)
+            {
+                lock (_lock)
+                {
+                    if (_pending.TryGetValue(message.Id.Value, out call)) _pending.Remove(message.Id.Value);
+                }
+            }
+            if (call == null)
+            {
+                // An error with a null id answers a frame the worker could not read: a host bug worth logging.
+                Log(message.Kind == IncomingKind.Error
+                    ? "the worker reported an error not tied to a request: [" + message.ErrorCode + "] " + message.ErrorMessage
+                    : "a response for unknown request id " + (message.Id.HasValue ? message.Id.Value.ToString() : Convert.ToString(message.OtherId)));
+                return;
+            }
+            if (message.Kind == IncomingKind.Result) call.Complete(message.Result);
+            else call.Fail(new WorkerRpcException(call.Method, message.ErrorCode, message.ErrorMessage, message.ErrorData));
+        }
+
+        private void Progress(IncomingMessage message)
+        {
+            long token;
+            ArraySegment<byte> value;
+            bool ok;
+            try
+            {
+                ok = IncomingMessage.TryReadProgress(message.Params, out token, out value);
+            }
+            catch (MessagePackException e)
+            {
+                Log("malformed $/progress ignored: " + e.Message);
+                return;
+            }
+            if (!ok)
+            {
+                Log("a $/progress without an integer token and a value was ignored");
+                return;
+            }
+            PendingCall call;
+            lock (_lock)
+            {
+                _pending.TryGetValue(token, out call);
+            }
+            if (call != null) call.ReportProgress(value, Log);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+
+namespace HfWorker.Supervision
+{
+    /// <summary>
+    /// A pool's calls between acceptance and a worker: the bounded queue, admission (wait or refuse
+    /// when full), routing to the least loaded active worker (or to the one a handle pins the call to),
+    /// and the counters. All slot fields are guarded by <see cref="Lock"/>.
+    /// </summary>
+    internal sealed class CallDispatcher : ICallScheduler
+    {
+        private readonly WorkerSlot[] _slots;
+        private readonly int _maxCallsPerWorker;
+        private readonly QueueFullBehavior _whenFull;
+        private readonly LinkedList<PoolCall> _queue = new LinkedList<PoolCall>();
+        private readonly SemaphoreSlim _queueRoom;
+        private int _pinnedQueued;
+        private int _waitingForRoom;
+        private int _nextSlot;
+        private bool _stopping;
+        private long _succeeded, _failed, _cancelled, _timedOut, _rejected, _retried;
+
+        public CallDispatcher(WorkerSlot[] slots, WorkerPoolOptions options)
+        {
+            _slots = slots;
+            _maxCallsPerWorker = options.MaxCallsPerWorker;
+            _whenFull = options.WhenQueueFull;
+            _queueRoom = new SemaphoreSlim(options.MaxQueueLength, Math.Max(1, options.MaxQueueLength));
+        }
+
+        public readonly object Lock = new object();
+
+        public bool Stopping
+        {
+            get
+            {
+                lock (Lock) return _stopping;
+            }
+        }
+
+        /// <summary>Take the call into the queue (waiting for room, or refusing it) and dispatch what can run.</summary>
+        public async Task AdmitAsync(PoolCall call, CancellationToken stop)
+        {
+            if (!_queueRoom.Wait(0))
+            {
+                if (_whenFull == QueueFullBehavior.Throw)
+                {
+                    Interlocked.Increment(ref _rejected);
+                    int length;
+                    lock (Lock) length = _queue.Count;
+                    throw new PoolOverloadedException(call.Method, length);
+                }
+                Interlocked.Increment(ref _waitingForRoom);
+                try
+                {
+                    using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.Token, stop))
+                    {
+                        await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    if (stop.IsCancellationRequested) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+                    else call.EndAsCancelledOrTimedOut();
+                    return;
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waitingForRoom);
+                }
+            }
+            bool refused;
+            lock (Lock)
+            {
+                call.HoldsQueueRoom = true;
+                refused = _stopping;
+                if (refused) ReleaseRoom(call);
+                else Enqueue(call, false);
+            }
+            if (refused) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+            // Its token may have fired before it was queued, when withdrawing found nothing.
+            if (call.Token.IsCancellationRequested && Withdraw(call)) call.EndAsCancelledOrTimedOut();
+            Pump();
+        }
+
+        /// <summary>Start every queued call that a worker can take now; fail pinned calls whose worker is gone.</summary>
+        public void Pump()
+        {
+            var starts = new List<Tuple<PoolCall, WorkerSlot, WorkerProcess>>();
+            var orphans = new List<PoolCall>();
+            lock (Lock)
+            {
+                var node = _queue.First;
+                while (node != null)
+                {
+                    var next = node.Next;
+                    var call = node.Value;
+                    WorkerSlot slot;
+                    if (call.Affinity != null)
+                    {
+                        slot = _slots.FirstOrDefault(s => s.Active == call.Affinity);
+                        if (slot == null && !_slots.Any(s => s.SettingUp == call.Affinity))
+                        {
+                            Dequeue(call);
+                            orphans.Add(call);
+                        }
+                        else if (slot != null && slot.InFlight < _maxCallsPerWorker)
+                        {
+                            Dequeue(call);
+                            slot.InFlight++;
+                            starts.Add(Tuple.Create(call, slot, slot.Active));
+                        }
+                    }
+                    else
+                    {
+                        slot = LeastLoaded();
+                        if (slot == null)
+                        {
+                            // Nothing can take an unpinned call: only pinned ones further back might move.
+                            if (_pinnedQueued == 0) break;
+                        }
+                        else
+                        {
+                            Dequeue(call);
+                            slot.InFlight++;
+                            starts.Add(Tuple.Create(call, slot, slot.Active));
+                        }
+                    }
+                    node = next;
+                }
+            }
+            foreach (var call in orphans) call.Fail(Orphaned(call));
+            foreach (var start in starts) start.Item1.Start(start.Item2, start.Item3);
+        }
+
+        /// <summary>Remove and return every queued call (the pool is stopping).</summary>
+        public List<PoolCall> StopAndDrain()
+        {
+            lock (Lock)
+            {
+                _stopping = true;
+                var queued = _queue.ToList();
+                foreach (var call in queued) Dequeue(call);
+                return queued;
+            }
+        }
+
+        public int QueueLength
+        {
+            get
+            {
+                lock (Lock) return _queue.Count;
+            }
+        }
+
+        public void Fill(WorkerPoolStatistics statistics)
+        {
+            statistics.QueueLength = _queue.Count;
+            statistics.WaitingForQueue = Volatile.Read(ref _waitingForRoom);
+            statistics.Succeeded = Interlocked.Read(ref _succeeded);
+            statistics.Failed = Interlocked.Read(ref _failed);
+            statistics.Cancelled = Interlocked.Read(ref _cancelled);
+            statistics.TimedOut = Interlocked.Read(ref _timedOut);
+            statistics.Rejected = Interlocked.Read(ref _rejected);
+            statistics.Retried = Interlocked.Read(ref _retried);
+        }
+
+        internal static string StoppedMessage(string method)
+        {
+            return method + ": the pool was stopped before the call reached a worker";
+        }
+
+        // ---- ICallScheduler ------------------------------------------------------------------------
+
+        public void Finished(PoolCall call, WorkerSlot slot, bool retry)
+        {
+            lock (Lock)
+            {
+                slot.InFlight--;
+                // A retry goes first: it has waited longest, and it needs no new room in the queue.
+                if (retry && !_stopping) Enqueue(call, true);
+            }
+            if (retry && Stopping) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+            Pump();
+        }
+
+        public bool Withdraw(PoolCall call)
+        {
+            lock (Lock)
+            {
+                if (call.Node == null) return false;
+                Dequeue(call);
+                return true;
+            }
+        }
+
+        public void Count(PoolCallOutcome outcome)
+        {
+            switch (outcome)
+            {
+                case PoolCallOutcome.Succeeded: Interlocked.Increment(ref _succeeded); break;
+                case PoolCallOutcome.Failed: Interlocked.Increment(ref _failed); break;
+                case PoolCallOutcome.Cancelled: Interlocked.Increment(ref _cancelled); break;
+                case PoolCallOutcome.TimedOut: Interlocked.Increment(ref _timedOut); Interlocked.Increment(ref _failed); break;
+                case PoolCallOutcome.Retried: Interlocked.Increment(ref _retried); break;
+            }
+        }
+
+        // ---- queue (under Lock) -------------------------------------------------------------------
+
+        private void Enqueue(PoolCall call, bool atFront)
+        {
+            call.Node = atFront ? _queue.AddFirst(call) : _queue.AddLast(call);
+            if (call.Affinity != null) _pinnedQueued++;
+        }
+
+        private void Dequeue(PoolCall call)
+        {
+            _queue.Remove(call.Node);
+            call.Node = null;
+            if (call.Affinity != null) _pinnedQueued--;
+            ReleaseRoom(call);
+        }
+
+        private void ReleaseRoom(PoolCall call)
+        {
+            if (!call.HoldsQueueRoom) return;
+            call.HoldsQueueRoom = false;
+            _queueRoom.Release();
+        }
+
+        /// <summary>The active worker with the fewest calls and room for one more; ties rotate.</summary>
+        private WorkerSlot LeastLoaded()
+        {
+            WorkerSlot best = null;
+            int n = _slots.Length;
+            int first = _nextSlot++ % n;
+            if (_nextSlot >= n) _nextSlot = 0;
+            for (int k = 0; k < n; k++)
+            {
+                var slot = _slots[(first + k) % n];
+                if (slot.Active == null || slot.InFlight >= _maxCallsPerWorker) continue;
+                if (best == null || slot.InFlight < best.InFlight) best = slot;
+            }
+            return best;
+        }
+
+        private static Exception Orphaned(PoolCall call)
+        {
+            var worker = call.Affinity;
+            var info = worker.ExitInfo;
+            if (info != null) return new WorkerCrashedException(info, call.Method);
+            return new ArgumentException(call.Method + " refers to a handle on worker process " + worker.ProcessId
+                + ", which is not a worker of this pool");
+        }
+    }
+}

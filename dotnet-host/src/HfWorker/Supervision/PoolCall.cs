@@ -1,0 +1,199 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Utils;
+
+namespace HfWorker.Supervision
+{
+    /// <summary>What a pool call needs from the pool that runs it.</summary>
+    internal interface ICallScheduler
+    {
+        bool Stopping { get; }
+
+        /// <summary>The call ended on its slot's worker; <paramref name="retry"/> puts it back at the front of the queue.</summary>
+        void Finished(PoolCall call, WorkerSlot slot, bool retry);
+
+        /// <summary>A queued call was cancelled or timed out: take it out of the queue if it is still there.</summary>
+        bool Withdraw(PoolCall call);
+
+        void Count(PoolCallOutcome outcome);
+    }
+
+    internal enum PoolCallOutcome
+    {
+        Succeeded,
+        Failed,
+        Cancelled,
+        TimedOut,
+        Retried,
+    }
+
+    /// <summary>
+    /// A call accepted by a pool: queued, then run on one worker (twice at most, when it is safe to
+    /// retry and its first worker died). Its task ends exactly once, whatever happens to the workers.
+    /// </summary>
+    internal abstract class PoolCall
+    {
+        private int _finished;
+
+        protected PoolCall(string method, WorkerProcess affinity)
+        {
+            Method = method;
+            Affinity = affinity;
+        }
+
+        public string Method { get; private set; }
+
+        /// <summary>The worker that must run the call, or null for the least loaded.</summary>
+        public WorkerProcess Affinity { get; private set; }
+
+        /// <summary>Its place in the queue while queued (guarded by the pool's lock).</summary>
+        public LinkedListNode<PoolCall> Node;
+
+        /// <summary>True while it holds one unit of queue room (released when it leaves the queue).</summary>
+        public bool HoldsQueueRoom;
+
+        public bool IsFinished
+        {
+            get { return Volatile.Read(ref _finished) != 0; }
+        }
+
+        protected bool TryFinish()
+        {
+            return Interlocked.Exchange(ref _finished, 1) == 0;
+        }
+
+        /// <summary>Run on <paramref name="worker"/>; report to the scheduler when done.</summary>
+        public abstract void Start(WorkerSlot slot, WorkerProcess worker);
+
+        /// <summary>End the call without running it (pool stopped, its worker gone).</summary>
+        public abstract void Fail(Exception error);
+
+        /// <summary>Cancelled by the caller or by the call's timeout.</summary>
+        public abstract CancellationToken Token { get; }
+
+        /// <summary>End a call that is not running because its token fired: cancelled, or timed out.</summary>
+        public abstract void EndAsCancelledOrTimedOut();
+    }
+
+    internal sealed class PoolCall<T> : PoolCall
+    {
+        private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly ICallScheduler _scheduler;
+        private readonly Invocation<T> _invocation;
+        private readonly CancellationToken _callerToken;
+        private readonly TimeSpan _timeout;
+        private readonly CancellationTokenSource _limit;
+        private CancellationTokenRegistration _registration;
+        private int _attempts;
+
+        public PoolCall(ICallScheduler scheduler, Invocation<T> invocation, TimeSpan timeout, CancellationToken callerToken)
+            : base(invocation.Method, invocation.Affinity)
+        {
+            _scheduler = scheduler;
+            // The pool owns the timeout: the worker must not start a second clock.
+            _invocation = invocation.WithoutTimeout();
+            _timeout = timeout;
+            _callerToken = callerToken;
+            _limit = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
+            if (timeout != Timeout.InfiniteTimeSpan) _limit.CancelAfter(timeout);
+            _registration = _limit.Token.Register(OnLimitReached);
+        }
+
+        public Task<T> Task
+        {
+            get { return _completion.Task; }
+        }
+
+        /// <summary>Cancelled by the caller or by the timeout.</summary>
+        public override CancellationToken Token
+        {
+            get { return _limit.Token; }
+        }
+
+        public override void Start(WorkerSlot slot, WorkerProcess worker)
+        {
+            RunAsync(slot, worker).Forget();
+        }
+
+        public override void Fail(Exception error)
+        {
+            if (!TryFinish()) return;
+            _completion.TrySetException(error);
+            _scheduler.Count(PoolCallOutcome.Failed);
+            Dispose();
+        }
+
+        /// <summary>The caller's token or the timeout fired while the call was queued or waiting for room.</summary>
+        public override void EndAsCancelledOrTimedOut()
+        {
+            if (!TryFinish()) return;
+            if (_callerToken.IsCancellationRequested)
+            {
+                _completion.TrySetCanceled(_callerToken);
+                _scheduler.Count(PoolCallOutcome.Cancelled);
+            }
+            else
+            {
+                _completion.TrySetException(new CallTimeoutException(Method, _timeout, "queued or running in the pool"));
+                _scheduler.Count(PoolCallOutcome.TimedOut);
+            }
+            // No Dispose here: this may run inside the token's own callback.
+        }
+
+        private void OnLimitReached()
+        {
+            // Running calls end through their worker call, which watches the same token.
+            if (_scheduler.Withdraw(this)) EndAsCancelledOrTimedOut();
+        }
+
+        private async Task RunAsync(WorkerSlot slot, WorkerProcess worker)
+        {
+            bool retry = false;
+            _attempts++;
+            try
+            {
+                T result = await worker.InvokeAsync(_invocation, _limit.Token).ConfigureAwait(false);
+                if (TryFinish())
+                {
+                    _completion.TrySetResult(result);
+                    _scheduler.Count(PoolCallOutcome.Succeeded);
+                }
+            }
+            catch (WorkerCrashedException e)
+            {
+                retry = _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping && !_limit.IsCancellationRequested;
+                if (retry) _scheduler.Count(PoolCallOutcome.Retried);
+                else FailWith(e);
+            }
+            catch (OperationCanceledException)
+            {
+                EndAsCancelledOrTimedOut();
+            }
+            catch (Exception e)
+            {
+                FailWith(e);
+            }
+            finally
+            {
+                if (!retry && IsFinished) Dispose();
+                _scheduler.Finished(this, slot, retry);
+            }
+        }
+
+        private void FailWith(Exception error)
+        {
+            if (!TryFinish()) return;
+            _completion.TrySetException(error);
+            _scheduler.Count(PoolCallOutcome.Failed);
+        }
+
+        private void Dispose()
+        {
+            _registration.Dispose();
+            _limit.Dispose();
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace HfWorker.Supervision
+{
+    /// <summary>
+    /// Keeps each slot of a pool filled: starts a worker, runs the registered set-ups on it, makes it
+    /// active, waits for it to end, and starts the next one after the back-off. One loop per slot.
+    /// </summary>
+    internal sealed class SlotSupervisor
+    {
+        private readonly WorkerPoolOptions _options;
+        private readonly CallDispatcher _dispatcher;
+        private readonly SetupRegistry _setups;
+        private readonly CancellationToken _stop;
+        private long _restarts;
+        private long _failedStarts;
+
+        public SlotSupervisor(WorkerPoolOptions options, CallDispatcher dispatcher, SetupRegistry setups, CancellationToken stop)
+        {
+            _options = options;
+            _dispatcher = dispatcher;
+            _setups = setups;
+            _stop = stop;
+            Ready = _ => { };
+            Exited = _ => { };
+            StartFailed = _ => { };
+        }
+
+        public Action<WorkerReadyEventArgs> Ready { get; set; }
+
+        public Action<WorkerExitedEventArgs> Exited { get; set; }
+
+        public Action<WorkerStartFailedEventArgs> StartFailed { get; set; }
+
+        public long Restarts
+        {
+            get { return Interlocked.Read(ref _restarts); }
+        }
+
+        public long FailedStarts
+        {
+            get { return Interlocked.Read(ref _failedStarts); }
+        }
+
+        /// <summary>Start a worker for the slot, set it up and make it active. Throws if it cannot.</summary>
+        public async Task<WorkerProcess> FillAsync(WorkerSlot slot, bool isRestart, CancellationToken cancellationToken)
+        {
+            var worker = await WorkerProcess.StartAsync(_options.Worker, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                lock (_dispatcher.Lock) slot.SettingUp = worker;
+                while (true)
+                {
+                    List<IWorkerSetup> missing;
+                    lock (_dispatcher.Lock)
+                    {
+                        if (_dispatcher.Stopping) throw new OperationCanceledException("the pool is stopping");
+                        missing = _setups.MissingOn(worker);
+                        if (missing.Count == 0)
+                        {
+                            slot.SettingUp = null;
+                            slot.Active = worker;
+                            _setups.SignalActivation();
+                            break;
+                        }
+                    }
+                    // One at a time: loading several models at once on a fresh worker only competes for memory.
+                    foreach (var setup in missing) await setup.RunOnAsync(worker, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                lock (_dispatcher.Lock)
+                {
+                    if (slot.SettingUp == worker) slot.SettingUp = null;
+                }
+                worker.Kill(WorkerExitReason.Killed, "its set-up failed or the pool is stopping");
+                _setups.ForgetWorker(worker);
+                throw;
+            }
+            Raise(Ready, new WorkerReadyEventArgs(worker, slot.Index, isRestart));
+            _dispatcher.Pump();
+            return worker;
+        }
+
+        /// <summary>Watch the slot's worker; when it ends, refill the slot until the pool stops.</summary>
+        public async Task SuperviseAsync(WorkerSlot slot, WorkerProcess worker)
+        {
+            while (true)
+            {
+                var info = await worker.WaitForExitAsync().ConfigureAwait(false);
+                lock (_dispatcher.Lock)
+                {
+                    if (slot.Active == worker) slot.Active = null;
+                    slot.ConsecutiveFailures = info.Uptime >= _options.RestartBackoffResetAfter ? 1 : slot.ConsecutiveFailures + 1;
+                }
+                _setups.ForgetWorker(worker);
+                Raise(Exited, new WorkerExitedEventArgs(worker, info, slot.Index));
+                // Calls pinned to the dead worker fail now instead of waiting for it.
+                _dispatcher.Pump();
+                worker = await RefillAsync(slot).ConfigureAwait(false);
+                if (worker == null) return;
+            }
+        }
+
+        private async Task<WorkerProcess> RefillAsync(WorkerSlot slot)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                int failures;
+                lock (_dispatcher.Lock) failures = slot.ConsecutiveFailures;
+                try
+                {
+                    await Task.Delay(RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax), _stop).ConfigureAwait(false);
+                    var worker = await FillAsync(slot, true, _stop).ConfigureAwait(false);
+                    Interlocked.Increment(ref _restarts);
+                    return worker;
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                    return null;
+                }
+                catch (Exception e)
+                {
+                    Interlocked.Increment(ref _failedStarts);
+                    lock (_dispatcher.Lock) failures = ++slot.ConsecutiveFailures;
+                    Raise(StartFailed, new WorkerStartFailedEventArgs(slot.Index, e,
+                        RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax)));
+                }
+            }
+            return null;
+        }
+
+        private static void Raise<T>(Action<T> handler, T args)
+        {
+            try
+            {
+                handler(args);
+            }
+            catch (Exception)
+            {
+                // An observer's failure must not stop supervision.
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+namespace HfWorker.Supervision
+{
+    /// <summary>
+    /// One place in a pool, filled by one worker process at a time. A worker that ends is replaced in
+    /// its slot; the slot keeps the counts the back-off needs. Fields are guarded by the pool's lock.
+    /// </summary>
+    internal sealed class WorkerSlot
+    {
+        public WorkerSlot(int index)
+        {
+            Index = index;
+        }
+
+        public int Index { get; private set; }
+
+        /// <summary>The worker taking calls, or null while the slot is being refilled.</summary>
+        public WorkerProcess Active;
+
+        /// <summary>A worker started and being set up (models loading), not yet taking calls.</summary>
+        public WorkerProcess SettingUp;
+
+        /// <summary>Pool calls running on the active worker.</summary>
+        public int InFlight;
+
+        /// <summary>Failures in a row (short-lived workers, failed starts); sets the back-off.</summary>
+        public int ConsecutiveFailures;
+
+        /// <summary>True while a health ping is out, so pings never pile up on a slow worker.</summary>
+        public bool Pinging;
+    }
+}

@@ -1,0 +1,80 @@
+using System;
+
+namespace HfWorker
+{
+    /// <summary>The end of a worker process: <see cref="WorkerProcess.Exited"/> and <see cref="WorkerPool.WorkerExited"/>.</summary>
+    public sealed class WorkerExitedEventArgs : EventArgs
+    {
+        internal WorkerExitedEventArgs(WorkerProcess worker, WorkerExitInfo exitInfo, int slot = -1)
+        {
+            Worker = worker;
+            ExitInfo = exitInfo;
+            Slot = slot;
+        }
+
+        /// <summary>The worker that ended.</summary>
+        public WorkerProcess Worker { get; private set; }
+
+        /// <summary>How it ended: exit code, reason, last stderr lines.</summary>
+        public WorkerExitInfo ExitInfo { get; private set; }
+
+        /// <summary>Its slot in a pool (0..WorkerCount-1), or -1 for a worker outside a pool.</summary>
+        public int Slot { get; private set; }
+    }
+
+    /// <summary>A notification from the worker: <see cref="WorkerProcess.NotificationReceived"/>.</summary>
+    public sealed class WorkerNotificationEventArgs : EventArgs
+    {
+        internal WorkerNotificationEventArgs(string method, object parameters)
+        {
+            Method = method;
+            Parameters = parameters;
+        }
+
+        /// <summary>The notification's method.</summary>
+        public string Method { get; private set; }
+
+        /// <summary>Its params as plain .NET values (see <see cref="MessagePack.MessagePackReader.ReadValue"/>), or null.</summary>
+        public object Parameters { get; private set; }
+    }
+
+    /// <summary>A pool worker that is ready to take calls: <see cref="WorkerPool.WorkerReady"/>.</summary>
+    public sealed class WorkerReadyEventArgs : EventArgs
+    {
+        internal WorkerReadyEventArgs(WorkerProcess worker, int slot, bool isRestart)
+        {
+            Worker = worker;
+            Slot = slot;
+            IsRestart = isRestart;
+        }
+
+        /// <summary>The worker, started and set up (its models loaded).</summary>
+        public WorkerProcess Worker { get; private set; }
+
+        /// <summary>Its slot in the pool.</summary>
+        public int Slot { get; private set; }
+
+        /// <summary>True when it replaces a worker that ended.</summary>
+        public bool IsRestart { get; private set; }
+    }
+
+    /// <summary>A failed attempt to start or set up a replacement worker: <see cref="WorkerPool.WorkerStartFailed"/>.</summary>
+    public sealed class WorkerStartFailedEventArgs : EventArgs
+    {
+        internal WorkerStartFailedEventArgs(int slot, Exception error, TimeSpan retryIn)
+        {
+            Slot = slot;
+            Error = error;
+            RetryIn = retryIn;
+        }
+
+        /// <summary>The slot being filled.</summary>
+        public int Slot { get; private set; }
+
+        /// <summary>Why the attempt failed (a <see cref="Exceptions.WorkerStartException"/>, or the set-up call's error).</summary>
+        public Exception Error { get; private set; }
+
+        /// <summary>The back-off before the next attempt.</summary>
+        public TimeSpan RetryIn { get; private set; }
+    }
+}

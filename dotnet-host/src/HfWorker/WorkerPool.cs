@@ -1,0 +1,238 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Supervision;
+
+namespace HfWorker
+{
+    /// <summary>
+    /// N supervised workers behind one <see cref="IWorkerInvoker"/>: calls go to the least loaded worker
+    /// through a bounded queue, hung workers are killed, dead ones are replaced, and no call is lost.
+    /// </summary>
+    /// <remarks>
+    /// <para>Supervision model. Each of the <see cref="WorkerPoolOptions.WorkerCount"/> slots holds one
+    /// worker process. Liveness is a <c>worker/ping</c> answered within
+    /// <see cref="WorkerPoolOptions.PingTimeout"/>, checked every <see cref="WorkerPoolOptions.HealthCheckInterval"/>;
+    /// a worker that misses it is killed. Whenever a worker ends (crash, kill from outside, hang), its
+    /// slot starts a replacement: at once the first time, then with exponential back-off up to
+    /// <see cref="WorkerPoolOptions.RestartBackoffMax"/> while replacements keep dying young. A replacement
+    /// first runs every set-up registered with <see cref="SetUpAsync{T}"/> (the models loaded through the
+    /// pool) and only then takes calls.</para>
+    /// <para>Calls. Every call ends exactly once: with its result, the worker's error, cancelled, timed
+    /// out (<see cref="WorkerPoolOptions.CallTimeout"/>), refused when the queue is full and the pool is
+    /// set to refuse, or with <see cref="WorkerCrashedException"/> when its worker died with it in flight,
+    /// unless it is <see cref="Invocation{T}.SafeToRetry"/>: then it runs once more on another worker.</para>
+    /// <para>Stopping. <see cref="StopAsync"/> (and Dispose) fails the calls still queued, then stops
+    /// every worker gracefully: calls in flight finish within the workers' grace period.</para>
+    /// </remarks>
+    public sealed class WorkerPool : IWorkerInvoker, IDisposable
+    {
+        private readonly WorkerPoolOptions _options;
+        private readonly WorkerSlot[] _slots;
+        private readonly CallDispatcher _dispatcher;
+        private readonly SetupRegistry _setups;
+        private readonly SlotSupervisor _supervisor;
+        private readonly CancellationTokenSource _stop = new CancellationTokenSource();
+        private readonly List<Task> _loops = new List<Task>();
+        private long _hungKilled;
+        private Task _stopping;
+
+        private WorkerPool(WorkerPoolOptions options)
+        {
+            _options = options;
+            _slots = Enumerable.Range(0, options.WorkerCount).Select(i => new WorkerSlot(i)).ToArray();
+            _dispatcher = new CallDispatcher(_slots, options);
+            _setups = new SetupRegistry(_dispatcher.Lock);
+            _supervisor = new SlotSupervisor(options, _dispatcher, _setups, _stop.Token)
+            {
+                Ready = args => Raise(WorkerReady, args),
+                Exited = args => Raise(WorkerExited, args),
+                StartFailed = args => Raise(WorkerStartFailed, args),
+            };
+        }
+
+        /// <summary>Start every worker and wait until all are ready. If one cannot start, the others are stopped and its error is thrown.</summary>
+        public static async Task<WorkerPool> StartAsync(WorkerPoolOptions options, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (options == null) throw new ArgumentNullException("options");
+            options.Validate();
+            var pool = new WorkerPool(options.Clone());
+            var fills = pool._slots.Select(slot => pool._supervisor.FillAsync(slot, false, cancellationToken)).ToList();
+            try
+            {
+                await Task.WhenAll(fills).ConfigureAwait(false);
+            }
+            catch
+            {
+                await pool.StopAsync().ConfigureAwait(false);
+                throw;
+            }
+            var monitor = new HealthMonitor(pool._slots, pool._dispatcher.Lock, options.HealthCheckInterval, options.PingTimeout,
+                (slot, worker) => Interlocked.Increment(ref pool._hungKilled));
+            lock (pool._dispatcher.Lock)
+            {
+                for (int i = 0; i < pool._slots.Length; i++) pool._loops.Add(pool._supervisor.SuperviseAsync(pool._slots[i], fills[i].Result));
+                pool._loops.Add(monitor.RunAsync(pool._stop.Token));
+            }
+            return pool;
+        }
+
+        /// <summary>A worker started (or restarted) and set up, now taking calls. Raised on a background thread.</summary>
+        public event EventHandler<WorkerReadyEventArgs> WorkerReady;
+
+        /// <summary>A worker ended (its exit code, reason and last stderr lines are in the args); its slot starts a replacement unless the pool is stopping. Raised on a background thread.</summary>
+        public event EventHandler<WorkerExitedEventArgs> WorkerExited;
+
+        /// <summary>An attempt to start or set up a replacement failed; another follows after the back-off. Raised on a background thread.</summary>
+        public event EventHandler<WorkerStartFailedEventArgs> WorkerStartFailed;
+
+        /// <summary>The workers taking calls now.</summary>
+        public IReadOnlyList<WorkerProcess> Workers
+        {
+            get
+            {
+                lock (_dispatcher.Lock) return _slots.Where(s => s.Active != null).Select(s => s.Active).ToList();
+            }
+        }
+
+        /// <summary>Counters: calls in flight and queued, their outcomes, restarts.</summary>
+        public WorkerPoolStatistics Statistics
+        {
+            get
+            {
+                var statistics = new WorkerPoolStatistics();
+                lock (_dispatcher.Lock)
+                {
+                    statistics.Workers = _slots.Length;
+                    statistics.ReadyWorkers = _slots.Count(s => s.Active != null);
+                    statistics.InFlight = _slots.Sum(s => s.InFlight);
+                    _dispatcher.Fill(statistics);
+                }
+                statistics.Restarts = _supervisor.Restarts;
+                statistics.FailedStarts = _supervisor.FailedStarts;
+                statistics.HungWorkersKilled = Interlocked.Read(ref _hungKilled);
+                return statistics;
+            }
+        }
+
+        /// <inheritdoc />
+        public async Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (invocation == null) throw new ArgumentNullException("invocation");
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_dispatcher.Stopping) throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(invocation.Method));
+            var call = new PoolCall<T>(_dispatcher, invocation, invocation.Timeout ?? _options.CallTimeout, cancellationToken);
+            await _dispatcher.AdmitAsync(call, _stop.Token).ConfigureAwait(false);
+            return await call.Task.ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Run <paramref name="setUp"/> on every active worker, and on every worker that joins later before
+        /// it takes calls. Fails (and removes the set-up) if it fails on a worker with an error of its own,
+        /// or if it kills the workers it runs on twice over. With no active worker it waits for one.
+        /// </summary>
+        public async Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (setUp == null) throw new ArgumentNullException("setUp");
+            if (_dispatcher.Stopping) throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(setUp.Method));
+            var setup = new WorkerSetup<T>(setUp, tearDown, s => _setups.Remove(s));
+            IWorkerSetup untyped = setup;
+            _setups.Add(setup);
+            Exception lastCrash = null;
+            int fruitlessRounds = 0;
+            while (true)
+            {
+                List<WorkerProcess> pending;
+                Task activation;
+                lock (_dispatcher.Lock)
+                {
+                    pending = _slots.Where(s => s.Active != null && !untyped.HasRunOn(s.Active)).Select(s => s.Active).ToList();
+                    activation = _setups.NextActivation;
+                }
+                if (pending.Count == 0)
+                {
+                    // Workers that become active from now on run it themselves first.
+                    if (setup.Workers.Count > 0) return setup;
+                    await WaitForActivationAsync(activation, setup, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                var runs = pending.Select(worker => untyped.RunOnAsync(worker, cancellationToken)).ToList();
+                try
+                {
+                    await Task.WhenAll(runs).ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    var errors = runs.Where(t => t.IsFaulted).Select(t => t.Exception.GetBaseException()).ToList();
+                    var own = errors.FirstOrDefault(e => !(e is WorkerExitedException));
+                    if (own != null || runs.Any(t => t.IsCanceled))
+                    {
+                        await setup.RemoveAsync().ConfigureAwait(false);
+                        if (own != null) throw own;
+                        throw new OperationCanceledException(cancellationToken);
+                    }
+                    lastCrash = errors[0];
+                }
+                if (setup.Workers.Count > 0) continue;
+                // Every worker it ran on died: once may be bad luck, twice means the set-up kills workers.
+                if (++fruitlessRounds >= 2)
+                {
+                    await setup.RemoveAsync().ConfigureAwait(false);
+                    throw lastCrash;
+                }
+            }
+        }
+
+        /// <summary>Fail the calls still queued, stop supervising, and stop every worker gracefully. Idempotent.</summary>
+        public Task StopAsync()
+        {
+            lock (_dispatcher.Lock)
+            {
+                if (_stopping == null) _stopping = Task.Run(() => StopCoreAsync());
+                return _stopping;
+            }
+        }
+
+        /// <summary>Stop the pool (see <see cref="StopAsync"/>) and wait for it.</summary>
+        public void Dispose()
+        {
+            StopAsync().Wait();
+        }
+
+        private async Task StopCoreAsync()
+        {
+            var queued = _dispatcher.StopAndDrain();
+            List<WorkerProcess> workers;
+            lock (_dispatcher.Lock)
+            {
+                workers = _slots.SelectMany(s => new[] { s.Active, s.SettingUp }).Where(w => w != null).ToList();
+            }
+            _stop.Cancel();
+            foreach (var call in queued) call.Fail(new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(call.Method)));
+            await Task.WhenAll(workers.Select(w => w.StopAsync())).ConfigureAwait(false);
+            Task[] loops;
+            lock (_dispatcher.Lock) loops = _loops.ToArray();
+            await Task.WhenAll(loops).ConfigureAwait(false);
+        }
+
+        private async Task WaitForActivationAsync(Task activation, IWorkerSetup setup, CancellationToken cancellationToken)
+        {
+            var cancelled = Task.Delay(Timeout.Infinite, cancellationToken);
+            var stopped = Task.Delay(Timeout.Infinite, _stop.Token);
+            var first = await Task.WhenAny(activation, cancelled, stopped).ConfigureAwait(false);
+            if (first == activation) return;
+            _setups.Remove(setup);
+            if (first == cancelled) throw new OperationCanceledException(cancellationToken);
+            throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(setup.Method));
+        }
+
+        private void Raise<T>(EventHandler<T> handler, T args) where T : EventArgs
+        {
+            if (handler != null) handler(this, args);
+        }
+    }
+}

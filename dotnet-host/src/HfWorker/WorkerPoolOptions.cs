@@ -1,0 +1,92 @@
+using System;
+using System.Threading;
+
+namespace HfWorker
+{
+    /// <summary>What a full pool's callers experience when its queue is full.</summary>
+    public enum QueueFullBehavior
+    {
+        /// <summary>The caller waits (asynchronously) for room in the queue: backpressure. The call's timeout and token still apply.</summary>
+        Wait,
+
+        /// <summary>The call fails at once with <see cref="Exceptions.PoolOverloadedException"/>.</summary>
+        Throw,
+    }
+
+    /// <summary>How a <see cref="WorkerPool"/> sizes, routes, watches and restarts its workers. Every default is stated.</summary>
+    public sealed class WorkerPoolOptions
+    {
+        /// <summary>How every worker is started (interpreter, transport, environment...). Default: <see cref="WorkerProcessOptions"/>'s defaults.</summary>
+        public WorkerProcessOptions Worker { get; set; } = new WorkerProcessOptions();
+
+        /// <summary>How many worker processes run. Each holds its own copy of every model loaded through the pool. Default 2.</summary>
+        public int WorkerCount { get; set; } = 2;
+
+        /// <summary>
+        /// Calls a worker is given at once; the least loaded worker gets the next call, and when all are
+        /// at this limit calls wait in the queue. Concurrent calls let the worker batch model runs. Default 64.
+        /// </summary>
+        public int MaxCallsPerWorker { get; set; } = 64;
+
+        /// <summary>Calls that may wait for a worker. Default 1024.</summary>
+        public int MaxQueueLength { get; set; } = 1024;
+
+        /// <summary>What happens to a call when the queue is full. Default <see cref="QueueFullBehavior.Wait"/>.</summary>
+        public QueueFullBehavior WhenQueueFull { get; set; } = QueueFullBehavior.Wait;
+
+        /// <summary>
+        /// The timeout of calls that set none, from the moment the pool accepts the call (queueing
+        /// included). When it elapses the call is cancelled on its worker and fails with
+        /// <see cref="Exceptions.CallTimeoutException"/>. Default 10 minutes; <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+        /// </summary>
+        public TimeSpan CallTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+        /// <summary>How often each worker is pinged. Default 5 seconds.</summary>
+        public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+        /// <summary>
+        /// A worker that does not answer <c>worker/ping</c> within this deadline is hung: it is killed and
+        /// replaced. Ping is answered by the worker's reader thread, so slow calls do not delay it; only a
+        /// frozen process does. Default 10 seconds.
+        /// </summary>
+        public TimeSpan PingTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>
+        /// The back-off before the second consecutive restart of a slot; it doubles with each further
+        /// failure (the first restart after a healthy run is immediate). Default 0.5 seconds.
+        /// </summary>
+        public TimeSpan RestartBackoffInitial { get; set; } = TimeSpan.FromSeconds(0.5);
+
+        /// <summary>The cap of the restart back-off. Default 30 seconds.</summary>
+        public TimeSpan RestartBackoffMax { get; set; } = TimeSpan.FromSeconds(30);
+
+        /// <summary>A worker that ran at least this long before ending counts as healthy: its slot's back-off starts over. Default 30 seconds.</summary>
+        public TimeSpan RestartBackoffResetAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+        /// <summary>A copy, so that a running pool is not affected by later changes.</summary>
+        public WorkerPoolOptions Clone()
+        {
+            var copy = (WorkerPoolOptions)MemberwiseClone();
+            copy.Worker = (Worker ?? new WorkerProcessOptions()).Clone();
+            return copy;
+        }
+
+        /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+        public void Validate()
+        {
+            if (Worker == null) throw new ArgumentException("Worker options are required", "Worker");
+            Worker.Validate();
+            if (WorkerCount < 1) throw new ArgumentException("WorkerCount must be at least 1", "WorkerCount");
+            if (MaxCallsPerWorker < 1) throw new ArgumentException("MaxCallsPerWorker must be at least 1", "MaxCallsPerWorker");
+            if (MaxQueueLength < 0) throw new ArgumentException("MaxQueueLength must not be negative", "MaxQueueLength");
+            if (CallTimeout <= TimeSpan.Zero && CallTimeout != Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentException("CallTimeout must be positive or Timeout.InfiniteTimeSpan", "CallTimeout");
+            }
+            if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentException("HealthCheckInterval must be positive", "HealthCheckInterval");
+            if (PingTimeout <= TimeSpan.Zero) throw new ArgumentException("PingTimeout must be positive", "PingTimeout");
+            if (RestartBackoffInitial < TimeSpan.Zero) throw new ArgumentException("RestartBackoffInitial must not be negative", "RestartBackoffInitial");
+            if (RestartBackoffMax < RestartBackoffInitial) throw new ArgumentException("RestartBackoffMax must not be below RestartBackoffInitial", "RestartBackoffMax");
+        }
+    }
+}

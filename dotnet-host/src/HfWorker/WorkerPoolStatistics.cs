@@ -1,0 +1,56 @@
+namespace HfWorker
+{
+    /// <summary>A snapshot of a pool's counters (<see cref="WorkerPool.Statistics"/>).</summary>
+    public sealed class WorkerPoolStatistics
+    {
+        /// <summary>Worker slots (<see cref="WorkerPoolOptions.WorkerCount"/>).</summary>
+        public int Workers { get; internal set; }
+
+        /// <summary>Workers taking calls now (the others are being restarted).</summary>
+        public int ReadyWorkers { get; internal set; }
+
+        /// <summary>Calls running on a worker.</summary>
+        public int InFlight { get; internal set; }
+
+        /// <summary>Calls accepted and waiting for a worker.</summary>
+        public int QueueLength { get; internal set; }
+
+        /// <summary>Callers waiting for room in a full queue (<see cref="QueueFullBehavior.Wait"/>).</summary>
+        public int WaitingForQueue { get; internal set; }
+
+        /// <summary>Calls that ended with a result.</summary>
+        public long Succeeded { get; internal set; }
+
+        /// <summary>Calls that ended with an exception (timeouts, worker errors and crashes included; cancellations not).</summary>
+        public long Failed { get; internal set; }
+
+        /// <summary>Calls cancelled by their caller.</summary>
+        public long Cancelled { get; internal set; }
+
+        /// <summary>Calls that timed out.</summary>
+        public long TimedOut { get; internal set; }
+
+        /// <summary>Calls refused because the queue was full.</summary>
+        public long Rejected { get; internal set; }
+
+        /// <summary>Calls sent again to another worker after theirs died (<see cref="Invocation{T}.SafeToRetry"/>).</summary>
+        public long Retried { get; internal set; }
+
+        /// <summary>Workers started to replace one that ended.</summary>
+        public long Restarts { get; internal set; }
+
+        /// <summary>Workers killed because they did not answer <c>worker/ping</c> in time.</summary>
+        public long HungWorkersKilled { get; internal set; }
+
+        /// <summary>Attempts to start or set up a replacement worker that failed.</summary>
+        public long FailedStarts { get; internal set; }
+
+        /// <inheritdoc />
+        public override string ToString()
+        {
+            return "workers " + ReadyWorkers + "/" + Workers + ", in flight " + InFlight + ", queued " + QueueLength
+                + ", succeeded " + Succeeded + ", failed " + Failed + ", cancelled " + Cancelled + ", retried " + Retried
+                + ", restarts " + Restarts + ", hung killed " + HungWorkersKilled;
+        }
+    }
+}

@@ -1,0 +1,525 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.IO.Pipes;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Launch;
+using HfWorker.Protocol;
+using HfWorker.Utils;
+
+namespace HfWorker
+{
+    /// <summary>
+    /// One worker process: started, handshaken, called, watched until it ends, and stopped gracefully.
+    /// </summary>
+    /// <remarks>
+    /// <para>Life cycle: <see cref="StartAsync"/> launches <c>python -m worker --parent-pid PID ...</c>
+    /// over stdio or a named pipe and returns once the worker has sent <c>worker/ready</c>. Calls may then
+    /// run concurrently from any thread. When the process ends for any reason, every call it leaves
+    /// unanswered fails with <see cref="WorkerExitedException"/> (<see cref="WorkerCrashedException"/>
+    /// unless the host stopped it) carrying the exit code and the last stderr lines, and
+    /// <see cref="Exited"/> is raised with the same facts.</para>
+    /// <para>Stopping: <see cref="StopAsync"/> (and Dispose) sends <c>worker/shutdown</c>, which lets calls in
+    /// flight finish within the grace period, then kills the process if it is still there 5 seconds later.
+    /// The worker also exits by itself when the host process is gone (<c>--parent-pid</c>).</para>
+    /// </remarks>
+    public sealed class WorkerProcess : IWorkerInvoker, IDisposable
+    {
+        private static readonly TimeSpan StreamEndWait = TimeSpan.FromSeconds(2);
+        private static readonly TimeSpan StderrDrainWait = TimeSpan.FromSeconds(1);
+        private static readonly TimeSpan KillAfterGrace = TimeSpan.FromSeconds(5);
+
+        private readonly WorkerProcessOptions _options;
+        private readonly StderrTail _stderr;
+        private readonly TaskCompletionSource<WorkerReadyInfo> _ready = NewSource<WorkerReadyInfo>();
+        private readonly TaskCompletionSource<WorkerExitInfo> _exited = NewSource<WorkerExitInfo>();
+        private readonly TaskCompletionSource<bool> _streamEnded = NewSource<bool>();
+        private readonly object _reasonLock = new object();
+        private Process _process;
+        private NamedPipeServerStream _pipe;
+        private RpcConnection _connection;
+        private Task _stderrDone = Task.FromResult(true);
+        private Task _stdoutDone = Task.FromResult(true);
+        private WorkerExitReason? _hostReason;
+        private string _hostDetail;
+        private int _terminating;
+
+        private WorkerProcess(WorkerProcessOptions options)
+        {
+            _options = options;
+            _stderr = new StderrTail(options.StderrTailLines);
+        }
+
+        /// <summary>Start a worker and wait for its <c>worker/ready</c>. Throws <see cref="WorkerStartException"/> with the reason when it does not come.</summary>
+        public static async Task<WorkerProcess> StartAsync(WorkerProcessOptions options, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (options == null) throw new ArgumentNullException("options");
+            options.Validate();
+            var worker = new WorkerProcess(options.Clone());
+            try
+            {
+                await worker.StartCoreAsync(cancellationToken).ConfigureAwait(false);
+                return worker;
+            }
+            catch
+            {
+                worker.Kill(WorkerExitReason.Killed, "start-up failed");
+                throw;
+            }
+        }
+
+        /// <summary>Raised once when the process has ended, for whatever reason, after its unanswered calls were failed. Raised on a background thread.</summary>
+        public event EventHandler<WorkerExitedEventArgs> Exited;
+
+        /// <summary>Raised for each notification from the worker other than <c>$/progress</c> and <c>worker/ready</c>. Raised on the connection's reader: keep it quick.</summary>
+        public event EventHandler<WorkerNotificationEventArgs> NotificationReceived;
+
+        /// <summary>The worker's process id.</summary>
+        public int ProcessId { get; private set; }
+
+        /// <summary>What the worker said in <c>worker/ready</c>.</summary>
+        public WorkerReadyInfo ReadyInfo { get; private set; }
+
+        /// <summary>When the process was started.</summary>
+        public DateTimeOffset StartedAt { get; private set; }
+
+        /// <summary>True once the process has ended and its calls were failed.</summary>
+        public bool HasExited
+        {
+            get { return _exited.Task.IsCompleted; }
+        }
+
+        /// <summary>How the process ended, or null while it runs.</summary>
+        public WorkerExitInfo ExitInfo
+        {
+            get { return _exited.Task.IsCompleted ? _exited.Task.Result : null; }
+        }
+
+        /// <summary>Calls sent and not yet answered by the worker.</summary>
+        public int InFlight
+        {
+            get { return _connection == null ? 0 : _connection.InFlight; }
+        }
+
+        /// <summary>The last lines the worker wrote to stderr, oldest first.</summary>
+        public IReadOnlyList<string> StderrTail
+        {
+            get { return _stderr.Snapshot(); }
+        }
+
+        /// <summary>Completes when the process has ended, with how it ended.</summary>
+        public Task<WorkerExitInfo> WaitForExitAsync()
+        {
+            return _exited.Task;
+        }
+
+        /// <inheritdoc />
+        public Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (invocation == null) throw new ArgumentNullException("invocation");
+            if (invocation.Affinity != null && invocation.Affinity != this)
+            {
+                throw new ArgumentException(invocation.Method + " refers to a handle that lives on worker process "
+                    + invocation.Affinity.ProcessId + ", not on this one (" + ProcessId + ")", "invocation");
+            }
+            var timeout = invocation.Timeout ?? _options.DefaultCallTimeout;
+            return _connection.InvokeAsync(invocation, this, timeout, cancellationToken);
+        }
+
+        /// <inheritdoc />
+        public async Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var setup = new WorkerSetup<T>(setUp, tearDown, _ => true);
+            await ((Supervision.IWorkerSetup)setup).RunOnAsync(this, cancellationToken).ConfigureAwait(false);
+            return setup;
+        }
+
+        /// <summary>Send a notification (no answer, no error even for an unknown method).</summary>
+        public Task NotifyAsync(string method, object parameters = null)
+        {
+            return _connection.NotifyAsync(method, parameters);
+        }
+
+        /// <summary>
+        /// Call <c>worker/ping</c> and return the round-trip time. Throws <see cref="CallTimeoutException"/>
+        /// when no answer comes within <paramref name="timeout"/>: the worker is then hung (ping is
+        /// answered on the worker's reader thread, never queued behind work).
+        /// </summary>
+        public async Task<TimeSpan> PingAsync(TimeSpan timeout, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var ping = new Invocation<object>("worker/ping", null, reader => reader.ReadValue()) { Timeout = timeout };
+            var clock = Stopwatch.StartNew();
+            await InvokeAsync(ping, cancellationToken).ConfigureAwait(false);
+            return clock.Elapsed;
+        }
+
+        /// <summary>
+        /// Stop gracefully: <c>worker/shutdown</c> with the grace period (default
+        /// <see cref="WorkerProcessOptions.ShutdownGracePeriod"/>), which finishes calls in flight and
+        /// cancels those still running at its end; a kill follows if the process is still there 5 seconds later.
+        /// </summary>
+        public async Task<WorkerExitInfo> StopAsync(TimeSpan? gracePeriod = null)
+        {
+            if (HasExited) return _exited.Task.Result;
+            var grace = gracePeriod ?? _options.ShutdownGracePeriod;
+            SetHostReason(WorkerExitReason.Stopped, null, false);
+            var parameters = new Dictionary<string, object> { { "grace_seconds", grace.TotalSeconds } };
+            var shutdown = new Invocation<object>("worker/shutdown", parameters, reader => reader.ReadValue())
+            {
+                Timeout = grace + KillAfterGrace,
+            };
+            try
+            {
+                await InvokeAsync(shutdown).ConfigureAwait(false);
+            }
+            catch (HfWorkerException)
+            {
+                // Already gone, or not answering: the kill below settles it.
+            }
+            var exited = await Task.WhenAny(_exited.Task, Task.Delay(KillAfterGrace)).ConfigureAwait(false);
+            if (exited != _exited.Task)
+            {
+                Kill(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace) + " after worker/shutdown", true);
+            }
+            return await _exited.Task.ConfigureAwait(false);
+        }
+
+        /// <summary>Kill the process at once. Its calls fail with <see cref="WorkerCrashedException"/>.</summary>
+        public void Kill()
+        {
+            Kill(WorkerExitReason.Killed, "killed by the host");
+        }
+
+        /// <summary>Stop gracefully (see <see cref="StopAsync"/>) and wait for the process to end.</summary>
+        public void Dispose()
+        {
+            if (_process == null) return;
+            try
+            {
+                StopAsync().Wait();
+            }
+            catch (AggregateException)
+            {
+                // Stopping never fails in a way the caller of Dispose could act on.
+            }
+        }
+
+        /// <summary>End the process with a reason the exit report will give; a running stop's reason wins unless <paramref name="overrideStop"/>.</summary>
+        internal void Kill(WorkerExitReason reason, string detail, bool overrideStop = false)
+        {
+            SetHostReason(reason, detail, overrideStop);
+            try
+            {
+                if (_process != null && !_process.HasExited) _process.Kill();
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited meanwhile.
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // Exiting while we tried; the exit is noticed all the same.
+            }
+            if (_process != null) BeginTermination();
+            else _exited.TrySetResult(NewExitInfo(null));
+        }
+
+        /// <inheritdoc />
+        public override string ToString()
+        {
+            return "worker process " + ProcessId + (HasExited ? " (exited)" : "");
+        }
+
+        // ---- start-up ------------------------------------------------------------------------------
+
+        private async Task StartCoreAsync(CancellationToken cancellationToken)
+        {
+            int hostPid;
+            using (var self = Process.GetCurrentProcess()) hostPid = self.Id;
+            string pipeName = null;
+            if (_options.Transport == WorkerTransport.NamedPipe)
+            {
+                pipeName = _options.PipeName ?? WorkerCommand.UniquePipeName(hostPid);
+                try
+                {
+                    _pipe = new NamedPipeServerStream(pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
+                }
+                catch (IOException e)
+                {
+                    throw new WorkerStartException("cannot create the named pipe " + pipeName + ": " + e.Message, null, e);
+                }
+            }
+            var startInfo = WorkerCommand.StartInfo(_options, pipeName, hostPid);
+            try
+            {
+                _process = Process.Start(startInfo);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is InvalidOperationException || e is IOException)
+            {
+                throw new WorkerStartException("cannot start " + startInfo.FileName + ": " + e.Message, null, e);
+            }
+            StartedAt = DateTimeOffset.Now;
+            ProcessId = _process.Id;
+            _stderrDone = PumpLinesAsync(_process.StandardError, null);
+            _process.EnableRaisingEvents = true;
+            _process.Exited += (sender, args) => BeginTermination();
+            if (_process.HasExited) BeginTermination();
+
+            Stream input, output;
+            if (_pipe != null)
+            {
+                _stdoutDone = PumpLinesAsync(_process.StandardOutput, "[stdout] ");
+                await WaitForPipeClientAsync(pipeName, cancellationToken).ConfigureAwait(false);
+                input = output = _pipe;
+            }
+            else
+            {
+                input = _process.StandardOutput.BaseStream;
+                output = _process.StandardInput.BaseStream;
+            }
+            _connection = new RpcConnection(input, output, _options.MaxFrameBytes)
+            {
+                Log = line => _stderr.Add("[host] " + line),
+                Notification = OnNotification,
+                Broken = OnStreamEnded,
+            };
+            _connection.StartReading();
+            await WaitForReadyAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task WaitForPipeClientAsync(string pipeName, CancellationToken cancellationToken)
+        {
+            var connected = _pipe.WaitForConnectionAsync(cancellationToken);
+            // If we give up waiting, disposing the pipe faults this task; observe that here.
+            connected.Forget();
+            var first = await Task.WhenAny(connected, _exited.Task, Task.Delay(_options.StartTimeout, cancellationToken)).ConfigureAwait(false);
+            if (first == connected && connected.Status == TaskStatus.RanToCompletion) return;
+            cancellationToken.ThrowIfCancellationRequested();
+            if (first == _exited.Task) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
+            if (first == connected) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
+            Kill(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
+            throw new WorkerStartException("the worker did not connect to the pipe " + pipeName + " within "
+                + CallTimeoutException.Format(_options.StartTimeout), await _exited.Task.ConfigureAwait(false));
+        }
+
+        private async Task WaitForReadyAsync(CancellationToken cancellationToken)
+        {
+            var first = await Task.WhenAny(_ready.Task, _exited.Task, Task.Delay(_options.StartTimeout, cancellationToken)).ConfigureAwait(false);
+            if (first == _ready.Task)
+            {
+                var ready = await _ready.Task.ConfigureAwait(false);
+                if (ready.Protocol != 1 || ready.Framing != "length" || ready.Encoding != "msgpack")
+                {
+                    throw new WorkerStartException("the worker speaks protocol " + ready.Protocol + " with " + ready.Framing + " framing and "
+                        + ready.Encoding + " encoding; this host speaks protocol 1 with length framing and msgpack");
+                }
+                ReadyInfo = ready;
+                return;
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            if (first == _exited.Task) throw new WorkerStartException("the worker exited before sending worker/ready", _exited.Task.Result);
+            Kill(WorkerExitReason.Killed, "no worker/ready within " + CallTimeoutException.Format(_options.StartTimeout));
+            throw new WorkerStartException("the worker did not send worker/ready within " + CallTimeoutException.Format(_options.StartTimeout),
+                await _exited.Task.ConfigureAwait(false));
+        }
+
+        // ---- running -------------------------------------------------------------------------------
+
+        private void OnNotification(IncomingMessage message)
+        {
+            object parameters = null;
+            try
+            {
+                if (message.Params.Array != null && message.Params.Count > 0) parameters = new MessagePack.MessagePackReader(message.Params).ReadValue();
+            }
+            catch (MessagePackException e)
+            {
+                _stderr.Add("[host] malformed params in " + message.Method + ": " + e.Message);
+                return;
+            }
+            if (message.Method == "worker/ready")
+            {
+                try
+                {
+                    if (!_ready.TrySetResult(WorkerReadyInfo.From(parameters))) _stderr.Add("[host] a second worker/ready was ignored");
+                }
+                catch (FormatException e)
+                {
+                    _ready.TrySetException(new WorkerStartException("the worker's worker/ready is malformed: " + e.Message));
+                }
+                return;
+            }
+            var handler = NotificationReceived;
+            if (handler == null) return;
+            try
+            {
+                handler(this, new WorkerNotificationEventArgs(message.Method, parameters));
+            }
+            catch (Exception e)
+            {
+                _stderr.Add("[host] a NotificationReceived handler threw " + e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        private async Task PumpLinesAsync(StreamReader source, string prefix)
+        {
+            try
+            {
+                string line;
+                while ((line = await source.ReadLineAsync().ConfigureAwait(false)) != null)
+                {
+                    string text = prefix == null ? line : prefix + line;
+                    _stderr.Add(text);
+                    var callback = _options.OnStderrLine;
+                    if (callback == null) continue;
+                    try
+                    {
+                        callback(this, text);
+                    }
+                    catch (Exception)
+                    {
+                        // The host's logging must not stop us reading: a full stderr pipe would block the worker.
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException || e is ObjectDisposedException)
+            {
+                // The pipe closed with the process.
+            }
+        }
+
+        // ---- ending --------------------------------------------------------------------------------
+
+        private void OnStreamEnded(Exception error)
+        {
+            if (error is ProtocolException)
+            {
+                Kill(WorkerExitReason.ProtocolError, error.Message);
+            }
+            _streamEnded.TrySetResult(true);
+            BeginTermination();
+        }
+
+        private void SetHostReason(WorkerExitReason reason, string detail, bool overrideStop)
+        {
+            lock (_reasonLock)
+            {
+                if (_hostReason.HasValue && !(overrideStop && _hostReason.Value == WorkerExitReason.Stopped)) return;
+                _hostReason = reason;
+                _hostDetail = detail;
+            }
+        }
+
+        private void BeginTermination()
+        {
+            if (Interlocked.Exchange(ref _terminating, 1) != 0) return;
+            Task.Run(() => TerminateAsync()).Forget();
+        }
+
+        /// <summary>
+        /// Runs once, whichever sign of the end came first (process exit, end of stream, a kill). Waits,
+        /// each wait bounded, for the process to be reaped, the last frames to be read (a response
+        /// written just before exiting still counts) and stderr to be drained, then fails what is left.
+        /// </summary>
+        private async Task TerminateAsync()
+        {
+            WorkerExitInfo info = null;
+            try
+            {
+                if (!await WaitForProcessExitAsync(StreamEndWait).ConfigureAwait(false))
+                {
+                    Kill(WorkerExitReason.ProtocolError, "the connection ended but the process kept running");
+                    await WaitForProcessExitAsync(KillAfterGrace).ConfigureAwait(false);
+                }
+                // A process that died has closed its end; only a surviving child holding it could delay this.
+                await Task.WhenAny(_streamEnded.Task, Task.Delay(StreamEndWait)).ConfigureAwait(false);
+                await Task.WhenAny(Task.WhenAll(_stderrDone, _stdoutDone), Task.Delay(StderrDrainWait)).ConfigureAwait(false);
+                int? exitCode = null;
+                try
+                {
+                    if (_process.HasExited) exitCode = _process.ExitCode;
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                info = NewExitInfo(exitCode);
+            }
+            catch (Exception e)
+            {
+                info = NewExitInfo(null);
+                _stderr.Add("[host] error while ending the worker: " + e);
+            }
+            finally
+            {
+                var exitInfo = info ?? NewExitInfo(null);
+                DisposeResources();
+                // Exit first, then the calls: whoever catches a call's exception can already read ExitInfo.
+                _exited.TrySetResult(exitInfo);
+                if (_connection != null)
+                {
+                    _connection.Close(call => exitInfo.Unexpected
+                        ? new WorkerCrashedException(exitInfo, call.Method)
+                        : new WorkerExitedException(exitInfo, call.Method));
+                }
+                RaiseExited(exitInfo);
+            }
+        }
+
+        private Task<bool> WaitForProcessExitAsync(TimeSpan timeout)
+        {
+            return Task.Run(() => _process.WaitForExit((int)timeout.TotalMilliseconds));
+        }
+
+        private WorkerExitInfo NewExitInfo(int? exitCode)
+        {
+            WorkerExitReason reason;
+            string detail;
+            lock (_reasonLock)
+            {
+                reason = _hostReason ?? WorkerExitReason.Exited;
+                detail = _hostDetail;
+            }
+            return new WorkerExitInfo(ProcessId, exitCode, reason, detail, _stderr.Snapshot(), StartedAt, DateTimeOffset.Now);
+        }
+
+        private void RaiseExited(WorkerExitInfo info)
+        {
+            var handler = Exited;
+            if (handler == null) return;
+            try
+            {
+                handler(this, new WorkerExitedEventArgs(this, info));
+            }
+            catch (Exception)
+            {
+                // An observer's failure must not hide the exit from the others (the pool waits on the task).
+            }
+        }
+
+        private void DisposeResources()
+        {
+            try
+            {
+                if (_pipe != null) _pipe.Dispose();
+                if (_process != null)
+                {
+                    _process.StandardInput.Dispose();
+                    _process.Dispose();
+                }
+            }
+            catch (Exception)
+            {
+                // Closing handles of a process that is gone: nothing left to do.
+            }
+        }
+
+        private static TaskCompletionSource<T> NewSource<T>()
+        {
+            return new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+}

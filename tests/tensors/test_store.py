@@ -87,6 +87,15 @@ def test_negative_dimension_is_invalid_params() -> None:
         TensorStore().put_bytes(b"", "float32", [2, -1])
 
 
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [([0] * 33, "33 dimensions"), ([0, 2**62, 4], r"shape \[0, 4611686018427387904, 4\] is too large")],
+)
+def test_shapes_numpy_cannot_hold_are_invalid_params(shape: list[int], message: str) -> None:
+    with pytest.raises(InvalidParams, match=message):
+        TensorStore().put_bytes(b"", "float64", shape)
+
+
 def test_byte_count_mismatch_is_invalid_input_with_both_numbers() -> None:
     with pytest.raises(InvalidInput) as caught:
         TensorStore().put_bytes(b"\0" * 10, "float32", [2, 2])

@@ -114,6 +114,8 @@ def test_malformed_put_params_are_invalid_params(worker: Worker) -> None:
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8"})
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8", "shape": [1], "extra": 1})
     fails(worker, -32602, "tensor/put", {"data": b"\0", "dtype": "uint8", "shape": [1.5]})
+    # Binary data must be bin in MessagePack and valid base64 in JSON.
+    fails(worker, -32602, "tensor/put", {"data": "not base64!", "dtype": "uint8", "shape": [1]})
 
 
 def test_freed_and_unknown_handles_get_a_clear_error(worker: Worker) -> None:

@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 
 handlers = Handlers()
 
-# numpy refuses more than 64 dimensions; nobody needs more than this many.
-MAX_DIMS = 32
-
 
 def _store(ctx: RequestContext) -> TensorStore:
     # Imported here: numpy loads with the first tensor method, not at start-up.
@@ -48,8 +45,6 @@ class PutParams(Params):
 @handlers.method("tensor/put")
 def put(params: PutParams, ctx: RequestContext) -> TensorInfo:
     """Keep raw little-endian C-order bytes as a tensor; answer its handle."""
-    if len(params.shape) > MAX_DIMS:
-        raise InvalidParams(f"shape has {len(params.shape)} dimensions; at most {MAX_DIMS} are supported")
     return _store(ctx).put_bytes(params.data, params.dtype, params.shape)
 
 

@@ -29,6 +29,9 @@ from worker.tensors.types import TensorInfo
 # Spelled out because the ``list`` method shadows the builtin inside the class.
 TensorInfos = list[TensorInfo]
 
+# numpy refuses more than 64 dimensions; nobody needs more than this many.
+MAX_DIMS = 32
+
 _HANDLE_PREFIX = "t-"
 _HANDLE_RE = re.compile(r"t-([1-9][0-9]*)")
 
@@ -78,8 +81,9 @@ class TensorStore:
         wire = dtypes.lookup(dtype)
         if wire is None:
             raise InvalidParams(f"unknown dtype {dtype!r}; supported dtypes: {dtypes.SUPPORTED}")
-        negative = [d for d in shape if d < 0]
-        if negative:
+        if len(shape) > MAX_DIMS:
+            raise InvalidParams(f"shape has {len(shape)} dimensions; at most {MAX_DIMS} are supported")
+        if any(d < 0 for d in shape):
             raise InvalidParams(f"shape {shape} has a negative dimension")
         count = math.prod(shape)
         expected = count * wire.itemsize
@@ -89,8 +93,10 @@ class TensorStore:
                 f"data has {view.nbytes} bytes but dtype {dtype} with shape {shape} needs "
                 f"{count} x {wire.itemsize} = {expected} bytes"
             )
-        array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
-        array.flags.writeable = False
+        try:
+            array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
+        except ValueError as exc:  # an empty tensor whose other dimensions overflow numpy's sizes
+            raise InvalidParams(f"shape {shape} is too large: {exc}") from None
         return self._add(array, wire)
 
     def _add(self, array: np.ndarray, wire: WireDtype) -> TensorInfo:

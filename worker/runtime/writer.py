@@ -14,12 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from worker.errors import FrameTooLarge, WorkerError
-from worker.rpc.codec import Codec, error_response
+from worker.rpc.codec import Codec
 from worker.rpc.framing import Framing
-from worker.rpc.messages import SuccessResponse
+from worker.rpc.messages import ErrorObject, ErrorResponse, SuccessResponse
 
 log = logging.getLogger("worker.writer")
 
@@ -61,12 +59,16 @@ class FrameWriter:
 
     def _encode_bounded(self, message: Any) -> bytes | None:
         if isinstance(message, list):
-            return self._codec.join_array([self._encode_response(m) for m in message])
-        if isinstance(message, SuccessResponse):
+            parts = [self._encode_response(m) for m in message]
+            joined = self._codec.join_array(parts)
+            if len(joined) > self._max:
+                joined = self._codec.join_array(self._shrink_batch(message, parts, len(joined)))
+            return joined
+        if isinstance(message, (SuccessResponse, ErrorResponse)):
             return self._encode_response(message)
         try:
             payload = self._codec.encode(message)
-        except (msgspec.EncodeError, TypeError) as exc:
+        except Exception as exc:  # see _encode_response
             log.error("dropped a notification that cannot be encoded: %s", exc)
             return None
         if len(payload) > self._max:
@@ -76,17 +78,50 @@ class FrameWriter:
 
     def _encode_response(self, response: Any) -> bytes:
         """The encoded response if it fits the limit, else an encoded error response for its id."""
-        if not isinstance(response, SuccessResponse):
-            return self._codec.encode(response)
         try:
             payload = self._codec.encode(response)
-        except (msgspec.EncodeError, TypeError) as exc:
-            error = WorkerError(f"the result cannot be encoded: {exc}")
-            return self._codec.encode(error_response(response.id, error))
-        if len(payload) > self._max:
-            too_large = FrameTooLarge(
+        except Exception as exc:
+            # Not only EncodeError: msgspec lets the enc_hook's NotImplementedError (unknown types),
+            # OverflowError (ints beyond 64 bits in MessagePack) and UnicodeEncodeError (lone
+            # surrogates) through. Whatever it is, the request must still get its one answer.
+            if isinstance(response, SuccessResponse):
+                return self._plain_error(response.id, WorkerError.code, f"the result cannot be encoded: {exc}")
+            log.error("error data for id %r cannot be encoded (%s); sent without it", response.id, exc)
+            return self._plain_error(response.id, response.error.code, response.error.message)
+        if len(payload) <= self._max:
+            return payload
+        if isinstance(response, SuccessResponse):
+            return self._plain_error(
+                response.id,
+                FrameTooLarge.code,
                 f"the result needs a {len(payload)}-byte frame, over the limit of {self._max} bytes "
-                "(--max-frame-bytes)"
+                "(--max-frame-bytes)",
             )
-            return self._codec.encode(error_response(response.id, too_large))
-        return payload
+        return self._plain_error(response.id, response.error.code, response.error.message[:1000])
+
+    def _plain_error(self, id: Any, code: int, message: str) -> bytes:
+        """An error response without data, its message made encodable: the answer of last resort."""
+        safe = message.encode("utf-8", "replace").decode("utf-8")
+        return self._codec.encode(ErrorResponse(id=id, error=ErrorObject(code, safe)))
+
+    def _shrink_batch(self, responses: list[Any], parts: list[bytes], joined_size: int) -> list[bytes]:
+        """Each response of the batch fits on its own but not all in one frame: replace the largest
+        results with -32002 errors for their ids until the array fits."""
+        parts = list(parts)
+        size = joined_size
+        for i in sorted(range(len(parts)), key=lambda i: len(parts[i]), reverse=True):
+            if size <= self._max:
+                break
+            response = responses[i]
+            if not isinstance(response, SuccessResponse):
+                continue
+            replacement = self._plain_error(
+                response.id,
+                FrameTooLarge.code,
+                f"the batch response exceeds the frame limit of {self._max} bytes",
+            )
+            size += len(replacement) - len(parts[i])
+            parts[i] = replacement
+        if size > self._max:
+            log.error("a batch response of %d bytes exceeds the frame limit even without its results", size)
+        return parts

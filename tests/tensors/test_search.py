@@ -8,6 +8,7 @@ import pytest
 from worker.errors import InvalidInput, RequestCancelled
 from worker.tensors import search as search_module
 from worker.tensors.search import search
+from worker.tensors.store import TensorStore
 from worker.tensors.types import SearchHit
 
 
@@ -69,6 +70,21 @@ def test_half_precision_and_integer_corpora_are_widened() -> None:
     ints = rng.integers(-5, 5, (40, 3)).astype(np.int8)
     assert_same(search(np.array([1.0, 2.0, 3.0]), [ints], top_k=40, metric="l2"),
                 reference(np.array([1.0, 2.0, 3.0]), ints, "l2", 40))  # fmt: skip
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_a_bfloat16_corpus_is_widened_slice_by_slice(metric: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search_module, "_CHUNK_BYTES", 256)
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0x3C00, 0x4100, (90, 7), dtype=np.uint16)  # ordinary bfloat16 magnitudes
+    signs = rng.integers(0, 2, bits.shape, dtype=np.uint16) << 15
+    store = TensorStore()
+    handle = store.put_array(bits | signs, dtype="bfloat16").handle
+    rows = store.get_rows(handle)
+    assert not isinstance(rows, np.ndarray)  # a lazily widened view, not a float32 copy
+    query = rng.standard_normal(7)
+    hits = search(query, [rows], top_k=90, metric=metric)  # type: ignore[arg-type]
+    assert_same(hits, reference(query, store.get_array(handle), metric, 90))
 
 
 def test_top_k_larger_than_the_corpus_returns_every_row() -> None:

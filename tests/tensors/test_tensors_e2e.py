@@ -193,6 +193,23 @@ def test_search_over_several_handles_indexes_the_concatenation(worker: Worker) -
     assert [h["index"] for h in hits] == [i for i, _ in reference(query, np.concatenate(parts), "cosine", 55)]
 
 
+def test_search_over_a_bfloat16_corpus(worker: Worker) -> None:
+    rng = np.random.default_rng(10)
+    values = rng.standard_normal((50, 8)).astype(np.float32)
+    bits = (values.view("<u4") >> 16).astype("<u2")  # truncated to bfloat16
+    handle = worker.call("tensor/put", {"data": bits.tobytes(), "dtype": "bfloat16", "shape": [50, 8]})[
+        "handle"
+    ]
+    exact = (bits.astype("<u4") << 16).view("<f4")
+    query = rng.standard_normal(8)
+    hits = worker.call(
+        "tensor/search", {"query": query.tolist(), "corpus": handle, "top_k": 50, "metric": "l2"}
+    )
+    expected = reference(query, exact, "l2", 50)
+    assert [h["index"] for h in hits] == [i for i, _ in expected]
+    np.testing.assert_allclose([h["score"] for h in hits], [s for _, s in expected], rtol=1e-5)
+
+
 def test_search_defaults_to_cosine_and_ten_results(worker: Worker) -> None:
     rng = np.random.default_rng(9)
     corpus = rng.standard_normal((40, 4)).astype(np.float64)

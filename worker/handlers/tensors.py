@@ -134,7 +134,7 @@ def search_tensors(params: SearchParams, ctx: RequestContext) -> list[SearchHit]
     handles = [params.corpus] if isinstance(params.corpus, str) else params.corpus
     if not handles:
         raise InvalidParams("corpus must name at least one tensor handle")
-    corpus = [store.get_array(h) for h in handles]
+    corpus = [store.get_rows(h) for h in handles]
     query = _query_vector(params.query, store, ctx)
     from worker.tensors.search import search
 

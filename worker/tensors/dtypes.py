@@ -105,6 +105,21 @@ def to_torch(array: np.ndarray, wire: WireDtype) -> Any:
     return torch.from_numpy(array.copy() if not array.flags.writeable else array)
 
 
+class Bfloat16Rows:
+    """A stored bfloat16 tensor that widens to float32 one slice at a time, for readers that go
+    through it in chunks (search), so a large bfloat16 corpus is never widened whole."""
+
+    dtype = np.dtype("<f4")
+
+    def __init__(self, bits: np.ndarray) -> None:
+        self.bits = bits
+        self.shape = bits.shape
+        self.ndim = bits.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return widen(self.bits[key], WIRE_DTYPES["bfloat16"])
+
+
 def widen(array: np.ndarray, wire: WireDtype) -> np.ndarray:
     """The values as a numpy array numpy can compute with: bfloat16 becomes float32 (exactly: a
     bfloat16 is the top half of a float32), everything else is returned as is."""

@@ -16,6 +16,7 @@ Not here: where the vectors come from (handles, lists, text) -- see handlers/ten
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,7 +27,19 @@ from worker.tensors.types import Metric, SearchHit
 _CHUNK_BYTES = 8 << 20
 
 
-def compute_dtype(corpus: Sequence[np.ndarray]) -> np.dtype[np.floating]:
+class Rows(Protocol):
+    """What search needs of a corpus part: a numpy array, or anything sliced into numpy rows."""
+
+    @property
+    def shape(self) -> tuple[Any, ...]: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    def __getitem__(self, key: slice, /) -> Any: ...
+
+
+def compute_dtype(corpus: Sequence[Rows]) -> np.dtype[np.floating]:
     return np.dtype(np.float64) if any(part.dtype == np.float64 for part in corpus) else np.dtype(np.float32)
 
 
@@ -41,7 +54,7 @@ def as_query_vector(query: np.ndarray, what: str = "query") -> np.ndarray:
 
 def search(
     query: np.ndarray,
-    corpus: Sequence[np.ndarray],
+    corpus: Sequence[Rows],
     *,
     top_k: int,
     metric: Metric = "cosine",
@@ -71,7 +84,7 @@ def search(
 def _score_part(
     q: np.ndarray,
     q_norm: float,
-    part: np.ndarray,
+    part: Rows,
     metric: Metric,
     dtype: np.dtype[np.floating],
     check_cancelled: Callable[[], None] | None,

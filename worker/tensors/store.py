@@ -126,6 +126,12 @@ class TensorStore:
         stored = self.get(handle)
         return dtypes.widen(stored.array, stored.wire)
 
+    def get_rows(self, handle: str) -> np.ndarray | dtypes.Bfloat16Rows:
+        """The values for reading in slices: the stored array itself, or for bfloat16 a view that
+        widens each slice to float32 as it is read."""
+        stored = self.get(handle)
+        return dtypes.Bfloat16Rows(stored.array) if stored.wire.name == "bfloat16" else stored.array
+
     def get_torch(self, handle: str) -> Any:
         """The tensor as a torch tensor of its own dtype (bfloat16 included). Imports torch."""
         stored = self.get(handle)

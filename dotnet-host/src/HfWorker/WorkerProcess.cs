@@ -66,7 +66,7 @@ namespace HfWorker
             }
             catch
             {
-                worker.Kill(WorkerExitReason.Killed, "start-up failed");
+                worker.KillWith(WorkerExitReason.Killed, "start-up failed");
                 throw;
             }
         }
@@ -183,7 +183,7 @@ namespace HfWorker
             var exited = await Task.WhenAny(_exited.Task, Task.Delay(KillAfterGrace)).ConfigureAwait(false);
             if (exited != _exited.Task)
             {
-                Kill(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace) + " after worker/shutdown", true);
+                KillWith(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace) + " after worker/shutdown", true);
             }
             return await _exited.Task.ConfigureAwait(false);
         }
@@ -191,7 +191,7 @@ namespace HfWorker
         /// <summary>Kill the process at once. Its calls fail with <see cref="WorkerCrashedException"/>.</summary>
         public void Kill()
         {
-            Kill(WorkerExitReason.Killed, "killed by the host");
+            KillWith(WorkerExitReason.Killed, "killed by the host");
         }
 
         /// <summary>Stop gracefully (see <see cref="StopAsync"/>) and wait for the process to end.</summary>
@@ -209,7 +209,7 @@ namespace HfWorker
         }
 
         /// <summary>End the process with a reason the exit report will give; a running stop's reason wins unless <paramref name="overrideStop"/>.</summary>
-        internal void Kill(WorkerExitReason reason, string detail, bool overrideStop = false)
+        internal void KillWith(WorkerExitReason reason, string detail, bool overrideStop = false)
         {
             SetHostReason(reason, detail, overrideStop);
             try
@@ -301,7 +301,7 @@ namespace HfWorker
             cancellationToken.ThrowIfCancellationRequested();
             if (first == _exited.Task) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
             if (first == connected) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
-            Kill(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
+            KillWith(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
             throw new WorkerStartException("the worker did not connect to the pipe " + pipeName + " within "
                 + CallTimeoutException.Format(_options.StartTimeout), await _exited.Task.ConfigureAwait(false));
         }
@@ -322,7 +322,7 @@ namespace HfWorker
             }
             cancellationToken.ThrowIfCancellationRequested();
             if (first == _exited.Task) throw new WorkerStartException("the worker exited before sending worker/ready", _exited.Task.Result);
-            Kill(WorkerExitReason.Killed, "no worker/ready within " + CallTimeoutException.Format(_options.StartTimeout));
+            KillWith(WorkerExitReason.Killed, "no worker/ready within " + CallTimeoutException.Format(_options.StartTimeout));
             throw new WorkerStartException("the worker did not send worker/ready within " + CallTimeoutException.Format(_options.StartTimeout),
                 await _exited.Task.ConfigureAwait(false));
         }
@@ -398,7 +398,7 @@ namespace HfWorker
         {
             if (error is ProtocolException)
             {
-                Kill(WorkerExitReason.ProtocolError, error.Message);
+                KillWith(WorkerExitReason.ProtocolError, error.Message);
             }
             _streamEnded.TrySetResult(true);
             BeginTermination();
@@ -432,7 +432,7 @@ namespace HfWorker
             {
                 if (!await WaitForProcessExitAsync(StreamEndWait).ConfigureAwait(false))
                 {
-                    Kill(WorkerExitReason.ProtocolError, "the connection ended but the process kept running");
+                    KillWith(WorkerExitReason.ProtocolError, "the connection ended but the process kept running");
                     await WaitForProcessExitAsync(KillAfterGrace).ConfigureAwait(false);
                 }
                 // A process that died has closed its end; only a surviving child holding it could delay this.

@@ -346,7 +346,7 @@ namespace HfWorker.MessagePack
         /// <summary>Step over the next value, however nested.</summary>
         public void Skip()
         {
-            Skip(0);
+            SkipNested(0);
         }
 
         /// <summary>The bytes of the next value, however nested, as a slice (to keep or forward undecoded).</summary>
@@ -365,10 +365,10 @@ namespace HfWorker.MessagePack
         /// </summary>
         public object ReadValue()
         {
-            return ReadValue(0);
+            return ReadNested(0);
         }
 
-        private object ReadValue(int depth)
+        private object ReadNested(int depth)
         {
             if (depth > MaxDepth) throw Malformed("values nested deeper than " + MaxDepth + " levels");
             switch (NextType)
@@ -398,7 +398,7 @@ namespace HfWorker.MessagePack
                 {
                     int count = ReadArrayHeader();
                     var items = new object[count];
-                    for (int i = 0; i < count; i++) items[i] = ReadValue(depth + 1);
+                    for (int i = 0; i < count; i++) items[i] = ReadNested(depth + 1);
                     return items;
                 }
                 case MessagePackType.Map:
@@ -424,9 +424,9 @@ namespace HfWorker.MessagePack
             bool allStrings = true;
             for (int i = 0; i < count; i++)
             {
-                keys[i] = ReadValue(depth + 1);
+                keys[i] = ReadNested(depth + 1);
                 if (!(keys[i] is string)) allStrings = false;
-                values[i] = ReadValue(depth + 1);
+                values[i] = ReadNested(depth + 1);
             }
             // Later duplicates win, as in msgspec and JSON parsers.
             if (allStrings)
@@ -444,7 +444,7 @@ namespace HfWorker.MessagePack
             return anyMap;
         }
 
-        private void Skip(int depth)
+        private void SkipNested(int depth)
         {
             if (depth > MaxDepth) throw Malformed("values nested deeper than " + MaxDepth + " levels");
             switch (NextType)
@@ -472,13 +472,13 @@ namespace HfWorker.MessagePack
                 case MessagePackType.Array:
                 {
                     int count = ReadArrayHeader();
-                    for (int i = 0; i < count; i++) Skip(depth + 1);
+                    for (int i = 0; i < count; i++) SkipNested(depth + 1);
                     return;
                 }
                 case MessagePackType.Map:
                 {
                     int count = ReadMapHeader();
-                    for (int i = 0; i < 2 * count; i++) Skip(depth + 1);
+                    for (int i = 0; i < 2 * count; i++) SkipNested(depth + 1);
                     return;
                 }
                 default:
@@ -592,7 +592,7 @@ namespace HfWorker.MessagePack
             Need(1 + size);
             _position++;
             ulong length = TakeBigEndian(size);
-            if (length > int.MaxValue) throw Malformed("a length of " + length + " bytes");
+            if (length > int.MaxValue) throw Malformed("a length or count of " + length + ", over what one value may hold");
             return (int)length;
         }
 

@@ -375,12 +375,12 @@ namespace HfWorker.MessagePack
         /// </summary>
         public void WriteValue(object value)
         {
-            WriteValue(value, 0);
+            WriteNested(value, 0);
         }
 
         private const int MaxDepth = 256;
 
-        private void WriteValue(object value, int depth)
+        private void WriteNested(object value, int depth)
         {
             if (depth > MaxDepth) throw new MessagePackException("value nested deeper than " + MaxDepth + " levels (a cycle?)");
             if (value == null) { WriteNil(); return; }
@@ -417,8 +417,8 @@ namespace HfWorker.MessagePack
             var entry = map.GetEnumerator();
             while (entry.MoveNext())
             {
-                WriteValue(entry.Key, depth + 1);
-                WriteValue(entry.Value, depth + 1);
+                WriteNested(entry.Key, depth + 1);
+                WriteNested(entry.Value, depth + 1);
             }
         }
 
@@ -432,7 +432,7 @@ namespace HfWorker.MessagePack
                 list = copy;
             }
             WriteArrayHeader(list.Count);
-            foreach (object item in list) WriteValue(item, depth + 1);
+            foreach (object item in list) WriteNested(item, depth + 1);
         }
 
         // ---- buffer --------------------------------------------------------------------------

@@ -65,7 +65,7 @@ namespace HfWorker.Supervision
             }
             catch (CallTimeoutException)
             {
-                worker.Kill(WorkerExitReason.Unresponsive, "no answer to worker/ping within " + CallTimeoutException.Format(_deadline));
+                worker.KillWith(WorkerExitReason.Unresponsive, "no answer to worker/ping within " + CallTimeoutException.Format(_deadline));
                 _onHung(slot, worker);
             }
             catch (Exception)

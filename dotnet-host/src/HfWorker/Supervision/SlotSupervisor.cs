@@ -77,7 +77,7 @@ namespace HfWorker.Supervision
                 {
                     if (slot.SettingUp == worker) slot.SettingUp = null;
                 }
-                worker.Kill(WorkerExitReason.Killed, "its set-up failed or the pool is stopping");
+                worker.KillWith(WorkerExitReason.Killed, "its set-up failed or the pool is stopping");
                 _setups.ForgetWorker(worker);
                 throw;
             }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build the C# host with Mono's mcs, and run its NUnit tests or the samples. Installs nothing:
+# it needs mcs, mono and nunit-console (Debian: mono-devel nunit-console), the repository's .venv
+# for the worker, and `npm ci` run in dotnet-host/ for the msgpack-test-suite data.
+#
+#   bash dotnet-host/build.sh build              compile library, tests and samples into dotnet-host/out/
+#   bash dotnet-host/build.sh test [NUNIT ARGS]  build, then run the tests (e.g. -run=HfWorker.Tests.Pool)
+#   bash dotnet-host/build.sh sample demo|stress [ARGS]   build, then run the console demo
+#   bash dotnet-host/build.sh readme             build, then run the README's "Using it from C#" example
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="$here/out"
+nunit_dir="${NUNIT_DIR:-$(ls -d /usr/lib/cli/nunit.framework-2.6* 2>/dev/null | sort | tail -n 1)}"
+nunit="$nunit_dir/nunit.framework.dll"
+
+# C# 7 as mcs knows it; warnings are errors in the library so that it stays clean.
+common=(-langversion:7 -debug -nologo -r:System.dll -r:System.Core.dll -r:System.Numerics.dll)
+
+sources() { find "$1" -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' | sort; }
+
+build() {
+  mkdir -p "$out"
+  mapfile -t lib < <(sources "$here/src/HfWorker")
+  mcs "${common[@]}" -target:library -warnaserror+ -doc:"$out/HfWorker.xml" -out:"$out/HfWorker.dll" "${lib[@]}"
+  if [[ ! -f "$nunit" ]]; then
+    echo "build.sh: NUnit 2.6 not found under /usr/lib/cli (apt-get install nunit-console) or NUNIT_DIR" >&2
+    exit 1
+  fi
+  cp "$nunit" "$out/"
+  mapfile -t tests < <(sources "$here/tests/HfWorker.Tests")
+  mcs "${common[@]}" -target:library -r:"$out/HfWorker.dll" -r:"$nunit" -out:"$out/HfWorker.Tests.dll" "${tests[@]}"
+  for sample in Demo ReadmeExample; do
+    if [[ -d "$here/samples/$sample" ]]; then
+      mapfile -t files < <(sources "$here/samples/$sample")
+      mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/$sample.exe" "${files[@]}"
+    fi
+  done
+}
+
+run_tests() {
+  cd "$out"
+  local status=0
+  nunit-console -nologo -noshadow -labels -xml="$out/TestResult.xml" "$out/HfWorker.Tests.dll" "$@" || status=$?
+  # One closing line CI can read, from NUnit's own result file.
+  if [[ -f "$out/TestResult.xml" ]]; then
+    python3 - "$out/TestResult.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+cases = root.iter("test-case")
+passed = failed = skipped = 0
+for case in cases:
+    if case.get("executed") != "True":
+        skipped += 1
+    elif case.get("success") == "True":
+        passed += 1
+    else:
+        failed += 1
+print(f"dotnet-host: {passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+  fi
+  return $status
+}
+
+command="${1:-test}"
+shift || true
+case "$command" in
+  build) build ;;
+  test) build; run_tests "$@" ;;
+  sample)
+    build
+    exec mono "$out/Demo.exe" "$@" ;;
+  readme)
+    build
+    exec mono "$out/ReadmeExample.exe" "$@" ;;
+  *) echo "usage: build.sh build|test|sample ARGS|readme" >&2; exit 2 ;;
+esac

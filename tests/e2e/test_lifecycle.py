@@ -57,6 +57,19 @@ def test_shutdown_with_a_short_grace_cancels_a_long_sleep(wire: Wire) -> None:
         assert time.monotonic() - started < 3
 
 
+def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
+    # StreamJsonRpc cancels a call whose CancellationToken fires, worker/shutdown included.
+    with WorkerProcess(wire, TEST_METHODS) as w:
+        sleeper = w.request("test/sleep", {"seconds": 0.4})
+        w.call("worker/ping")
+        shutdown = w.request("worker/shutdown", {"grace_seconds": 5})
+        time.sleep(0.05)
+        w.cancel(shutdown)
+        assert error_code(w.response(shutdown)) == -32800
+        assert "result" in w.response(sleeper)
+        assert w.wait_exit(5) == 0
+
+
 def test_end_of_input_answers_requests_in_flight_then_exits_0(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         sleeper = w.request("test/sleep", {"seconds": 0.3})

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 
 from worker import PROTOCOL_VERSION, __version__, logs
 from worker.config import Config
-from worker.errors import FrameTooLarge, ParseError
-from worker.rpc.codec import Codec
+from worker.errors import FrameTooLarge, InternalError, ParseError
+from worker.rpc.codec import Codec, error_response
 from worker.rpc.framing import TruncatedStream, make_framing
 from worker.rpc.messages import OutgoingNotification
 from worker.runtime.dispatch import Dispatcher
@@ -139,7 +139,13 @@ class Worker:
                 if payload is None:
                     self.stop("eof", 0)
                     return
-                self.dispatcher.handle_frame(payload)
+                try:
+                    self.dispatcher.handle_frame(payload)
+                except Exception:
+                    # A bug met while handling one frame must not end a worker that may hold loaded
+                    # models: answer it with the protocol's internal error and keep reading.
+                    log.exception("internal error while handling a frame")
+                    self.writer.send(error_response(None, InternalError("internal error; see the worker's log")))
         except TruncatedStream as exc:
             log.warning("input ended mid-frame: %s", exc)
             self.stop("eof", 0)

@@ -148,10 +148,15 @@ class WorkerClient:
             except OSError:
                 pass
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait()
+            code = self.process.wait()
+        # The reader sees end of file once the process is gone; then its pipe can be closed.
+        self._reader.join(5)
+        if self.process.stdout is not None and not self._reader.is_alive():
+            self.process.stdout.close()
+        return code
 
     def __enter__(self) -> WorkerClient:
         return self

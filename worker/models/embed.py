@@ -30,5 +30,9 @@ def embed_texts(state: Any, handle: str, texts: list[str], ctx: RequestContext |
     items = [task.load_input(InputObject(text=text), None) for text in texts]
     if not items:
         return np.zeros((0, task.dimension), dtype=np.float32)
-    outputs = infer(loaded, items, params, ctx)
+    loaded.enter()
+    try:
+        outputs = infer(loaded, items, params, ctx)
+    finally:
+        loaded.exit()
     return np.stack(outputs).astype(np.float32, copy=False)

@@ -2,7 +2,8 @@
 
 Loading the same model with the same settings (folder, task, device, dtype, options) again returns
 the same handle with one more reference instead of a second copy; model/unload drops a reference
-and frees the model with the last one. Two concurrent loads of the same model load it once: the
+and frees the model with the last one. Batching settings are not part of a model's identity: a
+repeated load that names them changes them for the handle. Two concurrent loads of the same model load it once: the
 second waits for the first. One registry per worker: ``state.service(ModelRegistry)``.
 """
 
@@ -37,10 +38,43 @@ class LoadedModel:
     batcher: DynamicBatcher | None
     references: int = 1
     loaded_at: float = field(default_factory=time.time)
+    # Runs in progress, and whether the model was unloaded while they ran: the last one frees it.
+    active: int = 0
+    retired: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
         return self.prepared.source.name
+
+    def enter(self) -> None:
+        """A run starts using the model (UnknownHandle if it was unloaded meanwhile)."""
+        with self._lock:
+            if self.retired:
+                raise UnknownHandle(f"model handle {self.handle!r} was unloaded")
+            self.active += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self.active -= 1
+            release = self.retired and self.active == 0
+        if release:
+            self._release()
+
+    def retire(self) -> None:
+        """Unloaded: free the model now, or when the last run still using it ends."""
+        with self._lock:
+            self.retired = True
+            release = self.active == 0
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        self.task.release()
+        _free_memory()
+        log.info("freed %s (%s)", self.handle, self.name)
 
 
 @dataclass
@@ -74,6 +108,8 @@ class ModelRegistry:
                 existing = self._by_key.get(key)
                 if existing is not None:
                     existing.references += 1
+                    if batching is not None:
+                        self._reconfigure(existing, batching)
                     return LoadOutcome(existing, reused=True)
             started = time.monotonic()
             task = loading.build(prepared, report)
@@ -108,17 +144,21 @@ class ModelRegistry:
                 return found.references, False
             del self._by_handle[handle]
             del self._by_key[found.key]
-        if found.batcher is not None:
-            found.batcher.close()
-        found.task.release()
-        del found
-        _free_memory()
-        log.info("unloaded %s", handle)
+        found.retire()
         return 0, True
 
     def list(self) -> list[LoadedModel]:
         with self._lock:
             return list(self._by_handle.values())
+
+    def _reconfigure(self, loaded: LoadedModel, settings: BatchingSettings) -> None:
+        """A repeated load that names batching settings changes them for every user of the handle."""
+        if loaded.batcher is not None and settings.max_batch_size > 1:
+            loaded.batcher.settings = settings
+            return
+        if loaded.batcher is not None:
+            loaded.batcher.close()
+        loaded.batcher = self._batcher_for(loaded.task, loaded.handle, settings)
 
     @staticmethod
     def _batcher_for(task: Task, handle: str, settings: BatchingSettings | None) -> DynamicBatcher | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.errors import InvalidParams, UnknownHandle
+from worker.errors import InvalidParams
 from worker.models.inputs.spec import Input, as_object
 from worker.models.registry import LoadedModel, ModelRegistry
 from worker.runtime.context import RequestContext
@@ -32,10 +32,14 @@ def run(
     if keep and not task.keepable:
         raise InvalidParams(f"keep: true needs a task whose outputs are tensors; {task.task_name} returns values")
     lookup = _tensor_lookup(state)
-    items = [task.load_input(as_object(value), lookup) for value in values]
-    if ctx is not None:
-        ctx.check_cancelled()
-    outputs = infer(loaded, items, params, ctx)
+    loaded.enter()
+    try:
+        items = [task.load_input(as_object(value), lookup) for value in values]
+        if ctx is not None:
+            ctx.check_cancelled()
+        outputs = infer(loaded, items, params, ctx)
+    finally:
+        loaded.exit()
     if keep:
         return _keep(state, outputs, is_batch)
     shaped = [task.shape(output, params) for output in outputs]
@@ -43,12 +47,12 @@ def run(
 
 
 def infer(loaded: LoadedModel, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:
-    """Run loaded inputs, coalesced with other callers' when the model has a batcher."""
+    """Run loaded inputs, coalesced with other callers' when the model has a batcher. The caller
+    holds the model (``loaded.enter()``) so that an unload cannot free it mid-run."""
     task = loaded.task
-    if task.module is None:
-        raise UnknownHandle(f"model handle {loaded.handle!r} was unloaded")
-    if loaded.batcher is not None:
-        return loaded.batcher.submit(items, params, task.batch_key(params), ctx)
+    batcher = loaded.batcher
+    if batcher is not None:
+        return batcher.submit(items, params, task.batch_key(params), ctx)
     return task.infer(items, params, ctx)
 
 

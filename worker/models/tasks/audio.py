@@ -1,0 +1,80 @@
+"""Audio tasks: automatic-speech-recognition (Whisper and CTC models) and audio-classification.
+
+Audio arrives as a path, encoded bytes or a tensor and is decoded and resampled to the model's
+sampling rate before the pipeline sees it. Results as the pipelines shape them:
+
+    automatic-speech-recognition  {"text", "chunks"?: [{"text", "timestamp": [start, end]}]}
+    audio-classification          [{"label", "score"}, ...]
+
+Long audio: beyond ``LONG_AUDIO_SECONDS`` a transcription runs in chunks of that length (with the
+pipeline's overlapping strides) unless ``chunk_length_s`` says otherwise; Whisper would otherwise
+hear only the first 30 seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from worker.errors import InvalidParams
+from worker.models.tasks.base import TaskParameters, given
+from worker.models.tasks.pipelined import PipelineTask
+from worker.models.tasks.text import ClassificationParameters
+from worker.runtime.context import RequestContext
+
+LONG_AUDIO_SECONDS = 30.0
+
+
+class SpeechRecognitionParameters(TaskParameters):
+    # true: segment timestamps (Whisper) or word timestamps (CTC); "word" / "char" for CTC models.
+    return_timestamps: bool | Literal["word", "char"] | None = None
+    chunk_length_s: float | None = None
+    stride_length_s: float | None = None
+    # Whisper: the spoken language ("english", "fr", ...) and "transcribe" or "translate".
+    language: str | None = None
+    task: Literal["transcribe", "translate"] | None = None
+    max_new_tokens: int | None = None
+    num_beams: int | None = None
+
+
+class SpeechRecognition(PipelineTask):
+    name = "automatic-speech-recognition"
+    pipeline_task = "automatic-speech-recognition"
+    Parameters = SpeechRecognitionParameters
+    modality = "audio"
+    # Chunked and timestamped decoding is per input; concurrent calls run side by side instead.
+    batchable = False
+
+    @property
+    def is_ctc(self) -> bool:
+        return str(getattr(self.pipe, "type", "")).startswith("ctc")
+
+    def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:
+        outputs = []
+        for waveform in items:
+            if ctx is not None:
+                ctx.check_cancelled()
+            outputs.append(self.pipe(waveform, **self._kwargs(params, len(waveform))))
+        return outputs
+
+    def _kwargs(self, params: Any, samples: int) -> dict[str, Any]:
+        kwargs = given(params, exclude=("language", "task", "max_new_tokens", "num_beams"))
+        generate_kwargs = given(params, exclude=("return_timestamps", "chunk_length_s", "stride_length_s"))
+        if self.is_ctc:
+            if generate_kwargs:
+                raise InvalidParams(f"{sorted(generate_kwargs)} apply to sequence-to-sequence models, not CTC")
+            if kwargs.get("return_timestamps") is True:
+                kwargs["return_timestamps"] = "word"
+        elif generate_kwargs:
+            kwargs["generate_kwargs"] = generate_kwargs
+        if "chunk_length_s" not in kwargs and samples > LONG_AUDIO_SECONDS * self.sampling_rate:
+            kwargs["chunk_length_s"] = LONG_AUDIO_SECONDS
+        if "chunk_length_s" in kwargs and not self.is_ctc:
+            kwargs["ignore_warning"] = True  # chunking seq2seq models is what we mean to do
+        return kwargs
+
+
+class AudioClassification(PipelineTask):
+    name = "audio-classification"
+    pipeline_task = "audio-classification"
+    Parameters = ClassificationParameters
+    modality = "audio"

@@ -1,0 +1,84 @@
+"""Text tasks run by transformers pipelines: text-classification, token-classification,
+zero-shot-classification and fill-mask. All batchable. Results as the pipelines shape them:
+
+    text-classification       {"label", "score"}, or a list of them with top_k
+    token-classification      [{"entity" | "entity_group", "score", "word", "start", "end", ...}]
+    zero-shot-classification  {"sequence", "labels", "scores"}
+    fill-mask                 [{"score", "token", "token_str", "sequence"}]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from worker.errors import InvalidInput, InvalidParams
+from worker.models.inputs.spec import InputObject
+from worker.models.inputs.text import load_text
+from worker.models.tasks.base import TaskParameters, TensorLookup
+from worker.models.tasks.pipelined import PipelineTask
+
+
+class ClassificationParameters(TaskParameters):
+    # How many labels to return, best first; unset returns the best one as a single object.
+    top_k: int | None = None
+    function_to_apply: Literal["softmax", "sigmoid", "none"] | None = None
+
+
+class TextClassification(PipelineTask):
+    name = "text-classification"
+    pipeline_task = "text-classification"
+    Parameters = ClassificationParameters
+
+    def as_batch_entry(self, output: Any, params: Any) -> Any:
+        # For one text and no top_k the pipeline returns [{"label", "score"}]; in a list, the dict.
+        if params.top_k is None and isinstance(output, list) and len(output) == 1:
+            return output[0]
+        return output
+
+
+class TokenClassificationParameters(TaskParameters):
+    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] | None = None
+    ignore_labels: list[str] | None = None
+    stride: int | None = None
+
+
+class TokenClassification(PipelineTask):
+    name = "token-classification"
+    pipeline_task = "token-classification"
+    Parameters = TokenClassificationParameters
+
+
+class ZeroShotParameters(TaskParameters):
+    candidate_labels: list[str]
+    hypothesis_template: str | None = None
+    multi_label: bool | None = None
+
+
+class ZeroShotClassification(PipelineTask):
+    name = "zero-shot-classification"
+    pipeline_task = "zero-shot-classification"
+    Parameters = ZeroShotParameters
+
+    def validate(self, parameters: dict[str, Any]) -> Any:
+        params = super().validate(parameters)
+        if not params.candidate_labels:
+            raise InvalidParams("zero-shot-classification needs at least one candidate label")
+        return params
+
+
+class FillMaskParameters(TaskParameters):
+    top_k: int | None = None
+    targets: list[str] | None = None
+
+
+class FillMask(PipelineTask):
+    name = "fill-mask"
+    pipeline_task = "fill-mask"
+    Parameters = FillMaskParameters
+
+    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+        text = load_text(value, self.task_name)
+        mask = self.pipe.tokenizer.mask_token
+        if mask is None or mask not in text:
+            raise InvalidInput(f"fill-mask needs the mask token {mask!r} in each text")
+        return text

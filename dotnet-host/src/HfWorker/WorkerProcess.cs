@@ -166,24 +166,25 @@ namespace HfWorker
         {
             if (HasExited) return _exited.Task.Result;
             var grace = gracePeriod ?? _options.ShutdownGracePeriod;
+            var deadline = Stopwatch.StartNew();
+            var limit = grace + KillAfterGrace;
             SetHostReason(WorkerExitReason.Stopped, null, false);
             var parameters = new Dictionary<string, object> { { "grace_seconds", grace.TotalSeconds } };
-            var shutdown = new Invocation<object>("worker/shutdown", parameters, reader => reader.ReadValue())
-            {
-                Timeout = grace + KillAfterGrace,
-            };
+            var shutdown = new Invocation<object>("worker/shutdown", parameters, reader => reader.ReadValue()) { Timeout = limit };
             try
             {
                 await InvokeAsync(shutdown).ConfigureAwait(false);
             }
             catch (HfWorkerException)
             {
-                // Already gone, or not answering: the kill below settles it.
+                // Gone already, or frozen and not answering: the deadline below settles it.
             }
-            var exited = await Task.WhenAny(_exited.Task, Task.Delay(KillAfterGrace)).ConfigureAwait(false);
-            if (exited != _exited.Task)
+            var left = limit - deadline.Elapsed;
+            if (left > TimeSpan.Zero) await Task.WhenAny(_exited.Task, Task.Delay(left)).ConfigureAwait(false);
+            if (!HasExited)
             {
-                KillWith(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace) + " after worker/shutdown", true);
+                KillWith(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace)
+                    + " after the grace period of worker/shutdown", true);
             }
             return await _exited.Task.ConfigureAwait(false);
         }

@@ -29,6 +29,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]
 
     def get(name: str) -> Path:
         if name not in built:
+            import torch
+
+            torch.manual_seed(0)  # the same random weights every run: outputs are reproducible
             folder = root / name
             builders.BUILDERS[name](folder)
             built[name] = folder

@@ -1,0 +1,160 @@
+"""Bad input gets a clear error and the worker keeps serving: unknown task, wrong input type, corrupt
+audio and image bytes, a tensor whose bytes do not match its dtype and shape, a missing model, a
+model too large for memory, unknown handles, refused remote code, malformed parameters."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.models import media
+from worker.client import WorkerCallError
+
+pytestmark = pytest.mark.models
+
+INVALID_PARAMS, UNKNOWN_HANDLE, MODEL_NOT_FOUND, INVALID_INPUT = -32602, -32004, -32005, -32006
+FORBIDDEN, RESOURCE_EXHAUSTED, UNSUPPORTED_TASK = -32007, -32008, -32009
+
+
+def fails(worker: Any, method: str, params: dict[str, Any], code: int, *words: str) -> WorkerCallError:
+    """Call, expect error ``code`` with ``words`` in its message, then check the worker still serves."""
+    with pytest.raises(WorkerCallError) as caught:
+        worker.call(method, params, timeout=60)
+    error = caught.value
+    assert error.code == code, error
+    for word in words:
+        assert word in error.message, error.message
+    assert worker.call("worker/ping", {"still": "serving"}, timeout=10) == {"still": "serving"}
+    return error
+
+
+def run_params(handle: str, inputs: Any, **parameters: Any) -> dict[str, Any]:
+    return {"handle": handle, "inputs": inputs, "parameters": parameters}
+
+
+def test_unknown_task(worker, model_dir):
+    fails(worker, "model/load", {"model": str(model_dir("text-classification")), "task": "teleportation"},
+          UNSUPPORTED_TASK, "teleportation")
+
+
+def test_a_folder_whose_task_cannot_be_told_needs_one(worker, tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37).save_pretrained(tmp_path)
+    fails(worker, "model/load", {"model": str(tmp_path)}, INVALID_PARAMS, "pass task")
+
+
+def test_wrong_input_type_for_the_task(worker, load, model_dir):
+    text_model = load("text-classification")["handle"]
+    image_model = load("image-classification")["handle"]
+    speech_model = load("ctc")["handle"]
+    fails(worker, "model/run", run_params(text_model, {"path": "/tmp/picture.png"}), INVALID_INPUT, "takes text")
+    fails(worker, "model/run", run_params(image_model, "a sentence"), INVALID_INPUT, "image")
+    fails(worker, "model/run", run_params(speech_model, "a sentence"), INVALID_INPUT, "audio")
+    fails(worker, "model/run", run_params(text_model, {"question": "q", "context": "c"}), INVALID_INPUT)
+    fails(worker, "model/run", run_params(text_model, {"text": "a", "path": "/b"}), INVALID_PARAMS, "exactly one")
+    fails(worker, "model/run", run_params(text_model, {"txt": "a"}), INVALID_PARAMS, "txt")
+    fails(worker, "model/run", run_params(text_model, 42), INVALID_PARAMS)
+    fails(worker, "model/run", run_params(text_model, []), INVALID_PARAMS, "empty")
+
+
+def test_corrupt_audio_bytes_and_missing_audio_files(worker, load):
+    handle = load("audio-classification")["handle"]
+    fails(worker, "model/run", run_params(handle, {"bytes": b"RIFF\x00\x00not really a wave file"}),
+          INVALID_INPUT, "cannot decode")
+    wav = media.encode_audio(media.tone(1.0), 16_000, "WAV")
+    fails(worker, "model/run", run_params(handle, {"bytes": wav[:30]}), INVALID_INPUT)
+    fails(worker, "model/run", run_params(handle, {"path": "/nonexistent/audio.wav"}), INVALID_INPUT, "not found")
+    # Batched with a good input: the bad one fails the request, which names the problem.
+    fails(worker, "model/run", run_params(handle, [{"bytes": wav}, {"bytes": b"garbage"}]), INVALID_INPUT)
+    assert len(worker.call("model/run", run_params(handle, {"bytes": wav}))) == 3
+
+
+def test_corrupt_image_bytes(worker, load, tmp_path):
+    handle = load("image-classification")["handle"]
+    png = media.encode_image(media.picture(), "PNG")
+    fails(worker, "model/run", run_params(handle, {"bytes": b"\x89PNG\r\n\x1a\nthis is no image"}),
+          INVALID_INPUT, "cannot decode")
+    fails(worker, "model/run", run_params(handle, {"bytes": png[: len(png) // 2]}), INVALID_INPUT)
+    text_file = tmp_path / "notes.png"
+    text_file.write_text("not an image")
+    fails(worker, "model/run", run_params(handle, {"path": str(text_file)}), INVALID_INPUT)
+
+
+def test_a_tensor_whose_bytes_do_not_match_dtype_and_shape(worker, load):
+    fails(worker, "tensor/put", {"data": b"\x00" * 10, "dtype": "float32", "shape": [3]}, INVALID_INPUT, "bytes")
+    handle = load("image-classification")["handle"]
+    text = worker.call("tensor/put", {"data": b"\x00" * 12, "dtype": "float32", "shape": [3]})
+    fails(worker, "model/run", run_params(handle, {"tensor": text["handle"]}), INVALID_INPUT, "image tensor")
+    fails(worker, "model/run", run_params(handle, {"tensor": "t-999999"}), UNKNOWN_HANDLE)
+
+
+def test_a_missing_model_fails_fast_and_names_it(worker, tmp_path):
+    fails(worker, "model/load", {"model": str(tmp_path / "no-such-model")}, MODEL_NOT_FOUND, "no-such-model")
+    fails(worker, "model/load", {"model": str(tmp_path)}, MODEL_NOT_FOUND, "config.json")
+    started = time.monotonic()
+    fails(worker, "model/load", {"model": "nobody-here/missing-model-123"}, MODEL_NOT_FOUND,
+          "nobody-here/missing-model-123", "offline")
+    assert time.monotonic() - started < 10  # never a hang on the network
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(worker, model_dir):
+    started = time.monotonic()
+    error = fails(worker, "model/load", {"model": str(model_dir("too-large"))}, RESOURCE_EXHAUSTED, "GiB")
+    assert error.data["estimated_bytes"] > error.data["available_bytes"]
+    assert time.monotonic() - started < 30
+
+
+def test_unknown_and_unloaded_handles(worker, load, model_dir):
+    fails(worker, "model/run", run_params("m-424242", "hi"), UNKNOWN_HANDLE, "m-424242")
+    fails(worker, "model/unload", {"handle": "nonsense"}, UNKNOWN_HANDLE)
+    loaded = worker.call("model/load", {"model": str(model_dir("fill-mask"))})
+    for _ in range(loaded["references"]):
+        worker.call("model/unload", {"handle": loaded["handle"]})
+    fails(worker, "model/run", run_params(loaded["handle"], "a [MASK]"), UNKNOWN_HANDLE, "unloaded")
+
+
+def test_trust_remote_code_is_refused_without_the_flag(worker, model_dir, tmp_path):
+    fails(worker, "model/load", {"model": str(model_dir("text-classification")),
+                                 "options": {"trust_remote_code": True}}, FORBIDDEN, "--trust-remote-code")
+    _write_remote_code_model(tmp_path)
+    fails(worker, "model/load", {"model": str(tmp_path), "task": "feature-extraction"}, FORBIDDEN, "trust_remote_code")
+    assert not (tmp_path / "executed").exists()
+
+
+def test_malformed_load_and_run_parameters(worker, load, model_dir):
+    folder = str(model_dir("text-classification"))
+    handle = load("text-classification")["handle"]
+    fails(worker, "model/load", {"model": folder, "device": "tpu"}, INVALID_PARAMS, "device")
+    fails(worker, "model/load", {"model": folder, "device": "cuda:3"}, INVALID_PARAMS, "CUDA")
+    fails(worker, "model/load", {"model": folder, "dtype": "float8"}, INVALID_PARAMS)
+    fails(worker, "model/load", {"model": folder, "options": {"dtype": "float16"}}, INVALID_PARAMS, "dtype")
+    fails(worker, "model/load", {"model": folder, "batching": {"max_batch_size": 0}}, INVALID_PARAMS)
+    fails(worker, "model/load", {"model": folder, "colour": "red"}, INVALID_PARAMS, "colour")
+    fails(worker, "model/run", run_params(handle, "hi", top_k="three"), INVALID_PARAMS, "top_k")
+    fails(worker, "model/run", run_params(handle, "hi", temperature=0.5), INVALID_PARAMS, "temperature")
+    zero_shot = load("zero-shot-classification", task="zero-shot-classification")["handle"]
+    fails(worker, "model/run", run_params(zero_shot, "hi"), INVALID_PARAMS, "candidate_labels")
+    fails(worker, "model/run", run_params(load("fill-mask")["handle"], "no mask here"), INVALID_INPUT, "[MASK]")
+
+
+def test_the_worker_still_runs_models_after_all_of_that(worker, load):
+    handle = load("text-classification")["handle"]
+    assert set(worker.call("model/run", run_params(handle, "still fine"))) == {"label", "score"}
+
+
+def _write_remote_code_model(folder: Path) -> None:
+    """A model folder whose config points at its own Python code (which would write a file if run)."""
+    import json
+
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "remote-thing",
+        "auto_map": {"AutoConfig": "configuration_remote.RemoteConfig", "AutoModel": "modeling_remote.RemoteModel"},
+    }))
+    code = f"open({str(folder / 'executed')!r}, 'w').write('ran')\n"
+    (folder / "configuration_remote.py").write_text(code + "from transformers import PretrainedConfig\n"
+                                                    "class RemoteConfig(PretrainedConfig):\n    model_type = 'remote-thing'\n")
+    (folder / "modeling_remote.py").write_text(code)

@@ -113,10 +113,19 @@ def test_jsonrpc_example_runs_as_written(block: Block) -> None:
     try:
         ready = worker.receive(timeout=30)
         assert ready["method"] == "worker/ready"
-        for line in sent:
-            worker.send(line)
-            time.sleep(0.02)  # keep the example's order on the wire meaningful (e.g. cancel after call)
-        actual = [worker.receive(timeout=15) for _ in expected]
+        if block.rest == "sequential":
+            # Each request waits for the previous response (a put before the get that uses its handle).
+            actual = []
+            for line in block.body.splitlines():
+                if line.startswith("--> "):
+                    worker.send(line[4:])
+                elif line.startswith("<-- "):
+                    actual.append(worker.receive(timeout=60))
+        else:
+            for line in sent:
+                worker.send(line)
+                time.sleep(0.02)  # keep the example's order on the wire meaningful (e.g. cancel after call)
+            actual = [worker.receive(timeout=15) for _ in expected]
         with pytest.raises(queue.Empty):
             extra = worker.receive(timeout=0.5)
             pytest.fail(f"unexpected extra message: {extra}")

@@ -103,9 +103,20 @@ class Codec:
             except UnicodeDecodeError as exc:
                 raise ParseError(f"cannot decode json: invalid UTF-8 at byte {exc.start}") from None
         try:
-            return self._incoming.decode(payload)
+            incoming = self._incoming.decode(payload)
+            if isinstance(incoming, list) and self.encoding == "msgpack":
+                # A batch's elements were only skipped over, and MessagePack strings are not checked
+                # when skipped: check the whole batch now, so that a malformed one is one -32700
+                # (as in JSON) rather than a mix of answers. Single messages skip this cost.
+                self._any.decode(payload)
+            return incoming
         except msgspec.ValidationError as exc:
-            # Well-formed data, but neither an object nor an array (e.g. `42`).
+            # msgspec checks the type before it reaches trailing bytes (`0` followed by junk), so
+            # tell "well-formed but not a message" (-32600) from "not well-formed" (-32700).
+            try:
+                self._any.decode(payload)
+            except _MALFORMED as inner:
+                raise ParseError(f"cannot decode {self.encoding}: {_describe(inner)}") from None
             raise InvalidRequest(f"a message must be an object or an array: {exc}") from None
         except _MALFORMED as exc:
             raise ParseError(f"cannot decode {self.encoding}: {_describe(exc)}") from None
@@ -140,7 +151,7 @@ class Codec:
             problem = 'member "method" must be a string'
         elif raw_id is not msgspec.UNSET and raw_id is not None and reply_id is None:
             problem = 'member "id" must be an integer or a string'
-        elif len(env.params) and not self._is_structured(bytes(env.params)):
+        elif len(env.params) and not self._is_structured(memoryview(env.params)):
             problem = 'member "params" must be an object or an array'
         if problem is not None:
             return error_response(reply_id, InvalidRequest(problem))
@@ -157,7 +168,8 @@ class Codec:
         if decoder is None:
             decoder = self._module.Decoder(params_type)
             self._params_decoders[params_type] = decoder
-        payload = bytes(raw) if len(raw) else self._empty_object
+        # A view, not a copy: params can hold a 64 MB tensor.
+        payload = memoryview(raw) if len(raw) else memoryview(self._empty_object)
         if not self._is_structured(payload):
             raise InvalidParams("params must be an object")
         if self._first_is_array(payload):

@@ -22,6 +22,7 @@ from typing import Protocol
 from worker.errors import FrameTooLarge, ParseError
 
 ReadFn = Callable[[int], bytes]
+ReadIntoFn = Callable[[memoryview], int]
 
 _CHUNK = 1 << 16
 _MAX_HEADER_LINE = 8192
@@ -34,8 +35,9 @@ class TruncatedStream(Exception):
 class ByteSource:
     """Buffered reads over a ``read(n)`` function that returns b"" at end of input."""
 
-    def __init__(self, read: ReadFn) -> None:
+    def __init__(self, read: ReadFn, readinto: ReadIntoFn | None = None) -> None:
         self._read = read
+        self._readinto = readinto
         self._buf = bytearray()
         self._pos = 0
         self.eof = False
@@ -61,6 +63,8 @@ class ByteSource:
         return self._available() == 0 and not self._fill()
 
     def read_exact(self, n: int) -> bytes:
+        if n > self._available() and n > _CHUNK and self._readinto is not None:
+            return self._read_large(n, self._readinto)
         if n > self._available():
             # A large frame: gather its parts once instead of growing the buffer repeatedly.
             parts = [bytes(self._buf[self._pos :])]
@@ -82,6 +86,23 @@ class ByteSource:
         self._pos += n
         return bytes(self._buf[start : self._pos])
 
+    def _read_large(self, n: int, readinto: ReadIntoFn) -> bytes:
+        """A large frame read straight into its own buffer: the only copy is the kernel's."""
+        frame = bytearray(n)
+        view = memoryview(frame)
+        got = self._available()
+        view[:got] = self._buf[self._pos :]
+        self._buf.clear()
+        self._pos = 0
+        while got < n:
+            count = readinto(view[got:])
+            if not count:
+                self.eof = True
+                raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
+            got += count
+        view.release()
+        return frame  # type: ignore[return-value]  # a bytearray: the decoders take any buffer
+
     def discard(self, n: int) -> None:
         while n > 0:
             if self._available() == 0 and not self._fill():
@@ -90,11 +111,12 @@ class ByteSource:
             self._pos += step
             n -= step
 
-    def read_line(self, limit: int) -> bytes | None:
+    def read_line(self, limit: int, *, partial_ok: bool = True) -> bytes | None:
         """Up to and excluding the next b"\\n"; None at clean end of input.
 
         Raises FrameTooLarge (after skipping to the end of the line) when the line exceeds limit.
-        A last line without a newline is returned as a line.
+        A last line without a newline is returned as a line, or with ``partial_ok=False`` raises
+        TruncatedStream.
         """
         scanned = 0
         while True:
@@ -114,6 +136,8 @@ class ByteSource:
             if not self._fill():
                 if self._available() == 0:
                     return None
+                if not partial_ok:
+                    raise TruncatedStream("input ended inside a line")
                 line = bytes(self._buf[self._pos :])
                 self._pos = len(self._buf)
                 return line
@@ -141,6 +165,10 @@ class Framing(Protocol):
 
     def wrap(self, payload: bytes) -> bytes: ...
 
+    def wrap_parts(self, payload: bytes) -> tuple[bytes, bytes, bytes]:
+        """What ``wrap`` joins (prefix, payload, suffix): a large payload is written without a copy."""
+        ...
+
 
 class LengthFraming:
     name = "length"
@@ -162,6 +190,9 @@ class LengthFraming:
     def wrap(self, payload: bytes) -> bytes:
         return self._HEADER.pack(len(payload)) + payload
 
+    def wrap_parts(self, payload: bytes) -> tuple[bytes, bytes, bytes]:
+        return self._HEADER.pack(len(payload)), payload, b""
+
 
 class LspFraming:
     name = "lsp"
@@ -176,7 +207,9 @@ class LspFraming:
         saw_header = False
         while True:
             try:
-                line = self._src.read_line(_MAX_HEADER_LINE)
+                # A header line cut by the end of input is truncation: a lone "\r" there must not
+                # pass for the blank line that ends the headers.
+                line = self._src.read_line(_MAX_HEADER_LINE, partial_ok=False)
             except FrameTooLarge:
                 problem = "header line too long"
                 saw_header = True
@@ -215,6 +248,9 @@ class LspFraming:
     def wrap(self, payload: bytes) -> bytes:
         return b"Content-Length: %d\r\n\r\n" % len(payload) + payload
 
+    def wrap_parts(self, payload: bytes) -> tuple[bytes, bytes, bytes]:
+        return b"Content-Length: %d\r\n\r\n" % len(payload), payload, b""
+
 
 class NdjsonFraming:
     name = "ndjson"
@@ -236,9 +272,14 @@ class NdjsonFraming:
         # msgspec's JSON never contains a raw newline: strings escape it.
         return payload + b"\n"
 
+    def wrap_parts(self, payload: bytes) -> tuple[bytes, bytes, bytes]:
+        return b"", payload, b"\n"
 
-def make_framing(name: str, read: ReadFn, max_frame_bytes: int) -> Framing:
-    source = ByteSource(read)
+
+def make_framing(
+    name: str, read: ReadFn, max_frame_bytes: int, readinto: ReadIntoFn | None = None
+) -> Framing:
+    source = ByteSource(read, readinto)
     if name == "length":
         return LengthFraming(source, max_frame_bytes)
     if name == "lsp":

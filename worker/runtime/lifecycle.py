@@ -77,7 +77,9 @@ class Worker:
         self.state = WorkerState(config)
         self.state.stop_requested = self.stop
         self.codec = Codec(config.encoding)
-        self.framing = make_framing(config.framing, transport.read, config.max_frame_bytes)
+        self.framing = make_framing(
+            config.framing, transport.read, config.max_frame_bytes, transport.readinto
+        )
 
         from worker.runtime.writer import FrameWriter
 

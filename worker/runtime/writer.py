@@ -21,6 +21,8 @@ from worker.rpc.messages import ErrorObject, ErrorResponse, SuccessResponse
 
 log = logging.getLogger("worker.writer")
 
+LARGE_PAYLOAD = 1 << 20
+
 
 class FrameWriter:
     def __init__(
@@ -45,12 +47,16 @@ class FrameWriter:
         payload = self._encode_bounded(message)
         if payload is None:
             return
-        frame = self._framing.wrap(payload)
+        # Small frames go out in one write; a large payload is written as it is, between its framing
+        # bytes, rather than copied once more into a joined frame.
+        parts = self._framing.wrap_parts(payload)
+        frame = [b"".join(parts)] if len(payload) < LARGE_PAYLOAD else [p for p in parts if p]
         with self._lock:
             if self._broken:
                 return
             try:
-                self._write_all(frame)
+                for part in frame:
+                    self._write_all(part)
                 self.frames_sent += 1
             except OSError as exc:
                 self._broken = True

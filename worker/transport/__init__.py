@@ -16,3 +16,6 @@ class Transport:
     read: Callable[[int], bytes]
     write_all: Callable[[bytes], None]
     close: Callable[[], None]
+    # Reads straight into a caller's buffer (the count read; 0 at end of input), so a large frame
+    # lands in its final buffer without intermediate chunks. None where there is no such call.
+    readinto: Callable[[memoryview], int] | None = None

@@ -49,7 +49,7 @@ def open_pipe(name: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Transport:
             pass
         sock.close()
 
-    return Transport("pipe", sock.recv, sock.sendall, close)
+    return Transport("pipe", sock.recv, sock.sendall, close, sock.recv_into)
 
 
 if sys.platform == "win32":  # pragma: no cover - no Windows in CI

@@ -56,4 +56,7 @@ def open_stdio() -> Transport:
             except OSError:
                 pass
 
-    return Transport("stdio", read, write_all, close)
+    def readinto(view: memoryview) -> int:
+        return os.readv(proto_in, [view])
+
+    return Transport("stdio", read, write_all, close, readinto)

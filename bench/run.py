@@ -1,0 +1,149 @@
+"""Every measurement of issue 5 side by side, in one run: prints a table, writes bench/results/results.json.
+
+    .venv/bin/python bench/run.py            # full run, about 10 minutes on 2 cores
+    .venv/bin/python bench/run.py --quick    # fewer calls and rounds, under 3 minutes
+
+Each section starts its contenders first, then lets them take turns for several rounds and reports
+medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
+Sections: latency (no-op round trips, including the C# host when it is built), pipelined (calls/s with
+1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.suite import coldstart, dotnet, embeddings, latency, tensors  # noqa: E402
+from bench.suite.report import check_targets, render  # noqa: E402
+
+# How much each section does, full run and --quick.
+PROFILES: dict[str, dict[str, int]] = {
+    "full": {
+        "latency_calls": 4000,
+        "latency_rounds": 5,
+        "pipelined_calls": 20000,
+        "pipelined_rounds": 5,
+        "tensor_runs": 9,
+        "start_runs": 15,
+        "model_start_runs": 3,
+        "sentences": 256,
+        "embedding_rounds": 5,
+    },
+    "quick": {
+        "latency_calls": 1500,
+        "latency_rounds": 3,
+        "pipelined_calls": 5000,
+        "pipelined_rounds": 3,
+        "tensor_runs": 3,
+        "start_runs": 5,
+        "model_start_runs": 1,
+        "sentences": 128,
+        "embedding_rounds": 2,
+    },
+}
+SECTIONS = ("latency", "pipelined", "tensors", "coldstart", "embeddings")
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def log(text: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {text}\n")
+    sys.stderr.flush()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds (under 3 minutes)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for every model contender")
+    parser.add_argument(
+        "--service-handler-threads",
+        type=int,
+        default=2,
+        help="threads running inference in the gRPC and HTTP services (1 to 8 measured alike here)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "results.json")
+    args = parser.parse_args()
+    profile_name = "quick" if args.quick else "full"
+    p = PROFILES[profile_name]
+    wanted = set(args.only or SECTIONS)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "profile": profile_name,
+        "settings": p,
+        "machine": machine(),
+    }
+
+    if "latency" in wanted:
+        log("latency: no-op round trips (floor, worker x4, C# host, gRPC, HTTP)")
+        host = dotnet.contender()
+        extra = {"csharp_host": host.round_trips} if host.available else {}
+        results["latency"] = latency.measure_round_trips(
+            calls=p["latency_calls"], rounds=p["latency_rounds"], extra=extra
+        )
+        if not host.available:
+            results["latency"]["csharp_host"] = {"reason": host.reason}
+        host.close()
+    if "pipelined" in wanted:
+        log("pipelined: worker/ping with 1, 8, 64 in flight")
+        results["pipelined"] = latency.measure_pipelined(
+            calls=p["pipelined_calls"], rounds=p["pipelined_rounds"]
+        )
+    if "tensors" in wanted:
+        log("tensors: put+get of 1 MB and 64 MB vs raw pipe")
+        results["tensors"] = tensors.measure(runs=p["tensor_runs"])
+    if "coldstart" in wanted:
+        log("cold start: to worker/ready, and to the first embedding")
+        results["coldstart"] = coldstart.measure(
+            runs=p["start_runs"], model_runs=p["model_start_runs"], threads=args.threads
+        )
+    if "embeddings" in wanted:
+        log("embeddings: worker vs in-process vs gRPC vs HTTP (and memory)")
+        results["embeddings"] = embeddings.measure(
+            threads=args.threads,
+            count=p["sentences"],
+            rounds=p["embedding_rounds"],
+            handler_threads=args.service_handler_threads,
+        )
+
+    results["targets"] = [t.as_dict() for t in check_targets(results)]
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(render(results) + "\n")
+    load = results["machine"]
+    sys.stdout.write(
+        f"{profile_name} run, {results['seconds']} s, load average {load['load_average_at_start']}"
+        f" -> {load['load_average_at_end']}; written to {args.out}\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

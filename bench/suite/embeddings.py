@@ -1,0 +1,117 @@
+"""Sentence embeddings with the default model (all-MiniLM-L6-v2), sentences per second:
+
+- the worker, one request at a time, and 64 requests in flight (dynamically batched);
+- the same model in-process (plain transformers), batches of 32 and of 1;
+- the gRPC and HTTP services, one sentence per request, 64 concurrent clients.
+
+Everyone gets the same torch intra-op threads. The contenders take turns for several rounds over the
+same sentences, so a busy moment on the machine hits them alike; each reports its median round. A
+first check makes sure they all compute the same vectors (so nobody wins by doing less work).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import numpy as np
+
+from bench.baselines.inprocess import MODEL_ID, MeanPoolEmbedder
+from bench.suite.sentences import sentences
+from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, concurrent_rate
+from bench.suite.stats import median
+from bench.suite.worker_client import BenchWorker
+
+CONCURRENCY = 64
+INPROCESS_BATCH = 32
+
+
+def _worker_rate(worker: BenchWorker, handle: str, items: list[str], window: int) -> float:
+    def params(i: int) -> dict[str, str]:
+        return {"handle": handle, "inputs": items[i]}
+
+    return len(items) / worker.pipeline("model/run", params, len(items), window)
+
+
+def _inprocess_rate(embedder: MeanPoolEmbedder, items: list[str], batch: int) -> float:
+    import time
+
+    start = time.perf_counter()
+    for i in range(0, len(items), batch):
+        embedder.embed(items[i : i + batch])
+    return len(items) / (time.perf_counter() - start)
+
+
+def _grpc_caller(port: int) -> Any:
+    client = GrpcClient(port)
+    return lambda text: client.embed(text.encode())
+
+
+def _http_caller(port: int) -> Any:
+    client = HttpClient(port)
+    return lambda text: client.post("/embed", text.encode())
+
+
+def _cosine(a: Any, b: Any) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> dict[str, Any]:
+    items = sentences(count)
+    result: dict[str, Any] = {"threads": threads, "sentences": count, "rounds": rounds}
+    service_args = ["--embed", "--threads", str(threads), "--handler-threads", str(handler_threads)]
+    with ExitStack() as stack:
+        worker = stack.enter_context(BenchWorker(args=["--threads", str(threads)]))
+        idle_rss = worker.rss_bytes()
+        loaded = worker.call("model/load", {"model": MODEL_ID})
+        handle = loaded["handle"]
+        grpc_service = stack.enter_context(ServiceProcess("grpc_service", *service_args))
+        http_service = stack.enter_context(ServiceProcess("http_service", *service_args))
+        embedder = MeanPoolEmbedder(threads)
+
+        # Same vectors everywhere (the worker's pooling and normalisation come from the model folder).
+        reference = embedder.embed([items[0]])[0].numpy()
+        grpc_vector = np.frombuffer(_grpc_caller(grpc_service.port)(items[0]), dtype="<f4")
+        http_vector = np.asarray(
+            HttpClient(http_service.port).post("/embed", items[0].encode()).decode().strip("[]").split(","),
+            dtype=np.float64,
+        )
+        checks = {
+            "worker": _cosine(worker.call("model/run", {"handle": handle, "inputs": items[0]}), reference),
+            "grpc": _cosine(grpc_vector, reference),
+            "http": _cosine(http_vector, reference),
+        }
+        result["cosine_to_inprocess"] = {k: round(v, 6) for k, v in checks.items()}
+        if min(checks.values()) < 0.9999:
+            raise RuntimeError(f"the contenders disagree on the embeddings: {checks}")
+
+        contenders = {
+            "worker_sequential": lambda: _worker_rate(worker, handle, items, 1),
+            "worker_concurrent_64": lambda: _worker_rate(worker, handle, items, CONCURRENCY),
+            "inprocess_batch_32": lambda: _inprocess_rate(embedder, items, INPROCESS_BATCH),
+            "inprocess_batch_1": lambda: _inprocess_rate(embedder, items, 1),
+            "grpc_concurrent_64": lambda: concurrent_rate(
+                lambda: _grpc_caller(grpc_service.port), items, CONCURRENCY
+            ),
+            "http_concurrent_64": lambda: concurrent_rate(
+                lambda: _http_caller(http_service.port), items, CONCURRENCY
+            ),
+        }
+        for run in contenders.values():  # warm-up round (first batches, thread pools, connections)
+            run()
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(rounds):
+            for name, run in contenders.items():
+                rates[name].append(run())
+        result["sentences_per_second"] = {name: round(median(v), 1) for name, v in rates.items()}
+        result["rounds_sentences_per_second"] = {name: [round(x, 1) for x in v] for name, v in rates.items()}
+        result["memory"] = {
+            "worker_idle_rss_bytes": idle_rss,
+            "worker_model_loaded_rss_bytes": worker.rss_bytes(),
+            "grpc_service_rss_bytes": grpc_service.rss_bytes(),
+            "http_service_rss_bytes": http_service.rss_bytes(),
+        }
+        result["model_load_seconds_in_worker"] = loaded["load_seconds"]
+        result["batching"] = loaded.get("batching")
+    return result

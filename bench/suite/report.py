@@ -1,0 +1,234 @@
+"""The targets of issue 5, checked against one run's results, and the table printed for people.
+
+Every ratio compares numbers measured in the same run; nothing here is compared with a constant
+time, since the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MiB = 1 << 20
+
+
+class Target:
+    def __init__(self, name: str, wanted: str, measured: str, met: bool | None, note: str = "") -> None:
+        self.name, self.wanted, self.measured, self.met, self.note = name, wanted, measured, met, note
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "wanted": self.wanted,
+            "measured": self.measured,
+            "met": self.met,
+            "note": self.note,
+        }
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def check_targets(results: dict[str, Any]) -> list[Target]:
+    targets: list[Target] = []
+    latency = results.get("latency") or {}
+    floor = _get(latency, "floor_pipe_pingpong", "p50_us")
+    for name in ("worker_stdio_msgpack", "worker_stdio_json", "worker_pipe_msgpack", "worker_pipe_json"):
+        p50 = _get(latency, name, "p50_us")
+        if p50 is None or not floor:
+            continue
+        ratio = p50 / floor
+        targets.append(
+            Target(
+                f"ping {name.removeprefix('worker_')} within 2x floor",
+                "p50 <= 2.00x floor",
+                f"{ratio:.2f}x ({p50:.1f} vs {floor:.1f} us)",
+                ratio <= 2.0,
+            )
+        )
+    bulk = _get(results, "tensors", "64MB", "ratio_to_raw")
+    if bulk is not None:
+        targets.append(
+            Target(
+                "64 MB tensor round trip vs raw pipe",
+                ">= 50% of raw pipe bandwidth",
+                f"{bulk * 100:.0f}%",
+                bulk >= 0.5,
+            )
+        )
+    rates = _get(results, "embeddings", "sentences_per_second") or {}
+    batched, inprocess = rates.get("worker_concurrent_64"), rates.get("inprocess_batch_32")
+    if batched and inprocess:
+        share = batched / inprocess
+        targets.append(
+            Target(
+                "batched embeddings vs in-process batch 32",
+                ">= 90%",
+                f"{share * 100:.0f}% ({batched:.0f} vs {inprocess:.0f}/s)",
+                share >= 0.9,
+            )
+        )
+    worker_p50 = min(
+        (_get(latency, n, "p50_us") or float("inf")) for n in ("worker_stdio_msgpack", "worker_pipe_msgpack")
+    )
+    for service in ("grpc", "http"):
+        p50 = _get(latency, f"{service}_noop", "p50_us")
+        if p50 is not None and worker_p50 != float("inf"):
+            targets.append(
+                Target(
+                    f"{service} service slower than the worker (latency)",
+                    "service p50 > worker p50",
+                    f"{p50:.0f} vs {worker_p50:.1f} us",
+                    p50 > worker_p50,
+                )
+            )
+        rate = rates.get(f"{service}_concurrent_64")
+        if rate and batched:
+            targets.append(
+                Target(
+                    f"{service} service slower than the worker (batched embeddings)",
+                    "service < worker, 64 concurrent",
+                    f"{rate:.0f} vs {batched:.0f}/s",
+                    rate < batched,
+                )
+            )
+    return targets
+
+
+# ---- the table ----------------------------------------------------------------------------
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+LATENCY_LABELS = {
+    "floor_pipe_pingpong": "floor: two-process pipe ping-pong",
+    "worker_stdio_msgpack": "worker, stdio, MessagePack",
+    "worker_stdio_json": "worker, stdio, JSON",
+    "worker_pipe_msgpack": "worker, pipe, MessagePack",
+    "worker_pipe_json": "worker, pipe, JSON",
+    "csharp_host": "worker through the C# host (WorkerProcess)",
+    "grpc_noop": "gRPC service (grpcio), loopback",
+    "http_noop": "HTTP service (uvicorn + FastAPI), loopback",
+}
+
+EMBEDDING_LABELS = {
+    "inprocess_batch_32": "in-process, batches of 32 (plain transformers)",
+    "inprocess_batch_1": "in-process, one at a time",
+    "worker_concurrent_64": "worker, 64 concurrent requests (dynamic batching)",
+    "worker_sequential": "worker, one request at a time",
+    "grpc_concurrent_64": "gRPC service, 64 concurrent clients",
+    "http_concurrent_64": "HTTP service, 64 concurrent clients",
+}
+
+
+def render(results: dict[str, Any]) -> str:
+    out: list[str] = []
+    latency = results.get("latency") or {}
+    floor = _get(latency, "floor_pipe_pingpong", "p50_us")
+    if latency:
+        rows = []
+        for key, label in LATENCY_LABELS.items():
+            entry = latency.get(key)
+            if entry is None:
+                continue
+            if "p50_us" not in entry:
+                rows.append([label, "not measured", "", entry.get("reason", "")])
+                continue
+            ratio = f"{entry['p50_us'] / floor:.2f}x" if floor else ""
+            rows.append([label, f"{entry['p50_us']:.1f}", f"{entry['p99_us']:.1f}", ratio])
+        out += [
+            "No-op round trip (one call in flight)",
+            "",
+            *_table(["path", "p50 us", "p99 us", "p50 vs floor"], rows),
+            "",
+        ]
+    pipelined = results.get("pipelined") or {}
+    if pipelined:
+        rows = [
+            [k.removeprefix("worker_").replace("_", ", "), *(f"{v:,}" for v in row.values())]
+            for k, row in pipelined.items()
+        ]
+        out += [
+            "Pipelined worker/ping, calls/s",
+            "",
+            *_table(["transport", "1 in flight", "8", "64"], rows),
+            "",
+        ]
+    tensors = results.get("tensors") or {}
+    if tensors:
+        rows = []
+        for label in ("1MB", "64MB"):
+            t = tensors.get(label)
+            if t:
+                rows.append(
+                    [
+                        label.replace("MB", " MB"),
+                        f"{t['worker_MBps'] / 1024:.2f}",
+                        f"{t['raw_MBps'] / 1024:.2f}",
+                        f"{t['ratio_to_raw'] * 100:.0f}%",
+                    ]
+                )
+        out += [
+            "tensor/put + tensor/get round trip",
+            "",
+            *_table(["size", "worker GB/s", "raw pipe GB/s", "share of raw"], rows),
+            "",
+        ]
+    cold = results.get("coldstart") or {}
+    if cold:
+        rows = [
+            ["bare `python -c pass`", f"{cold['python_bare_ms']:.0f}"],
+            ["worker: start -> worker/ready", f"{cold['worker_ready_ms']:.0f}"],
+            [
+                "worker: start -> default model loaded and answering",
+                f"{cold['worker_to_first_embedding_ms']:,}",
+            ],
+            [
+                "in-process: start -> same model loaded and answering",
+                f"{cold['inprocess_to_first_embedding_ms']:,}",
+            ],
+        ]
+        out += ["Cold start (median)", "", *_table(["", "ms"], rows), ""]
+    embeddings = results.get("embeddings") or {}
+    rates = embeddings.get("sentences_per_second") or {}
+    if rates:
+        base = rates.get("inprocess_batch_32")
+        rows = [
+            [label, f"{rates[k]:.0f}", f"{rates[k] / base * 100:.0f}%" if base else ""]
+            for k, label in EMBEDDING_LABELS.items()
+            if k in rates
+        ]
+        out += [
+            f"all-MiniLM-L6-v2 embeddings, {embeddings['threads']} torch threads each",
+            "",
+            *_table(["how", "sentences/s", "vs in-process batched"], rows),
+            "",
+        ]
+    memory = embeddings.get("memory") or {}
+    if memory:
+        rows = [
+            ["worker, idle", f"{memory['worker_idle_rss_bytes'] / MiB:.0f}"],
+            ["worker, default model loaded", f"{memory['worker_model_loaded_rss_bytes'] / MiB:.0f}"],
+            ["gRPC service, same model", f"{memory['grpc_service_rss_bytes'] / MiB:.0f}"],
+            ["HTTP service, same model", f"{memory['http_service_rss_bytes'] / MiB:.0f}"],
+        ]
+        out += ["Resident memory", "", *_table(["process", "MiB"], rows), ""]
+    targets = results.get("targets") or []
+    if targets:
+        rows = [
+            [t["target"], t["wanted"], t["measured"], {True: "met", False: "NOT met", None: "n/a"}[t["met"]]]
+            for t in targets
+        ]
+        out += ["Targets (issue 5)", "", *_table(["target", "wanted", "measured", ""], rows), ""]
+    return "\n".join(out)

@@ -360,12 +360,19 @@ def test_msgpack_params_with_invalid_utf8_are_a_parse_error_for_that_request() -
         codec.check_well_formed(request.params)
 
 
-def test_msgpack_batch_element_with_invalid_utf8_is_a_parse_error() -> None:
+def test_a_msgpack_batch_with_a_malformed_element_is_one_parse_error() -> None:
+    # As the spec's "batch, invalid JSON" example: the whole frame is -32700, not a mix of answers.
     codec = Codec("msgpack")
-    items = codec.decode_frame(b"\x91\x81\xa6method\xa2\xff\xfe")  # [{"method": <invalid UTF-8>}]
-    assert isinstance(items, list)
     with pytest.raises(ParseError):
-        codec.decode_batch_item(items[0])
+        codec.decode_frame(b"\x92\x80\x81\xa6method\xa2\xff\xfe")  # [{}, {"method": <invalid UTF-8>}]
+    with pytest.raises(ParseError):
+        codec.decode_batch_item(msgspec.Raw(b"\x81\xa6method\xa2\xff\xfe"))
+
+
+@pytest.mark.parametrize(("encoding", "payload"), [("json", b"0\x00"), ("msgpack", b"\x00\x00"), ("json", b"42 x")])
+def test_a_value_followed_by_junk_is_a_parse_error_not_an_invalid_request(encoding: str, payload: bytes) -> None:
+    with pytest.raises(ParseError):
+        Codec(encoding).decode_frame(payload)  # type: ignore[arg-type]
 
 
 @ENCODINGS

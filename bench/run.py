@@ -101,14 +101,17 @@ def main() -> int:
 
     if "latency" in wanted:
         log("latency: no-op round trips (floor, worker x4, C# host, gRPC, HTTP)")
-        host = dotnet.contender()
-        extra = {"csharp_host": host.round_trips} if host.available else {}
-        results["latency"] = latency.measure_round_trips(
-            calls=p["latency_calls"], rounds=p["latency_rounds"], extra=extra
-        )
-        if not host.available:
-            results["latency"]["csharp_host"] = {"reason": host.reason}
-        host.close()
+        hosts, host_processes, reason = dotnet.contenders()
+        try:
+            results["latency"] = latency.measure_round_trips(
+                calls=p["latency_calls"], rounds=p["latency_rounds"], extra=hosts
+            )
+        finally:
+            for process in host_processes:
+                process.close()
+        if not hosts:
+            log(f"C# host not measured: {reason}")
+            results["latency"]["csharp_host_stdio"] = {"reason": reason}
     if "pipelined" in wanted:
         log("pipelined: worker/ping with 1, 8, 64 in flight")
         results["pipelined"] = latency.measure_pipelined(

@@ -2,7 +2,8 @@
 
 Each cycle of 100 calls mixes what a long-lived host does: 90 pings (answered on the reader
 thread), 2 echoes (handler threads), an unknown method and bad params (error paths), a sleep that
-is cancelled, a tensor put/get/free (1 KiB, 64 KiB or 1 MiB), tensor/list and worker/info. Every answer is checked.
+is cancelled, a tensor put/get/free (1 KiB, 64 KiB or 1 MiB), tensor/list and worker/info.
+Every answer is checked.
 
 Bound: after a warm-up of 5,000 calls, RSS may grow by at most 8 MiB over the remaining 95,000
 calls (a leak of 90 bytes per call would break it) and no tensor may be left behind.

@@ -1,28 +1,107 @@
-"""The C# host as a latency contender: a small C# program (bench/dotnet/HostPingBench.cs) compiled with
-mcs against the dotnet-host library, timing ``worker/ping`` through ``WorkerProcess.InvokeAsync``.
+"""The C# host as a latency contender: ``bench/dotnet/HostPingBench.cs``, compiled with mcs against the
+dotnet-host library (built by ``dotnet-host/build.sh build``), times ``worker/ping`` through
+``WorkerProcess.InvokeAsync`` in a Mono process that stays up for the whole latency section.
+
+When the host cannot be built or run here, the row says so and why, instead of a number.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 
+from bench.suite.worker_client import ROOT
 
-class HostContender:
-    def __init__(self, round_trips: Callable[[int], list[float]] | None, reason: str = "") -> None:
-        self._round_trips = round_trips
-        self.reason = reason
+HOST_DIR = ROOT / "dotnet-host"
+SOURCE = ROOT / "bench" / "dotnet" / "HostPingBench.cs"
+OUT = ROOT / "bench" / "results" / "dotnet"
 
-    @property
-    def available(self) -> bool:
-        return self._round_trips is not None
+
+class HostBench:
+    """One HostPingBench.exe process (and the worker it started), driven line by line."""
+
+    def __init__(self, exe: str, transport: str) -> None:
+        env = {**os.environ, "MONO_PATH": str(HOST_DIR / "out")}
+        self.proc = subprocess.Popen(
+            ["mono", exe, sys.executable, str(ROOT), transport],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "READY":
+            self.close()
+            raise RuntimeError(f"HostPingBench did not start (said {line!r}, exit code {self.proc.poll()})")
 
     def round_trips(self, calls: int) -> list[float]:
-        assert self._round_trips is not None
-        return self._round_trips(calls)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{calls}\n")
+        self.proc.stdin.flush()
+        values = [float(v) / 1e6 for v in self.proc.stdout.readline().split()]
+        if len(values) != calls:
+            raise RuntimeError(f"HostPingBench answered {len(values)} timings for {calls} calls")
+        return values
 
     def close(self) -> None:
-        pass
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
-def contender() -> HostContender:
-    return HostContender(None, "the C# host library is not built yet (no dotnet-host/build.sh)")
+def build() -> tuple[str | None, str]:
+    """The compiled bench program, or None and the reason it could not be built."""
+    if not (HOST_DIR / "build.sh").exists():
+        return None, "the C# host library is not built yet (no dotnet-host/build.sh)"
+    for tool in ("mcs", "mono"):
+        if shutil.which(tool) is None:
+            return None, f"{tool} is not installed (Debian: mono-devel)"
+    built = subprocess.run(["bash", str(HOST_DIR / "build.sh"), "build"], capture_output=True, text=True)
+    if built.returncode != 0:
+        return None, f"dotnet-host/build.sh build failed: {(built.stderr or built.stdout).strip()[-300:]}"
+    OUT.mkdir(parents=True, exist_ok=True)
+    exe = OUT / "HostPingBench.exe"
+    compiled = subprocess.run(
+        ["mcs", "-langversion:7", "-nologo", "-r:System.dll", "-r:System.Core.dll",
+         f"-r:{HOST_DIR / 'out' / 'HfWorker.dll'}", f"-out:{exe}", str(SOURCE)],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if compiled.returncode != 0:
+        return (
+            None,
+            f"HostPingBench.cs does not compile: {(compiled.stderr or compiled.stdout).strip()[-300:]}",
+        )
+    return str(exe), ""
+
+
+def contenders() -> tuple[dict[str, Callable[[int], list[float]]], list[HostBench], str]:
+    """Round-trip functions for the C# host over stdio and pipe, the processes to close after, and
+    the reason when there are none."""
+    exe, reason = build()
+    if exe is None:
+        return {}, [], reason
+    benches: list[HostBench] = []
+    found: dict[str, Callable[[int], list[float]]] = {}
+    try:
+        for transport in ("stdio", "pipe"):
+            bench = HostBench(exe, transport)
+            benches.append(bench)
+            found[f"csharp_host_{transport}"] = bench.round_trips
+    except RuntimeError as exc:
+        for bench in benches:
+            bench.close()
+        return {}, [], str(exc)
+    return found, benches, ""

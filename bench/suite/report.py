@@ -117,7 +117,8 @@ LATENCY_LABELS = {
     "worker_stdio_json": "worker, stdio, JSON",
     "worker_pipe_msgpack": "worker, pipe, MessagePack",
     "worker_pipe_json": "worker, pipe, JSON",
-    "csharp_host": "worker through the C# host (WorkerProcess)",
+    "csharp_host_stdio": "worker through the C# host (Mono), stdio",
+    "csharp_host_pipe": "worker through the C# host (Mono), named pipe",
     "grpc_noop": "gRPC service (grpcio), loopback",
     "http_noop": "HTTP service (uvicorn + FastAPI), loopback",
 }

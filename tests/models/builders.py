@@ -121,14 +121,22 @@ def sentence_embeddings(folder: Path, pooling: str = "cls", normalize: bool = Tr
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
     if normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+        )
     (folder / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
     (folder / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": 64, "do_lower_case": False}), encoding="utf-8"
     )
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    modes = {"cls": "cls_token", "max": "max_tokens", "mean": "mean_tokens", "mean_sqrt_len": "mean_sqrt_len_tokens",
-             "weightedmean": "weightedmean_tokens", "lasttoken": "lasttoken"}
+    modes = {
+        "cls": "cls_token",
+        "max": "max_tokens",
+        "mean": "mean_tokens",
+        "mean_sqrt_len": "mean_sqrt_len_tokens",
+        "weightedmean": "weightedmean_tokens",
+        "lasttoken": "lasttoken",
+    }
     flags = {f"pooling_mode_{flag}": mode == pooling for mode, flag in modes.items()}
     (folder / "1_Pooling" / "config.json").write_text(
         json.dumps({"word_embedding_dimension": 32, **flags}), encoding="utf-8"
@@ -140,10 +148,22 @@ def sentence_embeddings(folder: Path, pooling: str = "cls", normalize: bool = Tr
 def text_generation(folder: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    tokenizer = bpe_tokenizer(folder / "_bpe", bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                              unk_token="<|endoftext|>", pad_token="<pad>")
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=4096,
-                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    tokenizer = bpe_tokenizer(
+        folder / "_bpe",
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<pad>",
+    )
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     GPT2LMHeadModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
@@ -152,14 +172,30 @@ def seq2seq(folder: Path) -> None:
     """A BART for summarization, translation and text2text-generation."""
     from transformers import BartConfig, BartForConditionalGeneration
 
-    tokenizer = bpe_tokenizer(folder / "_bpe", bos_token="<s>", pad_token="<pad>", eos_token="</s>",
-                              unk_token="<unk>", mask_token="<mask>")
+    tokenizer = bpe_tokenizer(
+        folder / "_bpe",
+        bos_token="<s>",
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+    )
     config = BartConfig(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-        forced_bos_token_id=None, forced_eos_token_id=None,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_bos_token_id=None,
+        forced_eos_token_id=None,
     )
     BartForConditionalGeneration(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -172,16 +208,24 @@ def _wav2vec2_config(**extra: Any) -> Any:
     from transformers import Wav2Vec2Config
 
     return Wav2Vec2Config(
-        **SMALL, conv_dim=(16, 16, 16), conv_stride=(5, 4, 4), conv_kernel=(10, 8, 8), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2, feat_extract_norm="group", do_stable_layer_norm=False, **extra,
+        **SMALL,
+        conv_dim=(16, 16, 16),
+        conv_stride=(5, 4, 4),
+        conv_kernel=(10, 8, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="group",
+        do_stable_layer_norm=False,
+        **extra,
     )
 
 
 def _wav2vec2_features() -> Any:
     from transformers import Wav2Vec2FeatureExtractor
 
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True,
-                                    return_attention_mask=True)
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16_000, padding_value=0.0, do_normalize=True, return_attention_mask=True
+    )
 
 
 def ctc(folder: Path) -> None:
@@ -207,36 +251,73 @@ def audio_classification(folder: Path) -> None:
     _wav2vec2_features().save_pretrained(folder)
 
 
-WHISPER_SPECIALS = ["<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|startoflm|>",
-                    "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+WHISPER_SPECIALS = [
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|translate|>",
+    "<|transcribe|>",
+    "<|startoflm|>",
+    "<|startofprev|>",
+    "<|nospeech|>",
+    "<|notimestamps|>",
+]
 
 
 def whisper(folder: Path) -> None:
     """An English-only Whisper: BPE + Whisper's special tokens, then the 1501 timestamp tokens."""
-    from transformers import (AddedToken, GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
-                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizerFast)
+    from transformers import (
+        AddedToken,
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizerFast,
+    )
 
     vocab, merges = bpe_files(folder / "_bpe", ["<|endoftext|>"])
     tokenizer = WhisperTokenizerFast(vocab=vocab, merges=merges)
     tokenizer.add_special_tokens(
-        {"additional_special_tokens": [AddedToken(s, special=True, normalized=False) for s in WHISPER_SPECIALS]}
+        {
+            "additional_special_tokens": [
+                AddedToken(s, special=True, normalized=False) for s in WHISPER_SPECIALS
+            ]
+        }
     )
     tokenizer.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", normalized=False) for i in range(1501)])
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ["<|endoftext|>", *WHISPER_SPECIALS]}
     end, start = ids["<|endoftext|>"], ids["<|startoftranscript|>"]
     config = WhisperConfig(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=80,
-        max_source_positions=1500, max_target_positions=128, pad_token_id=end, bos_token_id=end,
-        eos_token_id=end, decoder_start_token_id=start,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        max_target_positions=128,
+        pad_token_id=end,
+        bos_token_id=end,
+        eos_token_id=end,
+        decoder_start_token_id=start,
     )
     model = WhisperForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
-        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, bos_token_id=end,
-        no_timestamps_token_id=ids["<|notimestamps|>"], is_multilingual=False, max_length=128,
+        decoder_start_token_id=start,
+        eos_token_id=end,
+        pad_token_id=end,
+        bos_token_id=end,
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+        is_multilingual=False,
+        max_length=128,
     )
     model.save_pretrained(folder)
-    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer).save_pretrained(folder)
+    WhisperProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer
+    ).save_pretrained(folder)
 
 
 # ---- vision -----------------------------------------------------------------------------------
@@ -268,8 +349,9 @@ def object_detection(folder: Path) -> None:
     from transformers import YolosConfig, YolosForObjectDetection
     from transformers.models.yolos.image_processing_pil_yolos import YolosImageProcessorPil
 
-    config = YolosConfig(image_size=[64, 64], patch_size=16, num_detection_tokens=5, **SMALL,
-                         **_labels(["square", "circle"]))
+    config = YolosConfig(
+        image_size=[64, 64], patch_size=16, num_detection_tokens=5, **SMALL, **_labels(["square", "circle"])
+    )
     YolosForObjectDetection(config).save_pretrained(folder)
     YolosImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 64}).save_pretrained(folder)
 
@@ -281,8 +363,14 @@ def zero_shot_image_classification(folder: Path) -> None:
     tokenizer = bert_tokenizer()
     layers = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37}
     config = CLIPConfig(
-        text_config={"vocab_size": tokenizer.vocab_size, "max_position_embeddings": 64, "bos_token_id": 101,
-                     "eos_token_id": 102, "pad_token_id": 0, **layers},
+        text_config={
+            "vocab_size": tokenizer.vocab_size,
+            "max_position_embeddings": 64,
+            "bos_token_id": 101,
+            "eos_token_id": 102,
+            "pad_token_id": 0,
+            **layers,
+        },
         vision_config={"image_size": 32, "patch_size": 8, **layers},
         projection_dim=16,
     )
@@ -295,12 +383,25 @@ def image_to_text(folder: Path) -> None:
     """A VisionEncoderDecoder captioner: ViT encoder, GPT-2 decoder, byte-level BPE."""
     from transformers import GPT2Config, VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
-    tokenizer = bpe_tokenizer(folder / "_bpe", bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                              unk_token="<|endoftext|>", pad_token="<pad>")
+    tokenizer = bpe_tokenizer(
+        folder / "_bpe",
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<pad>",
+    )
     encoder = ViTConfig(image_size=32, patch_size=8, **SMALL)
-    decoder = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2, n_positions=128,
-                         add_cross_attention=True, is_decoder=True, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+    decoder = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        n_positions=128,
+        add_cross_attention=True,
+        is_decoder=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id = tokenizer.bos_token_id
     config.pad_token_id = tokenizer.pad_token_id
@@ -319,7 +420,9 @@ def too_large(folder: Path) -> None:
     from transformers import GPT2Config
 
     folder.mkdir(parents=True, exist_ok=True)
-    GPT2Config(n_embd=32768, n_layer=100, n_head=32, vocab_size=50257, architectures=["GPT2LMHeadModel"]).save_pretrained(folder)
+    GPT2Config(
+        n_embd=32768, n_layer=100, n_head=32, vocab_size=50257, architectures=["GPT2LMHeadModel"]
+    ).save_pretrained(folder)
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {

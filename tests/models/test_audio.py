@@ -18,7 +18,9 @@ needs_espeak = pytest.mark.skipif(not media.espeak_available(), reason="espeak-n
 
 
 def run(worker: Any, handle: str, inputs: Any, **parameters: Any) -> Any:
-    return worker.call("model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=120)
+    return worker.call(
+        "model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,9 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     long = np.concatenate([media.tone(10.0, 16_000, f) for f in (300, 500, 700, 900, 1100, 1300, 1500)])
     files["long.flac"] = media.write_audio(folder / "long.flac", long, 16_000)
     if media.espeak_available():
-        files["speech.wav"] = media.speak(folder / "speech.wav", "hello world, this is a test of speech recognition")
+        files["speech.wav"] = media.speak(
+            folder / "speech.wav", "hello world, this is a test of speech recognition"
+        )
     return files
 
 
@@ -47,8 +51,13 @@ def test_whisper_transcribes_encoded_bytes_of_every_format(worker, load, fmt):
 
 def test_whisper_returns_segments_with_timestamps(worker, load, audio_files):
     model = load("whisper")
-    result = run(worker, model["handle"], {"path": str(audio_files["tone-22k.wav"])},
-                 return_timestamps=True, max_new_tokens=10)
+    result = run(
+        worker,
+        model["handle"],
+        {"path": str(audio_files["tone-22k.wav"])},
+        return_timestamps=True,
+        max_new_tokens=10,
+    )
     assert isinstance(result["text"], str) and isinstance(result["chunks"], list)
     for chunk in result["chunks"]:
         start, end = chunk["timestamp"]
@@ -58,8 +67,13 @@ def test_whisper_returns_segments_with_timestamps(worker, load, audio_files):
 
 def test_whisper_transcribes_long_audio_in_chunks(worker, load, audio_files):
     model = load("whisper")
-    result = run(worker, model["handle"], {"path": str(audio_files["long.flac"])},
-                 return_timestamps=True, max_new_tokens=10)
+    result = run(
+        worker,
+        model["handle"],
+        {"path": str(audio_files["long.flac"])},
+        return_timestamps=True,
+        max_new_tokens=10,
+    )
     # Timestamps past 30 s exist only if windows after the first one were transcribed.
     ends = [c["timestamp"][1] or c["timestamp"][0] for c in result["chunks"]]
     assert result["chunks"] and max(ends) > 30.0
@@ -104,12 +118,17 @@ def test_audio_classification_by_path_bytes_and_tensor(worker, load, audio_files
     assert _scores(by_bytes) == pytest.approx(_scores(by_path), abs=1e-5)
 
     waveform, rate = _read(audio_files["tone-16k.wav"])
-    kept = worker.call("tensor/put", {"data": waveform.astype("<f4").tobytes(), "dtype": "float32",
-                                      "shape": [len(waveform)]})
+    kept = worker.call(
+        "tensor/put", {"data": waveform.astype("<f4").tobytes(), "dtype": "float32", "shape": [len(waveform)]}
+    )
     by_tensor = run(worker, model["handle"], {"tensor": kept["handle"], "sampling_rate": rate})
     assert _scores(by_tensor) == pytest.approx(_scores(by_path), abs=1e-5)
 
-    resampled = run(worker, model["handle"], [{"path": str(audio_files["tone-22k.wav"])}, {"path": str(audio_files["tone-16k.wav"])}])
+    resampled = run(
+        worker,
+        model["handle"],
+        [{"path": str(audio_files["tone-22k.wav"])}, {"path": str(audio_files["tone-16k.wav"])}],
+    )
     assert len(resampled) == 2 and _scores(resampled[1]) == pytest.approx(_scores(by_path), abs=1e-5)
 
 

@@ -36,14 +36,21 @@ def run_params(handle: str, inputs: Any, **parameters: Any) -> dict[str, Any]:
 
 
 def test_unknown_task(worker, model_dir):
-    fails(worker, "model/load", {"model": str(model_dir("text-classification")), "task": "teleportation"},
-          UNSUPPORTED_TASK, "teleportation")
+    fails(
+        worker,
+        "model/load",
+        {"model": str(model_dir("text-classification")), "task": "teleportation"},
+        UNSUPPORTED_TASK,
+        "teleportation",
+    )
 
 
 def test_a_folder_whose_task_cannot_be_told_needs_one(worker, tmp_path):
     from transformers import BertConfig
 
-    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37).save_pretrained(tmp_path)
+    BertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37
+    ).save_pretrained(tmp_path)
     fails(worker, "model/load", {"model": str(tmp_path)}, INVALID_PARAMS, "pass task")
 
 
@@ -51,11 +58,19 @@ def test_wrong_input_type_for_the_task(worker, load, model_dir):
     text_model = load("text-classification")["handle"]
     image_model = load("image-classification")["handle"]
     speech_model = load("ctc")["handle"]
-    fails(worker, "model/run", run_params(text_model, {"path": "/tmp/picture.png"}), INVALID_INPUT, "takes text")
+    fails(
+        worker, "model/run", run_params(text_model, {"path": "/tmp/picture.png"}), INVALID_INPUT, "takes text"
+    )
     fails(worker, "model/run", run_params(image_model, "a sentence"), INVALID_INPUT, "image")
     fails(worker, "model/run", run_params(speech_model, "a sentence"), INVALID_INPUT, "audio")
     fails(worker, "model/run", run_params(text_model, {"question": "q", "context": "c"}), INVALID_INPUT)
-    fails(worker, "model/run", run_params(text_model, {"text": "a", "path": "/b"}), INVALID_PARAMS, "exactly one")
+    fails(
+        worker,
+        "model/run",
+        run_params(text_model, {"text": "a", "path": "/b"}),
+        INVALID_PARAMS,
+        "exactly one",
+    )
     fails(worker, "model/run", run_params(text_model, {"txt": "a"}), INVALID_PARAMS, "txt")
     fails(worker, "model/run", run_params(text_model, 42), INVALID_PARAMS)
     fails(worker, "model/run", run_params(text_model, []), INVALID_PARAMS, "empty")
@@ -63,11 +78,22 @@ def test_wrong_input_type_for_the_task(worker, load, model_dir):
 
 def test_corrupt_audio_bytes_and_missing_audio_files(worker, load):
     handle = load("audio-classification")["handle"]
-    fails(worker, "model/run", run_params(handle, {"bytes": b"RIFF\x00\x00not really a wave file"}),
-          INVALID_INPUT, "cannot decode")
+    fails(
+        worker,
+        "model/run",
+        run_params(handle, {"bytes": b"RIFF\x00\x00not really a wave file"}),
+        INVALID_INPUT,
+        "cannot decode",
+    )
     wav = media.encode_audio(media.tone(1.0), 16_000, "WAV")
     fails(worker, "model/run", run_params(handle, {"bytes": wav[:30]}), INVALID_INPUT)
-    fails(worker, "model/run", run_params(handle, {"path": "/nonexistent/audio.wav"}), INVALID_INPUT, "not found")
+    fails(
+        worker,
+        "model/run",
+        run_params(handle, {"path": "/nonexistent/audio.wav"}),
+        INVALID_INPUT,
+        "not found",
+    )
     # Batched with a good input: the bad one fails the request, which names the problem.
     fails(worker, "model/run", run_params(handle, [{"bytes": wav}, {"bytes": b"garbage"}]), INVALID_INPUT)
     assert len(worker.call("model/run", run_params(handle, {"bytes": wav}))) == 3
@@ -76,8 +102,13 @@ def test_corrupt_audio_bytes_and_missing_audio_files(worker, load):
 def test_corrupt_image_bytes(worker, load, tmp_path):
     handle = load("image-classification")["handle"]
     png = media.encode_image(media.picture(), "PNG")
-    fails(worker, "model/run", run_params(handle, {"bytes": b"\x89PNG\r\n\x1a\nthis is no image"}),
-          INVALID_INPUT, "cannot decode")
+    fails(
+        worker,
+        "model/run",
+        run_params(handle, {"bytes": b"\x89PNG\r\n\x1a\nthis is no image"}),
+        INVALID_INPUT,
+        "cannot decode",
+    )
     fails(worker, "model/run", run_params(handle, {"bytes": png[: len(png) // 2]}), INVALID_INPUT)
     text_file = tmp_path / "notes.png"
     text_file.write_text("not an image")
@@ -85,7 +116,9 @@ def test_corrupt_image_bytes(worker, load, tmp_path):
 
 
 def test_a_tensor_whose_bytes_do_not_match_dtype_and_shape(worker, load):
-    fails(worker, "tensor/put", {"data": b"\x00" * 10, "dtype": "float32", "shape": [3]}, INVALID_INPUT, "bytes")
+    fails(
+        worker, "tensor/put", {"data": b"\x00" * 10, "dtype": "float32", "shape": [3]}, INVALID_INPUT, "bytes"
+    )
     handle = load("image-classification")["handle"]
     text = worker.call("tensor/put", {"data": b"\x00" * 12, "dtype": "float32", "shape": [3]})
     fails(worker, "model/run", run_params(handle, {"tensor": text["handle"]}), INVALID_INPUT, "image tensor")
@@ -96,8 +129,14 @@ def test_a_missing_model_fails_fast_and_names_it(worker, tmp_path):
     fails(worker, "model/load", {"model": str(tmp_path / "no-such-model")}, MODEL_NOT_FOUND, "no-such-model")
     fails(worker, "model/load", {"model": str(tmp_path)}, MODEL_NOT_FOUND, "config.json")
     started = time.monotonic()
-    fails(worker, "model/load", {"model": "nobody-here/missing-model-123"}, MODEL_NOT_FOUND,
-          "nobody-here/missing-model-123", "offline")
+    fails(
+        worker,
+        "model/load",
+        {"model": "nobody-here/missing-model-123"},
+        MODEL_NOT_FOUND,
+        "nobody-here/missing-model-123",
+        "offline",
+    )
     assert time.monotonic() - started < 10  # never a hang on the network
 
 
@@ -118,10 +157,21 @@ def test_unknown_and_unloaded_handles(worker, load, model_dir):
 
 
 def test_trust_remote_code_is_refused_without_the_flag(worker, model_dir, tmp_path):
-    fails(worker, "model/load", {"model": str(model_dir("text-classification")),
-                                 "options": {"trust_remote_code": True}}, FORBIDDEN, "--trust-remote-code")
+    fails(
+        worker,
+        "model/load",
+        {"model": str(model_dir("text-classification")), "options": {"trust_remote_code": True}},
+        FORBIDDEN,
+        "--trust-remote-code",
+    )
     _write_remote_code_model(tmp_path)
-    fails(worker, "model/load", {"model": str(tmp_path), "task": "feature-extraction"}, FORBIDDEN, "trust_remote_code")
+    fails(
+        worker,
+        "model/load",
+        {"model": str(tmp_path), "task": "feature-extraction"},
+        FORBIDDEN,
+        "trust_remote_code",
+    )
     assert not (tmp_path / "executed").exists()
 
 
@@ -138,7 +188,9 @@ def test_malformed_load_and_run_parameters(worker, load, model_dir):
     fails(worker, "model/run", run_params(handle, "hi", temperature=0.5), INVALID_PARAMS, "temperature")
     zero_shot = load("zero-shot-classification", task="zero-shot-classification")["handle"]
     fails(worker, "model/run", run_params(zero_shot, "hi"), INVALID_PARAMS, "candidate_labels")
-    fails(worker, "model/run", run_params(load("fill-mask")["handle"], "no mask here"), INVALID_INPUT, "[MASK]")
+    fails(
+        worker, "model/run", run_params(load("fill-mask")["handle"], "no mask here"), INVALID_INPUT, "[MASK]"
+    )
 
 
 def test_the_worker_still_runs_models_after_all_of_that(worker, load):
@@ -150,11 +202,20 @@ def _write_remote_code_model(folder: Path) -> None:
     """A model folder whose config points at its own Python code (which would write a file if run)."""
     import json
 
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "remote-thing",
-        "auto_map": {"AutoConfig": "configuration_remote.RemoteConfig", "AutoModel": "modeling_remote.RemoteModel"},
-    }))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "remote-thing",
+                "auto_map": {
+                    "AutoConfig": "configuration_remote.RemoteConfig",
+                    "AutoModel": "modeling_remote.RemoteModel",
+                },
+            }
+        )
+    )
     code = f"open({str(folder / 'executed')!r}, 'w').write('ran')\n"
-    (folder / "configuration_remote.py").write_text(code + "from transformers import PretrainedConfig\n"
-                                                    "class RemoteConfig(PretrainedConfig):\n    model_type = 'remote-thing'\n")
+    (folder / "configuration_remote.py").write_text(
+        code + "from transformers import PretrainedConfig\n"
+        "class RemoteConfig(PretrainedConfig):\n    model_type = 'remote-thing'\n"
+    )
     (folder / "modeling_remote.py").write_text(code)

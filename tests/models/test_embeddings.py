@@ -56,11 +56,16 @@ def test_feature_extraction_returns_one_vector_per_token(worker, load, model_dir
         np.testing.assert_allclose(got[0], hidden[i, :tokens].numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("name, pooling, normalized", [
-    ("sentence-embeddings", "cls", True),
-    ("sentence-embeddings-mean", "mean", False),
-])
-def test_sentence_embeddings_pool_and_normalise_as_the_folder_says(worker, load, model_dir, name, pooling, normalized):
+@pytest.mark.parametrize(
+    "name, pooling, normalized",
+    [
+        ("sentence-embeddings", "cls", True),
+        ("sentence-embeddings-mean", "mean", False),
+    ],
+)
+def test_sentence_embeddings_pool_and_normalise_as_the_folder_says(
+    worker, load, model_dir, name, pooling, normalized
+):
     model = load(name)
     assert model["task"] == "sentence-embeddings"  # modules.json says sentence-transformers
     got = np.asarray(run(worker, model["handle"], SENTENCES))
@@ -103,10 +108,18 @@ def test_kept_embeddings_stay_in_the_worker_and_can_be_searched(worker):
 
     single = run(worker, model["handle"], "A man rides a horse.", keep=True)
     assert single["shape"] == [384]
-    hits = worker.call("tensor/search", {"query": {"text": "Someone on horseback", "model": model["handle"]},
-                                         "corpus": corpus["handle"], "top_k": 2})
+    hits = worker.call(
+        "tensor/search",
+        {
+            "query": {"text": "Someone on horseback", "model": model["handle"]},
+            "corpus": corpus["handle"],
+            "top_k": 2,
+        },
+    )
     assert hits[0]["index"] == 1  # "A man is riding a horse."
-    by_handle = worker.call("tensor/search", {"query": single["handle"], "corpus": corpus["handle"], "top_k": 1})
+    by_handle = worker.call(
+        "tensor/search", {"query": single["handle"], "corpus": corpus["handle"], "top_k": 1}
+    )
     assert by_handle[0]["index"] == 1
     worker.call("tensor/free", {"handles": [corpus["handle"], single["handle"]]})
 
@@ -119,8 +132,13 @@ def test_keep_is_refused_for_tasks_that_return_values(worker, load):
 
 
 def test_concurrent_requests_are_coalesced_and_each_gets_its_own_result(worker, model_dir):
-    model = worker.call("model/load", {"model": str(model_dir("sentence-embeddings")),
-                                       "batching": {"max_batch_size": 8, "max_delay_ms": 100}})
+    model = worker.call(
+        "model/load",
+        {
+            "model": str(model_dir("sentence-embeddings")),
+            "batching": {"max_batch_size": 8, "max_delay_ms": 100},
+        },
+    )
     assert model["batching"] == {"max_batch_size": 8, "max_delay_ms": 100.0}
     texts = [f"sentence number {i} about {word}" for i, word in enumerate(["cats", "dogs", "rain"] * 8)]
     alone = [run(worker, model["handle"], text) for text in texts]
@@ -129,13 +147,18 @@ def test_concurrent_requests_are_coalesced_and_each_gets_its_own_result(worker, 
         together = list(pool.map(lambda text: run(worker, model["handle"], text), texts))
     batches = _batches_run(worker, model["handle"]) - before
     assert batches <= len(texts) // 2, f"{len(texts)} concurrent requests ran in {batches} forward passes"
-    for mine, reference in zip(together, alone):
+    for mine, reference in zip(together, alone, strict=True):
         np.testing.assert_allclose(mine, reference, atol=1e-5)
 
 
 def test_a_cancelled_caller_does_not_disturb_the_others_in_its_batch(worker, model_dir):
-    model = worker.call("model/load", {"model": str(model_dir("sentence-embeddings")),
-                                       "batching": {"max_batch_size": 8, "max_delay_ms": 100}})
+    model = worker.call(
+        "model/load",
+        {
+            "model": str(model_dir("sentence-embeddings")),
+            "batching": {"max_batch_size": 8, "max_delay_ms": 100},
+        },
+    )
     texts = [f"text {i}" for i in range(12)]
     expected = [run(worker, model["handle"], text) for text in texts]
     calls = [worker.send("model/run", {"handle": model["handle"], "inputs": text}) for text in texts]

@@ -27,7 +27,9 @@ def test_text_generation_continues_the_prompt(worker, load):
     full = run(worker, model["handle"], PROMPT, max_new_tokens=8, min_new_tokens=8)
     assert isinstance(full, list) and len(full) == 1
     text = full[0]["generated_text"]
-    continuation = run(worker, model["handle"], PROMPT, max_new_tokens=8, min_new_tokens=8, return_full_text=False)
+    continuation = run(
+        worker, model["handle"], PROMPT, max_new_tokens=8, min_new_tokens=8, return_full_text=False
+    )
     # Greedy decoding is deterministic: the full text is the prompt and then the same continuation.
     assert text == PROMPT + continuation[0]["generated_text"]
     assert len(continuation[0]["generated_text"]) > 0
@@ -36,15 +38,24 @@ def test_text_generation_continues_the_prompt(worker, load):
     assert len(batch) == 2 and batch[0][0]["generated_text"].startswith(PROMPT)
     assert batch[1][0]["generated_text"].startswith("the quick")
 
-    sampled = run(worker, model["handle"], PROMPT, max_new_tokens=6, do_sample=True, num_return_sequences=3, seed=1)
+    sampled = run(
+        worker, model["handle"], PROMPT, max_new_tokens=6, do_sample=True, num_return_sequences=3, seed=1
+    )
     assert len(sampled) == 3 and all(s["generated_text"].startswith(PROMPT) for s in sampled)
 
 
 def test_text_generation_streams_each_new_piece_as_progress(worker, load):
     model = load("text-generation")
     pieces: list[dict[str, Any]] = []
-    result = run(worker, model["handle"], PROMPT, on_progress=pieces.append,
-                 max_new_tokens=24, min_new_tokens=24, return_full_text=False)
+    result = run(
+        worker,
+        model["handle"],
+        PROMPT,
+        on_progress=pieces.append,
+        max_new_tokens=24,
+        min_new_tokens=24,
+        return_full_text=False,
+    )
     assert len(pieces) > 3  # streamed as produced, not once at the end
     assert all(p["index"] == 0 and p["text"] for p in pieces)
     assert "".join(p["text"] for p in pieces) == result[0]["generated_text"]
@@ -61,8 +72,15 @@ def test_cancelling_a_generation_stops_it_within_a_decoding_step(worker, load):
             streaming.set()
 
     # 4000 tokens would take many seconds even for this tiny model.
-    call = worker.send("model/run", {"handle": model["handle"], "inputs": PROMPT, "parameters":
-                       {"max_new_tokens": 4000, "min_new_tokens": 4000}}, on_progress=collect)
+    call = worker.send(
+        "model/run",
+        {
+            "handle": model["handle"],
+            "inputs": PROMPT,
+            "parameters": {"max_new_tokens": 4000, "min_new_tokens": 4000},
+        },
+        on_progress=collect,
+    )
     assert streaming.wait(60)
     cancelled_at = time.monotonic()
     worker.cancel(call)
@@ -95,8 +113,14 @@ def test_summarization_translation_and_text2text_share_a_seq2seq_model(worker, l
 def test_seq2seq_generation_streams_too(worker, load):
     summarizer = load("seq2seq", task="summarization")
     pieces: list[dict[str, Any]] = []
-    summary = run(worker, summarizer["handle"], "a tiny corpus", on_progress=pieces.append,
-                  max_new_tokens=12, min_new_tokens=12)
+    summary = run(
+        worker,
+        summarizer["handle"],
+        "a tiny corpus",
+        on_progress=pieces.append,
+        max_new_tokens=12,
+        min_new_tokens=12,
+    )
     assert pieces and "".join(p["text"] for p in pieces).strip() == summary[0]["summary_text"]
 
 

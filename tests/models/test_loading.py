@@ -40,17 +40,24 @@ def test_loading_the_same_model_twice_shares_one_copy(worker, model_dir):
     assert len(entities) > 0
 
     assert worker.call("model/unload", {"handle": first["handle"]}) == {
-        "handle": first["handle"], "references": 1, "unloaded": False}
+        "handle": first["handle"],
+        "references": 1,
+        "unloaded": False,
+    }
     assert worker.call("model/unload", {"handle": first["handle"]})["unloaded"] is True
     assert worker.call("model/unload", {"handle": other["handle"]})["unloaded"] is True
-    assert {m["handle"] for m in worker.call("model/list")["models"]}.isdisjoint({first["handle"], other["handle"]})
+    assert {m["handle"] for m in worker.call("model/list")["models"]}.isdisjoint(
+        {first["handle"], other["handle"]}
+    )
 
 
 def test_concurrent_loads_of_one_model_load_it_once(worker, model_dir):
     folder = str(model_dir("question-answering"))
     results: list[dict[str, Any]] = []
-    threads = [threading.Thread(target=lambda: results.append(worker.call("model/load", {"model": folder})))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(worker.call("model/load", {"model": folder})))
+        for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -64,7 +71,9 @@ def test_concurrent_loads_of_one_model_load_it_once(worker, model_dir):
 def test_loading_reports_its_stages_as_progress(worker, model_dir):
     stages: list[dict[str, Any]] = []
     folder = str(model_dir("seq2seq"))
-    worker.call("model/load", {"model": folder, "task": "summarization"}, on_progress=stages.append, timeout=60)
+    worker.call(
+        "model/load", {"model": folder, "task": "summarization"}, on_progress=stages.append, timeout=60
+    )
     names = [s["stage"] for s in stages]
     assert names[0] == "resolving" and names[-1] == "ready"
     assert "checking memory" in names and "loading weights" in names
@@ -72,8 +81,13 @@ def test_loading_reports_its_stages_as_progress(worker, model_dir):
 
 
 def test_model_list_describes_each_loaded_model(worker, model_dir):
-    loaded = worker.call("model/load", {"model": str(model_dir("sentence-embeddings")),
-                                        "batching": {"max_batch_size": 4, "max_delay_ms": 1}})
+    loaded = worker.call(
+        "model/load",
+        {
+            "model": str(model_dir("sentence-embeddings")),
+            "batching": {"max_batch_size": 4, "max_delay_ms": 1},
+        },
+    )
     listed = {m["handle"]: m for m in worker.call("model/list")["models"]}
     entry = listed[loaded["handle"]]
     assert entry["task"] == "sentence-embeddings" and entry["model"] == str(model_dir("sentence-embeddings"))

@@ -11,7 +11,9 @@ pytestmark = pytest.mark.models
 
 
 def run(worker: Any, handle: str, inputs: Any, **parameters: Any) -> Any:
-    return worker.call("model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=60)
+    return worker.call(
+        "model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=60
+    )
 
 
 def test_text_classification_returns_a_label_and_score_per_text(worker, load):
@@ -65,7 +67,13 @@ def test_question_answering_finds_a_span_of_the_context(worker, load):
 def test_question_answering_reads_a_context_longer_than_the_model_in_windows(worker, load):
     model = load("question-answering")
     context = " ".join(f"sentence {i} is about the city of paris and its river." for i in range(60))
-    answer = run(worker, model["handle"], {"question": "What river?", "context": context}, max_seq_len=64, doc_stride=16)
+    answer = run(
+        worker,
+        model["handle"],
+        {"question": "What river?", "context": context},
+        max_seq_len=64,
+        doc_stride=16,
+    )
     assert context[answer["start"] : answer["end"]] == answer["answer"]
     assert answer["end"] - answer["start"] > 0
 

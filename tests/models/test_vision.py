@@ -17,7 +17,9 @@ pytestmark = pytest.mark.models
 
 
 def run(worker: Any, handle: str, inputs: Any, **parameters: Any) -> Any:
-    return worker.call("model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=60)
+    return worker.call(
+        "model/run", {"handle": handle, "inputs": inputs, "parameters": parameters}, timeout=60
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,9 @@ def test_image_classification_reads_paths_and_every_encoding(worker, load, pictu
     assert len(jpeg) == 1
 
     pixels = np.asarray(image, dtype=np.uint8)
-    kept = worker.call("tensor/put", {"data": pixels.tobytes(), "dtype": "uint8", "shape": list(pixels.shape)})
+    kept = worker.call(
+        "tensor/put", {"data": pixels.tobytes(), "dtype": "uint8", "shape": list(pixels.shape)}
+    )
     by_tensor = run(worker, model["handle"], {"tensor": kept["handle"]})
     assert {r["label"]: r["score"] for r in by_tensor} == pytest.approx(scores, abs=1e-6)
 
@@ -79,12 +83,21 @@ def test_image_to_text_captions_an_image(worker, load, picture_file):
     assert model["task"] == "image-to-text"  # VisionEncoderDecoderModel
     caption = run(worker, model["handle"], {"path": str(picture_file)}, max_new_tokens=6, min_new_tokens=6)
     assert list(caption[0]) == ["generated_text"] and len(caption[0]["generated_text"]) > 0
-    again = run(worker, model["handle"], {"bytes": picture_file.read_bytes()}, max_new_tokens=6, min_new_tokens=6)
+    again = run(
+        worker, model["handle"], {"bytes": picture_file.read_bytes()}, max_new_tokens=6, min_new_tokens=6
+    )
     assert again == caption  # greedy decoding of the same pixels
     pieces: list[dict[str, Any]] = []
-    streamed = worker.call("model/run", {"handle": model["handle"], "inputs": {"path": str(picture_file)},
-                                         "parameters": {"max_new_tokens": 6, "min_new_tokens": 6}},
-                           on_progress=pieces.append, timeout=60)
+    streamed = worker.call(
+        "model/run",
+        {
+            "handle": model["handle"],
+            "inputs": {"path": str(picture_file)},
+            "parameters": {"max_new_tokens": 6, "min_new_tokens": 6},
+        },
+        on_progress=pieces.append,
+        timeout=60,
+    )
     assert "".join(p["text"] for p in pieces).strip() == streamed[0]["generated_text"]
 
 

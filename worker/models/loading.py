@@ -83,7 +83,9 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
 def build(prepared: Prepared, report: Callable[[str], None]) -> Task:
     """Check memory, then build the task's model (the slow part)."""
     report("checking memory")
-    memory.check_fits(prepared.source.name, prepared.source.path, prepared.config, prepared.dtype, prepared.device)
+    memory.check_fits(
+        prepared.source.name, prepared.source.path, prepared.config, prepared.dtype, prepared.device
+    )
     lc = LoadContext(
         source=prepared.source,
         task=prepared.task,
@@ -134,7 +136,9 @@ def _transformer_folder(folder: Path) -> Path:
 def _explain_load_failure(prepared: Prepared, exc: Exception) -> Exception:
     message = str(exc)
     if "trust_remote_code" in message:
-        return Forbidden(f"model {prepared.source.name!r} needs trust_remote_code, which is refused: {message}")
+        return Forbidden(
+            f"model {prepared.source.name!r} needs trust_remote_code, which is refused: {message}"
+        )
     if isinstance(exc, OSError):
         return ModelNotFound(f"model {prepared.source.name!r} could not be loaded: {message}")
     return UnsupportedTask(f"model {prepared.source.name!r} cannot be loaded for {prepared.task}: {message}")

@@ -2,9 +2,10 @@
 
 Loading the same model with the same settings (folder, task, device, dtype, options) again returns
 the same handle with one more reference instead of a second copy; model/unload drops a reference
-and frees the model with the last one. Batching settings are not part of a model's identity: a
-repeated load that names them changes them for the handle. Two concurrent loads of the same model load it once: the
-second waits for the first. One registry per worker: ``state.service(ModelRegistry)``.
+and frees the model with the last one (or, if runs are still using it, when the last of them ends).
+Batching settings are not part of a model's identity: a repeated load that names them changes them
+for the handle. Two concurrent loads of the same model load it once: the second waits for the
+first. One registry per worker: ``state.service(ModelRegistry)``.
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ class ModelRegistry:
                 self._issued = number
                 handle = f"m-{number}"
                 batcher = self._batcher_for(task, handle, batching)
-                loaded = LoadedModel(handle, key, prepared, task, count, size, time.monotonic() - started, batcher)
+                loaded = LoadedModel(
+                    handle, key, prepared, task, count, size, time.monotonic() - started, batcher
+                )
                 self._by_handle[handle] = loaded
                 self._by_key[key] = loaded
         report("ready")

@@ -30,7 +30,9 @@ def run(
     if not values:
         raise InvalidParams("inputs is an empty list")
     if keep and not task.keepable:
-        raise InvalidParams(f"keep: true needs a task whose outputs are tensors; {task.task_name} returns values")
+        raise InvalidParams(
+            f"keep: true needs a task whose outputs are tensors; {task.task_name} returns values"
+        )
     lookup = _tensor_lookup(state)
     loaded.enter()
     try:

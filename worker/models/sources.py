@@ -36,8 +36,19 @@ BUNDLED: dict[str, tuple[str, str]] = {
 HUB_PROBE_TIMEOUT_SECONDS = 3.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Files a PyTorch worker never needs; skipping them keeps downloads to what is loaded.
-_IGNORED_FILES = ["*.onnx", "*.onnx_data", "onnx/*", "*.h5", "*.msgpack", "*.tflite", "*.ot", "openvino/*",
-                  "coreml/*", "*.mlmodel", "*.gguf"]
+_IGNORED_FILES = [
+    "*.onnx",
+    "*.onnx_data",
+    "onnx/*",
+    "*.h5",
+    "*.msgpack",
+    "*.tflite",
+    "*.ot",
+    "openvino/*",
+    "coreml/*",
+    "*.mlmodel",
+    "*.gguf",
+]
 
 
 @dataclass(frozen=True)
@@ -127,9 +138,11 @@ def _probe_hub() -> str | None:
         return f"{constants.ENDPOINT} is unreachable ({exc.__class__.__name__}: {exc})"
 
 
-def _download(model: str, revision: str | None, token: str | bool | None, report: Callable[[str], None]) -> Path:
-    from huggingface_hub import snapshot_download
+def _download(
+    model: str, revision: str | None, token: str | bool | None, report: Callable[[str], None]
+) -> Path:
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import snapshot_download
 
     if _offline():
         raise ModelNotFound(
@@ -150,5 +163,7 @@ def _download(model: str, revision: str | None, token: str | bool | None, report
     except (hub_errors.RepositoryNotFoundError, hub_errors.RevisionNotFoundError) as exc:
         raise ModelNotFound(f"model {model!r} not found on the hub: {exc}", data={"model": model}) from None
     except (hub_errors.HfHubHTTPError, OSError) as exc:
-        raise ModelNotFound(f"model {model!r} could not be downloaded: {exc}", data={"model": model}) from None
+        raise ModelNotFound(
+            f"model {model!r} could not be downloaded: {exc}", data={"model": model}
+        ) from None
     return Path(str(found))

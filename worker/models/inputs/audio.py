@@ -92,7 +92,9 @@ def _waveform_from_array(array: Any) -> np.ndarray:
     if samples.ndim == 2:  # (channels, samples) as librosa and torchaudio lay it out
         samples = samples.mean(axis=0)
     if samples.ndim != 1:
-        raise InvalidInput(f"an audio tensor must be 1-D (samples) or 2-D (channels, samples); got {samples.shape}")
+        raise InvalidInput(
+            f"an audio tensor must be 1-D (samples) or 2-D (channels, samples); got {samples.shape}"
+        )
     return samples.astype(np.float32)
 
 

@@ -15,5 +15,7 @@ def load_text(value: InputObject, task: str) -> str:
 
 def load_question(value: InputObject, task: str) -> tuple[str, str]:
     if value.kind != "question" or value.question is None or value.context is None:
-        raise InvalidInput(f"{task} takes {{\"question\", \"context\"}} objects; got an input of shape {value.kind!r}")
+        raise InvalidInput(
+            f'{task} takes {{"question", "context"}} objects; got an input of shape {value.kind!r}'
+        )
     return value.question, value.context

@@ -63,8 +63,20 @@ _ARCHITECTURE_SUFFIXES = [
     ("ForObjectDetection", "object-detection"),
     ("VisionEncoderDecoderModel", "image-to-text"),
 ]
-_AUDIO_MODEL_TYPES = {"wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew", "sew-d",
-                      "wav2vec2-conformer", "whisper", "audio-spectrogram-transformer", "wav2vec2-bert"}
+_AUDIO_MODEL_TYPES = {
+    "wav2vec2",
+    "hubert",
+    "wavlm",
+    "data2vec-audio",
+    "unispeech",
+    "unispeech-sat",
+    "sew",
+    "sew-d",
+    "wav2vec2-conformer",
+    "whisper",
+    "audio-spectrogram-transformer",
+    "wav2vec2-bert",
+}
 _ZERO_SHOT_IMAGE_TYPES = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "owlvit"}
 
 

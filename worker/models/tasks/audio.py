@@ -61,7 +61,9 @@ class SpeechRecognition(PipelineTask):
         generate_kwargs = given(params, exclude=("return_timestamps", "chunk_length_s", "stride_length_s"))
         if self.is_ctc:
             if generate_kwargs:
-                raise InvalidParams(f"{sorted(generate_kwargs)} apply to sequence-to-sequence models, not CTC")
+                raise InvalidParams(
+                    f"{sorted(generate_kwargs)} apply to sequence-to-sequence models, not CTC"
+                )
             if kwargs.get("return_timestamps") is True:
                 kwargs["return_timestamps"] = "word"
         elif generate_kwargs:

@@ -63,7 +63,9 @@ def read_sentence_config(folder: Path) -> SentenceConfig:
             dense = json.loads((path / "config.json").read_text(encoding="utf-8"))
             activation = _ACTIVATIONS.get(dense.get("activation_function", ""), None)
             if activation is None:
-                raise UnsupportedTask(f"Dense activation {dense.get('activation_function')!r} is not supported")
+                raise UnsupportedTask(
+                    f"Dense activation {dense.get('activation_function')!r} is not supported"
+                )
             config.dense.append((path, activation))
         elif kind == "Normalize":
             config.normalize = True
@@ -118,7 +120,9 @@ def pool(token_vectors: Any, mask: Any, modes: list[str]) -> Any:
         elif mode == "weightedmean":
             positions = torch.arange(1, mask.shape[1] + 1, device=mask.device, dtype=token_vectors.dtype)
             position_weights = weights * positions.view(1, -1, 1)
-            pooled.append((token_vectors * position_weights).sum(dim=1) / position_weights.sum(dim=1).clamp(min=1e-9))
+            pooled.append(
+                (token_vectors * position_weights).sum(dim=1) / position_weights.sum(dim=1).clamp(min=1e-9)
+            )
         elif mode == "lasttoken":
             # The last position the mask keeps, whether the tokenizer pads left or right.
             positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
@@ -135,7 +139,9 @@ class _Dense:
     def __init__(self, folder: Path, activation: str, device: Any, dtype: Any) -> None:
         torch = runtime.torch()
         settings = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        self.linear = torch.nn.Linear(settings["in_features"], settings["out_features"], bias=settings.get("bias", True))
+        self.linear = torch.nn.Linear(
+            settings["in_features"], settings["out_features"], bias=settings.get("bias", True)
+        )
         self.linear.load_state_dict(_read_state_dict(folder))
         self.linear.to(device=device, dtype=dtype).eval()
         self.activation = activation
@@ -143,7 +149,12 @@ class _Dense:
     def __call__(self, x: Any) -> Any:
         torch = runtime.torch()
         x = self.linear(x)
-        functions = {"tanh": torch.tanh, "relu": torch.relu, "gelu": torch.nn.functional.gelu, "sigmoid": torch.sigmoid}
+        functions = {
+            "tanh": torch.tanh,
+            "relu": torch.relu,
+            "gelu": torch.nn.functional.gelu,
+            "sigmoid": torch.sigmoid,
+        }
         return functions[self.activation](x) if self.activation in functions else x
 
 
@@ -174,8 +185,15 @@ class _Encoder(Task):
     batchable = True
     keepable = True
 
-    def __init__(self, name: str, module: Any, tokenizer: Any, device: Any, max_length: int | None,
-                 lower_case: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: Any,
+        tokenizer: Any,
+        device: Any,
+        max_length: int | None,
+        lower_case: bool = False,
+    ) -> None:
         super().__init__(name, module)
         self.tokenizer = tokenizer
         self.device = device
@@ -189,7 +207,10 @@ class _Encoder(Task):
     def forward(self, texts: list[str], truncation: bool = True) -> tuple[Any, Any]:
         """(token vectors [batch, seq, dim], attention mask [batch, seq]) for texts."""
         encoded = self.tokenizer(
-            texts, padding=True, truncation=truncation, max_length=self.max_length if truncation else None,
+            texts,
+            padding=True,
+            truncation=truncation,
+            max_length=self.max_length if truncation else None,
             return_tensors="pt",
         ).to(self.device)
         with runtime.no_grad():
@@ -236,8 +257,9 @@ class SentenceEmbeddings(_Encoder):
     name = "sentence-embeddings"
     Parameters = SentenceParameters
 
-    def __init__(self, name: str, module: Any, tokenizer: Any, device: Any, config: SentenceConfig,
-                 dense: list[_Dense]) -> None:
+    def __init__(
+        self, name: str, module: Any, tokenizer: Any, device: Any, config: SentenceConfig, dense: list[_Dense]
+    ) -> None:
         max_length = config.max_seq_length or _model_max_length(tokenizer, module)
         super().__init__(name, module, tokenizer, device, max_length, config.do_lower_case)
         self.config = config

@@ -60,20 +60,32 @@ def generate(
     kwargs = given(params, exclude=_NOT_GENERATE_KWARGS)
     config = module.generation_config
     if "max_new_tokens" not in kwargs and config.max_new_tokens is None:
-        if not module.config.is_encoder_decoder or config.max_length in (None, _TRANSFORMERS_DEFAULT_MAX_LENGTH):
+        if not module.config.is_encoder_decoder or config.max_length in (
+            None,
+            _TRANSFORMERS_DEFAULT_MAX_LENGTH,
+        ):
             kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
     if config.pad_token_id is None and tokenizer is not None:
-        kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        kwargs["pad_token_id"] = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
     if params.stop:
         kwargs["stop_strings"] = params.stop
         kwargs["tokenizer"] = tokenizer
     if params.seed is not None:
         torch.manual_seed(params.seed)
     single = (params.num_beams or config.num_beams or 1) == 1 and (params.num_return_sequences or 1) == 1
-    streamer = _ProgressStreamer(tokenizer, ctx, index) if ctx is not None and ctx.wants_progress and single else None
+    streamer = (
+        _ProgressStreamer(tokenizer, ctx, index)
+        if ctx is not None and ctx.wants_progress and single
+        else None
+    )
     with runtime.no_grad():
         sequences = module.generate(
-            **inputs, **kwargs, stopping_criteria=StoppingCriteriaList([_cancelled_criterion(ctx)]), streamer=streamer
+            **inputs,
+            **kwargs,
+            stopping_criteria=StoppingCriteriaList([_cancelled_criterion(ctx)]),
+            streamer=streamer,
         )
     if ctx is not None:
         ctx.check_cancelled()
@@ -154,7 +166,9 @@ class TextGeneration(Task):
     def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
         if value.kind == "messages":
             if not getattr(self.tokenizer, "chat_template", None):
-                raise InvalidInput("this model's tokenizer has no chat template; send text instead of messages")
+                raise InvalidInput(
+                    "this model's tokenizer has no chat template; send text instead of messages"
+                )
             return [{"role": m.role, "content": m.content} for m in value.messages or []]
         return load_text(value, self.task_name)
 
@@ -274,13 +288,19 @@ class Translation(_Seq2Seq):
             return {}
         get_lang_id = getattr(self.tokenizer, "get_lang_id", None)
         try:
-            token_id = get_lang_id(params.tgt_lang) if get_lang_id else self.tokenizer.convert_tokens_to_ids(params.tgt_lang)
+            token_id = (
+                get_lang_id(params.tgt_lang)
+                if get_lang_id
+                else self.tokenizer.convert_tokens_to_ids(params.tgt_lang)
+            )
         except (KeyError, ValueError):
             token_id = None
         if token_id is None or token_id == self.tokenizer.unk_token_id:
             if key_is_prefix(self.module.config, params):
                 return {}
-            raise InvalidParams(f"tgt_lang {params.tgt_lang!r} is not a language this model's tokenizer knows")
+            raise InvalidParams(
+                f"tgt_lang {params.tgt_lang!r} is not a language this model's tokenizer knows"
+            )
         return {"forced_bos_token_id": token_id}
 
 

@@ -22,10 +22,11 @@ Modality = Literal["text", "audio", "image"]
 def build_pipeline(lc: LoadContext, pipeline_task: str, **extra: Any) -> Any:
     from transformers import pipeline
 
+    make: Any = pipeline  # typed by overloads on literal task names; ours is a runtime string
     lc.report("loading pipeline")
     options = dict(lc.options)
     token = options.pop("token", None)
-    return pipeline(
+    return make(
         pipeline_task,
         model=lc.path,
         device=lc.device,

@@ -46,7 +46,9 @@ class QuestionAnswering(Task):
         lc.report("loading tokenizer")
         tokenizer = AutoTokenizer.from_pretrained(lc.path, trust_remote_code=lc.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
-            raise InvalidParams("question-answering needs a fast tokenizer (tokenizer.json) for character offsets")
+            raise InvalidParams(
+                "question-answering needs a fast tokenizer (tokenizer.json) for character offsets"
+            )
         lc.report("loading weights")
         model = AutoModelForQuestionAnswering.from_pretrained(lc.path, **lc.pretrained_kwargs())
         return cls(lc.task, model.to(lc.device).eval(), tokenizer, lc.device)
@@ -103,7 +105,9 @@ class QuestionAnswering(Task):
         ends = output.end_logits.float().cpu().numpy()
         candidates: list[dict[str, Any]] = []
         for w in range(windows):
-            candidates.extend(self._window_spans(starts[w], ends[w], context_masks[w], offsets[w], context, params))
+            candidates.extend(
+                self._window_spans(starts[w], ends[w], context_masks[w], offsets[w], context, params)
+            )
         best: dict[tuple[int, int], dict[str, Any]] = {}
         for candidate in sorted(candidates, key=lambda c: -c["score"]):
             best.setdefault((candidate["start"], candidate["end"]), candidate)

@@ -68,8 +68,9 @@ class ImageToText(Task):
     name = "image-to-text"
     Parameters = CaptionParameters
 
-    def __init__(self, name: str, module: Any, processor: Any, image_processor: Any, tokenizer: Any,
-                 device: Any) -> None:
+    def __init__(
+        self, name: str, module: Any, processor: Any, image_processor: Any, tokenizer: Any, device: Any
+    ) -> None:
         super().__init__(name, module)
         self.processor = processor  # a multimodal processor, or None
         self.image_processor = image_processor
@@ -87,7 +88,9 @@ class ImageToText(Task):
             image_processor, tokenizer = processor.image_processor, processor.tokenizer
         else:
             processor = None
-            image_processor = AutoImageProcessor.from_pretrained(lc.path, trust_remote_code=lc.trust_remote_code)
+            image_processor = AutoImageProcessor.from_pretrained(
+                lc.path, trust_remote_code=lc.trust_remote_code
+            )
             tokenizer = AutoTokenizer.from_pretrained(lc.path, trust_remote_code=lc.trust_remote_code)
         lc.report("loading weights")
         model = AutoModelForImageTextToText.from_pretrained(lc.path, **lc.pretrained_kwargs())

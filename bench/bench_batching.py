@@ -1,0 +1,166 @@
+"""Dynamic batching: 64 concurrent single-sentence embedding requests through the worker, against
+the same model (all-MiniLM-L6-v2) called in-process with batches of 32, measured in the same run.
+
+Contenders, sentences per second, each the median of several rounds taken in turns so that a busy
+moment on the machine hits them alike:
+
+    worker, batched       64 model/run requests in flight, one sentence each (max_batch_size 32)
+    worker, unbatched     the same with batching off (max_batch_size 1): one forward pass per request
+    in-process, batch 32  sentence-transformers' encode(batch_size=32) on the same 64 sentences
+    in-process, batch 1   encode(batch_size=1)
+
+Target: worker batched >= 90% of in-process batch 32. Both use the same torch intra-op threads.
+
+    .venv/bin/python bench/bench_batching.py [--rounds 7] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from worker.client import WorkerClient  # noqa: E402
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+REQUESTS = 64
+TARGET = 0.90
+
+_SUBJECTS = [
+    "The engineer",
+    "A small cat",
+    "Our quarterly report",
+    "The new library",
+    "My neighbour",
+    "The night train",
+    "A quiet river",
+    "This worker process",
+]
+_ACTIONS = [
+    "explains how the system recovers after a crash",
+    "sleeps on the warm windowsill all afternoon",
+    "shows that revenue grew faster than expected",
+    "loads models once and keeps them in memory",
+    "plays the piano every evening after dinner",
+    "arrives late because of snow on the tracks",
+    "flows slowly past the old mill and the bridge",
+    "answers requests from the host over a pipe",
+]
+
+
+def sentences(n: int) -> list[str]:
+    """n distinct ordinary sentences of 8 to 14 words."""
+    return [f"{_SUBJECTS[i % 8]} {_ACTIONS[(i // 8 + i) % 8]} (case {i})." for i in range(n)]
+
+
+def worker_rate(worker: WorkerClient, handle: str, texts: list[str]) -> float:
+    started = time.perf_counter()
+    calls = [worker.send("model/run", {"handle": handle, "inputs": text}) for text in texts]
+    for call in calls:
+        worker.result(call, timeout=300)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def inprocess_rate(model: Any, texts: list[str], batch_size: int) -> float:
+    started = time.perf_counter()
+    model.encode(texts, batch_size=batch_size, convert_to_numpy=True)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from worker.models.sources import bundled_folder, resolve
+
+    torch.set_num_threads(args.threads)
+    folder = resolve(MODEL).path if bundled_folder(MODEL) is None else bundled_folder(MODEL)
+    inprocess = SentenceTransformer(str(folder), device="cpu")
+    texts = sentences(REQUESTS)
+
+    quiet = open(os.devnull, "wb")  # noqa: SIM115 - the workers' logs
+    worker_args = ["--threads", str(args.threads)]
+    with WorkerClient(worker_args, stderr=quiet) as worker, WorkerClient(worker_args, stderr=quiet) as plain:
+        batched = worker.call(
+            "model/load", {"model": MODEL, "batching": {"max_batch_size": 32, "max_delay_ms": 5}}, timeout=300
+        )
+        unbatched = plain.call("model/load", {"model": MODEL, "batching": {"max_batch_size": 1}}, timeout=300)
+        _check_same_vectors(worker, batched["handle"], inprocess, texts[:8])
+
+        contenders: dict[str, Callable[[], float]] = {
+            "worker, batched (64 in flight)": lambda: worker_rate(worker, batched["handle"], texts),
+            "worker, unbatched (64 in flight)": lambda: worker_rate(plain, unbatched["handle"], texts),
+            "in-process, batch 32": lambda: inprocess_rate(inprocess, texts, 32),
+            "in-process, batch 1": lambda: inprocess_rate(inprocess, texts, 1),
+        }
+        for run in contenders.values():  # warm-up: first calls pay for lazy initialisation
+            run()
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
+        for _ in range(args.rounds):
+            for name, run in contenders.items():
+                rates[name].append(run())
+        batches = next(
+            m["batches_run"] for m in worker.call("model/list")["models"] if m["handle"] == batched["handle"]
+        )
+    quiet.close()
+
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    ratio = medians["worker, batched (64 in flight)"] / medians["in-process, batch 32"]
+    lines = []
+    for name, value in medians.items():
+        spread = f"{min(rates[name]):.0f}-{max(rates[name]):.0f}"
+        lines.append(f"{name:34s} {value:7.1f} sentences/s   (rounds {spread})")
+    requests = REQUESTS * (args.rounds + 1) + 8
+    lines.append(
+        f"{'batched forward passes':34s} {batches:7d}   ({requests / batches:.1f} requests per pass)"
+    )
+    verdict = "meets" if ratio >= TARGET else "MISSES"
+    lines.append(f"worker batched / in-process batch 32 = {ratio:.2f}  ({verdict} the {TARGET:.0%} target)")
+    print("\n".join(lines))  # noqa: T201 - a benchmark's report
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "threads": args.threads,
+                    "rounds": args.rounds,
+                    "medians": medians,
+                    "rates": rates,
+                    "ratio": ratio,
+                    "target": TARGET,
+                },
+                indent=2,
+            )
+        )
+    return 0 if ratio >= TARGET else 1
+
+
+def _check_same_vectors(worker: WorkerClient, handle: str, inprocess: Any, texts: list[str]) -> None:
+    """Nobody wins by doing less work: both sides compute the same embeddings."""
+    ours = np.asarray(worker.call("model/run", {"handle": handle, "inputs": texts}, timeout=300))
+    theirs = inprocess.encode(texts, convert_to_numpy=True)
+    cosine = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
+    assert cosine.min() > 0.9999, cosine
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -147,7 +147,8 @@ class Worker:
                     # A bug met while handling one frame must not end a worker that may hold loaded
                     # models: answer it with the protocol's internal error and keep reading.
                     log.exception("internal error while handling a frame")
-                    self.writer.send(error_response(None, InternalError("internal error; see the worker's log")))
+                    internal = InternalError("internal error; see the worker's log")
+                    self.writer.send(error_response(None, internal))
         except TruncatedStream as exc:
             log.warning("input ended mid-frame: %s", exc)
             self.stop("eof", 0)

@@ -91,7 +91,8 @@ class FrameWriter:
             # OverflowError (ints beyond 64 bits in MessagePack) and UnicodeEncodeError (lone
             # surrogates) through. Whatever it is, the request must still get its one answer.
             if isinstance(response, SuccessResponse):
-                return self._plain_error(response.id, WorkerError.code, f"the result cannot be encoded: {exc}")
+                message = f"the result cannot be encoded: {exc}"
+                return self._plain_error(response.id, WorkerError.code, message)
             log.error("error data for id %r cannot be encoded (%s); sent without it", response.id, exc)
             return self._plain_error(response.id, response.error.code, response.error.message)
         if len(payload) <= self._max:

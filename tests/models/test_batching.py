@@ -53,7 +53,7 @@ def submit_all(batcher: DynamicBatcher, inputs: list[list[int]], params: int = 1
 
 def test_concurrent_requests_coalesce_up_to_the_batch_size():
     model = Recorder(seconds=0.05)
-    batcher = DynamicBatcher("m", model, BatchingSettings(max_batch_size=8, max_delay_ms=200))
+    batcher = DynamicBatcher("m", model, BatchingSettings(max_batch_size=8, max_delay_ms=500))
     results = submit_all(batcher, [[i] for i in range(20)])
     assert results == [[2 * i] for i in range(20)]  # each caller gets exactly its own output
     assert all(len(call) <= 8 for call in model.calls)

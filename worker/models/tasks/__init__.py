@@ -9,7 +9,6 @@ UnsupportedTask. Classes are imported on first use so that importing this module
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -167,11 +166,3 @@ def _generic_supported(name: str) -> bool:
     from transformers.pipelines import SUPPORTED_TASKS
 
     return name in SUPPORTED_TASKS
-
-
-def describe_known() -> list[str]:
-    return sorted(_CLASSES)
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -27,18 +27,28 @@ class RequestContext:
         self.state = state
         self.progress_token = progress_token
         self._send_progress = send_progress
-        self.cancel_event = threading.Event()
         self._after_response: list[Callable[[], None]] = []
         self._after_lock = threading.Lock()
         self._responded = False
 
     @property
+    def cancel_event(self) -> threading.Event:
+        # Made on first use: an Event costs about a third of an inline worker/ping, and most
+        # contexts are never cancelled nor waited on. dict.setdefault is atomic, so threads racing
+        # on the first use (the reader cancelling, the handler waiting) share one Event.
+        event: threading.Event | None = self.__dict__.get("_cancel_event")
+        if event is None:
+            event = self.__dict__.setdefault("_cancel_event", threading.Event())
+        return event
+
+    @property
     def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
+        event: threading.Event | None = self.__dict__.get("_cancel_event")
+        return event is not None and event.is_set()
 
     def check_cancelled(self) -> None:
         """Raise RequestCancelled if the client cancelled this request. Call it between steps."""
-        if self.cancel_event.is_set():
+        if self.cancelled:
             raise RequestCancelled()
 
     @property

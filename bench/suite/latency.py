@@ -1,9 +1,10 @@
 """No-op round trips (p50/p99) and pipelined calls per second.
 
-Contenders, each in its own process and all started before timing begins: the same-run floor (a
-minimal two-process pipe ping-pong), the worker over stdio and pipe with MessagePack and JSON, the
-gRPC and HTTP services, and the C# host (see ``dotnet.py``). They take turns for several rounds, and
-the samples of all rounds are pooled, so a busy moment on the machine lands on all of them alike.
+Contenders, each in its own process and all started before timing begins: the same-run floors (a
+minimal two-process ping-pong over an OS pipe and over a Unix socket), the worker over stdio and
+pipe with MessagePack and JSON, the gRPC and HTTP services, and the C# host (see ``dotnet.py``).
+They take turns for several rounds, and the samples of all rounds are pooled, so a busy moment on
+the machine lands on all of them alike.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from bench.suite.floor import PipeFloor
+from bench.suite.floor import PingPongFloor
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, grpc_round_trips, http_round_trips
 from bench.suite.stats import latency_summary, median
 from bench.suite.worker_client import BenchWorker
@@ -40,8 +41,9 @@ def measure_round_trips(
     payload = b"p" * _payload_size()
     with ExitStack() as stack:
         contenders: dict[str, RoundTrips] = {}
-        floor = stack.enter_context(PipeFloor())
-        contenders["floor_pipe_pingpong"] = lambda n: floor.round_trips(payload, n)
+        for channel in ("pipe", "socket"):
+            floor = stack.enter_context(PingPongFloor(channel))
+            contenders[f"floor_{channel}_pingpong"] = lambda n, f=floor: f.round_trips(payload, n)  # type: ignore[misc]
         for transport, encoding in WIRES:
             worker = stack.enter_context(BenchWorker(transport, encoding))
             contenders[f"worker_{transport}_{encoding}"] = (

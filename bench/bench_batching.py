@@ -89,11 +89,13 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
+    import transformers
     from sentence_transformers import SentenceTransformer
 
     from worker.models.sources import bundled_folder, resolve
 
     torch.set_num_threads(args.threads)
+    transformers.utils.logging.disable_progress_bar()
     folder = resolve(MODEL).path if bundled_folder(MODEL) is None else bundled_folder(MODEL)
     inprocess = SentenceTransformer(str(folder), device="cpu")
     texts = sentences(REQUESTS)

@@ -168,6 +168,22 @@ def text_generation(folder: Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def chat_generation(folder: Path) -> None:
+    """The text-generation model with a chat template in its tokenizer."""
+    from transformers import AutoTokenizer
+
+    text_generation(folder)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+
+
 def seq2seq(folder: Path) -> None:
     """A BART for summarization, translation and text2text-generation."""
     from transformers import BartConfig, BartForConditionalGeneration
@@ -435,6 +451,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "sentence-embeddings": sentence_embeddings,
     "sentence-embeddings-mean": lambda f: sentence_embeddings(f, pooling="mean", normalize=False),
     "text-generation": text_generation,
+    "chat-generation": chat_generation,
     "seq2seq": seq2seq,
     "ctc": ctc,
     "whisper": whisper,

@@ -124,6 +124,35 @@ def test_seq2seq_generation_streams_too(worker, load):
     assert pieces and "".join(p["text"] for p in pieces).strip() == summary[0]["summary_text"]
 
 
+def test_generation_stops_at_a_stop_string(worker, load):
+    model = load("text-generation")
+    free = run(worker, model["handle"], PROMPT, max_new_tokens=40, min_new_tokens=40, return_full_text=False)
+    text = free[0]["generated_text"]
+    stop = text[10:13]  # a piece of what greedy decoding will produce again
+    stopped = run(worker, model["handle"], PROMPT, max_new_tokens=40, return_full_text=False, stop=[stop])
+    cut = stopped[0]["generated_text"]
+    # Stopped early, on the same path, no later than the token where the stop string completes.
+    assert text.startswith(cut) and len(cut) < len(text)
+    assert stop in text[: len(cut) + len(stop)]
+
+
+def test_chat_messages_are_formatted_with_the_chat_template(worker, load):
+    model = load("chat-generation")
+    chat = [{"role": "user", "content": "hello world"}]
+    reply = run(worker, model["handle"], {"messages": chat}, max_new_tokens=5, min_new_tokens=5)
+    conversation = reply[0]["generated_text"]
+    assert conversation[:1] == chat and conversation[1]["role"] == "assistant"
+    only = run(
+        worker,
+        model["handle"],
+        {"messages": chat},
+        max_new_tokens=5,
+        min_new_tokens=5,
+        return_full_text=False,
+    )
+    assert only[0]["generated_text"] == conversation[1]["content"]
+
+
 def test_chat_messages_need_a_chat_template(worker, load):
     model = load("text-generation")
     with pytest.raises(WorkerCallError) as caught:

@@ -24,7 +24,7 @@ class HostBench:
     """One HostPingBench.exe process (and the worker it started), driven line by line."""
 
     def __init__(self, exe: str, transport: str) -> None:
-        env = {**os.environ, "MONO_PATH": str(HOST_DIR / "out")}
+        env = {**os.environ, "MONO_PATH": str(OUT)}
         self.proc = subprocess.Popen(
             ["mono", exe, sys.executable, str(ROOT), transport],
             stdin=subprocess.PIPE,
@@ -61,29 +61,45 @@ class HostBench:
             self.proc.stdout.close()
 
 
+def _mcs(*args: str) -> str | None:
+    """Run mcs with the flags dotnet-host/build.sh uses; the error text when it fails."""
+    done = subprocess.run(
+        [
+            "mcs",
+            "-langversion:7",
+            "-nologo",
+            "-r:System.dll",
+            "-r:System.Core.dll",
+            "-r:System.Numerics.dll",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return None if done.returncode == 0 else (done.stderr or done.stdout).strip()[-300:]
+
+
 def build() -> tuple[str | None, str]:
-    """The compiled bench program, or None and the reason it could not be built."""
-    if not (HOST_DIR / "build.sh").exists():
-        return None, "the C# host library is not built yet (no dotnet-host/build.sh)"
+    """The compiled bench program, or None and the reason it could not be built.
+
+    The library is compiled from dotnet-host/src into bench/results/dotnet/, not into dotnet-host/out/:
+    a benchmark must not rewrite DLLs that a test run may have loaded at that moment.
+    """
+    library_sources = sorted(str(p) for p in (HOST_DIR / "src" / "HfWorker").rglob("*.cs"))
+    if not library_sources:
+        return None, "the C# host library is not there (no dotnet-host/src/HfWorker)"
     for tool in ("mcs", "mono"):
         if shutil.which(tool) is None:
             return None, f"{tool} is not installed (Debian: mono-devel)"
-    built = subprocess.run(["bash", str(HOST_DIR / "build.sh"), "build"], capture_output=True, text=True)
-    if built.returncode != 0:
-        return None, f"dotnet-host/build.sh build failed: {(built.stderr or built.stdout).strip()[-300:]}"
     OUT.mkdir(parents=True, exist_ok=True)
+    library = OUT / "HfWorker.dll"
+    error = _mcs("-target:library", f"-out:{library}", *library_sources)
+    if error:
+        return None, f"the C# host library does not compile: {error}"
     exe = OUT / "HostPingBench.exe"
-    compiled = subprocess.run(
-        ["mcs", "-langversion:7", "-nologo", "-r:System.dll", "-r:System.Core.dll",
-         f"-r:{HOST_DIR / 'out' / 'HfWorker.dll'}", f"-out:{exe}", str(SOURCE)],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
-    if compiled.returncode != 0:
-        return (
-            None,
-            f"HostPingBench.cs does not compile: {(compiled.stderr or compiled.stdout).strip()[-300:]}",
-        )
+    error = _mcs("-target:exe", f"-r:{library}", f"-out:{exe}", str(SOURCE))
+    if error:
+        return None, f"HostPingBench.cs does not compile: {error}"
     return str(exe), ""
 
 

@@ -54,6 +54,9 @@ def test_feature_extraction_returns_one_vector_per_token(worker, load, model_dir
         tokens = int(mask[i].sum())
         assert np.asarray(got).shape == (1, tokens, 32)  # [1, tokens, hidden] like the pipeline, no padding
         np.testing.assert_allclose(got[0], hidden[i, :tokens].numpy(), atol=1e-5)
+    kept = run(worker, model["handle"], texts, keep=True)  # different lengths: one tensor per text
+    assert [k["shape"] for k in kept] == [[1, int(mask[i].sum()), 32] for i in range(len(texts))]
+    worker.call("tensor/free", {"handles": [k["handle"] for k in kept]})
 
 
 @pytest.mark.parametrize(

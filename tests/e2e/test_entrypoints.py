@@ -24,7 +24,8 @@ def test_console_script_serves_like_python_dash_m() -> None:
 
 def test_readme_shell_recipe_prints_ready_then_the_response_one_json_per_line() -> None:
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    recipe = """printf '%s\\n' '{"jsonrpc":"2.0","id":1,"method":"worker/ping","params":{"hi":1}}' | hf-worker --framing ndjson"""
+    request = '{"jsonrpc":"2.0","id":1,"method":"worker/ping","params":{"hi":1}}'
+    recipe = f"printf '%s\\n' '{request}' | hf-worker --framing ndjson"
     done = subprocess.run(["sh", "-c", recipe], env=env, cwd=ROOT, capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode().split("\n")

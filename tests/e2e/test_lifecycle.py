@@ -132,6 +132,18 @@ def test_signal_cancels_what_outlives_the_grace_period(wire: Wire) -> None:
         assert error_code(w.response(sleeper, timeout=0)) == -32800
 
 
+def test_a_second_signal_exits_at_once_with_128_plus_its_number() -> None:
+    with WorkerProcess(Wire("stdio", "length", "msgpack"), TEST_METHODS) as w:
+        w.request("test/hang", {"seconds": 30})  # ignores cancellation; the grace is the default 10 s
+        w.call("worker/ping")
+        w.proc.send_signal(signal.SIGTERM)
+        w.wait_stderr("stopping: signal")
+        started = time.monotonic()
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.wait_exit(5) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 2
+
+
 @pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
 def test_worker_exits_when_its_parent_dies(reap: bool) -> None:
     # Every wire at once: the parent watch does not depend on the wire, and this keeps the test short.
@@ -139,7 +151,9 @@ def test_worker_exits_when_its_parent_dies(reap: bool) -> None:
     parents = [subprocess.Popen(["sleep", "60"]) for _ in ALL_WIRES]
     workers: list[WorkerProcess] = []
     try:
-        workers = start_all([(wire, ["--parent-pid", str(p.pid)]) for wire, p in zip(ALL_WIRES, parents)])
+        workers = start_all(
+            [(wire, ["--parent-pid", str(p.pid)]) for wire, p in zip(ALL_WIRES, parents, strict=True)]
+        )
         for w in workers:
             assert w.call("worker/ping")["result"] is None
         time.sleep(0.6)  # at least one liveness check passes while the parents live

@@ -30,7 +30,9 @@ def test_ready_comes_first_fast_and_before_torch(shared_worker: WorkerProcess) -
         w.wire.framing,
         w.wire.encoding,
     )
-    assert {"worker/ping", "worker/info", "worker/shutdown", "test/sleep", "test/hang"} <= set(params["methods"])
+    assert {"worker/ping", "worker/info", "worker/shutdown", "test/sleep", "test/hang"} <= set(
+        params["methods"]
+    )
     assert params["methods"] == sorted(params["methods"])
     assert params["max_frame_bytes"] == SMALL_FRAME_LIMIT
     # The real start-up time is measured in bench/; here only "not stuck importing something heavy".
@@ -116,7 +118,11 @@ def test_batch_of_notifications_gets_nothing_and_empty_batch_one_error(shared_wo
 
 def test_parse_error_is_answered_and_the_worker_keeps_serving(shared_worker: WorkerProcess) -> None:
     w = shared_worker
-    garbage = b"\xc1\xc1 not msgpack" if w.wire.encoding == "msgpack" else b'{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]'
+    garbage = (
+        b"\xc1\xc1 not msgpack"
+        if w.wire.encoding == "msgpack"
+        else b'{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]'
+    )
     mark = w.mark()
     w.send_payload(garbage)
     error = w.wait_for(lambda m: is_response(m), after=mark, what="the parse error")
@@ -126,8 +132,17 @@ def test_parse_error_is_answered_and_the_worker_keeps_serving(shared_worker: Wor
 
 def test_oversized_frame_is_skipped_and_the_stream_stays_in_step(shared_worker: WorkerProcess) -> None:
     w = shared_worker
-    big = w.wire.encode({"jsonrpc": "2.0", "id": "big", "method": "worker/ping", "params": {"x": "a" * (SMALL_FRAME_LIMIT + 10)}})
-    follower = w.wire.encode({"jsonrpc": "2.0", "id": "after-big", "method": "worker/ping", "params": {"ok": 1}})
+    big = w.wire.encode(
+        {
+            "jsonrpc": "2.0",
+            "id": "big",
+            "method": "worker/ping",
+            "params": {"x": "a" * (SMALL_FRAME_LIMIT + 10)},
+        }
+    )
+    follower = w.wire.encode(
+        {"jsonrpc": "2.0", "id": "after-big", "method": "worker/ping", "params": {"ok": 1}}
+    )
     mark = w.mark()
     # One write, so the follower sits right behind the oversized frame in the worker's input.
     w.send_raw(w.wire.wrap(big) + w.wire.wrap(follower))
@@ -167,7 +182,9 @@ def test_cancelled_sleep_is_answered_within_a_second(shared_worker: WorkerProces
     assert len(w.responses_to(rid)) == 1
 
 
-def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(shared_worker: WorkerProcess) -> None:
+def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
+    shared_worker: WorkerProcess,
+) -> None:
     w = shared_worker
     hang_seconds = 0.8
     rid = w.request("test/hang", {"seconds": hang_seconds})
@@ -188,6 +205,19 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(share
         time.sleep(0.05)
     w.call("worker/ping")
     assert len(w.responses_to(rid)) == 1
+
+
+def test_a_hang_holding_the_gil_freezes_ping_until_it_ends(shared_worker: WorkerProcess) -> None:
+    # The signal a supervisor relies on: a stuck C extension stops even worker/ping from answering.
+    w = shared_worker
+    hold = 0.4
+    rid = w.request("test/hang", {"seconds": hold, "hold_gil": True})
+    time.sleep(0.05)  # let the handler thread take the GIL
+    sent = time.monotonic()
+    ping = w.call("worker/ping", {"frozen": True}, timeout=5)
+    assert ping["result"] == {"frozen": True}
+    assert w.arrival(ping) - sent > hold / 2
+    assert "result" in w.response(rid)
 
 
 def test_duplicate_id_in_flight_is_refused(shared_worker: WorkerProcess) -> None:
@@ -214,7 +244,9 @@ def test_progress_arrives_before_the_response_and_never_after(shared_worker: Wor
     time.sleep(0.1)
     w.call("worker/ping")
     log = w.all_messages(mark)
-    progress = [i for i, m in enumerate(log) if m.get("method") == "$/progress" and m["params"]["token"] == token]
+    progress = [
+        i for i, m in enumerate(log) if m.get("method") == "$/progress" and m["params"]["token"] == token
+    ]
     assert len(progress) == 4
     assert max(progress) < log.index(response)
     fractions = [log[i]["params"]["value"]["fraction"] for i in progress]
@@ -239,7 +271,9 @@ def test_stdout_pollution_goes_to_stderr_not_the_stream(shared_worker: WorkerPro
 
 def test_requests_written_byte_by_byte_are_read(shared_worker: WorkerProcess) -> None:
     w = shared_worker
-    frame = w.wire.wrap(w.wire.encode({"jsonrpc": "2.0", "id": "slow-writer", "method": "worker/ping", "params": [7]}))
+    frame = w.wire.wrap(
+        w.wire.encode({"jsonrpc": "2.0", "id": "slow-writer", "method": "worker/ping", "params": [7]})
+    )
     for i in range(len(frame)):
         w.send_raw(frame[i : i + 1])
     assert w.response("slow-writer")["result"] == [7]
@@ -250,7 +284,9 @@ def test_many_requests_in_flight_get_one_response_each(shared_worker: WorkerProc
     mark = w.mark()
     ids = [f"many-{i}" for i in range(100)]
     data = b"".join(
-        w.wire.wrap(w.wire.encode({"jsonrpc": "2.0", "id": rid, "method": "test/echo", "params": {"value": rid}}))
+        w.wire.wrap(
+            w.wire.encode({"jsonrpc": "2.0", "id": rid, "method": "test/echo", "params": {"value": rid}})
+        )
         for rid in ids
     )
     w.send_raw(data)
@@ -261,12 +297,15 @@ def test_many_requests_in_flight_get_one_response_each(shared_worker: WorkerProc
     assert sorted(answered) == sorted(ids)
 
 
-
-def test_lsp_bad_header_block_is_a_parse_error_and_the_next_message_is_read(shared_worker: WorkerProcess) -> None:
+def test_lsp_bad_header_block_is_a_parse_error_and_the_next_message_is_read(
+    shared_worker: WorkerProcess,
+) -> None:
     w = shared_worker
     if w.wire.framing != "lsp":
         pytest.skip("LSP headers exist only with --framing lsp")
-    follower = w.wire.wrap(w.wire.encode({"jsonrpc": "2.0", "id": "after-bad-header", "method": "worker/ping"}))
+    follower = w.wire.wrap(
+        w.wire.encode({"jsonrpc": "2.0", "id": "after-bad-header", "method": "worker/ping"})
+    )
     mark = w.mark()
     w.send_raw(b"Content-Length: -5\r\n\r\n" + follower)
     error = w.wait_for(is_response, after=mark, what="the parse error")

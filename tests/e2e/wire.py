@@ -181,7 +181,8 @@ class WorkerProcess:
                 self._conn, _ = self._server.accept()
             except TimeoutError:
                 self.kill()
-                raise AssertionError(f"the worker never connected to its pipe; stderr: {self.stderr_text()}")
+                stderr = self.stderr_text()
+                raise AssertionError(f"the worker never connected to its pipe; stderr: {stderr}") from None
             self._conn.settimeout(None)
             self._spawn(self._collect, self.proc.stdout, self._stdout)
             stream: IO[bytes] = self._conn.makefile("rb")
@@ -314,7 +315,9 @@ class WorkerProcess:
                 self._cond.wait(remaining)
 
     def response(self, id: Any, timeout: float = 10.0) -> dict[str, Any]:
-        return self.wait_for(lambda m: is_response(m) and _same_id(m["id"], id), timeout, what=f"a response to {id!r}")
+        return self.wait_for(
+            lambda m: is_response(m) and _same_id(m["id"], id), timeout, what=f"a response to {id!r}"
+        )
 
     def arrival(self, message: Message) -> float:
         """When a message (by identity) arrived, on the monotonic clock."""

@@ -131,7 +131,9 @@ def match(expected: Expected, received: list[Any]) -> None:
     """Everything ``received`` (responses and arrays, no notifications) against ``expected``."""
     arrays = [m for m in received if isinstance(m, list)]
     singles = [m for m in received if not isinstance(m, list)]
-    assert len(arrays) == len(expected.batches), f"{len(arrays)} arrays for {len(expected.batches)} batches: {arrays}"
+    assert len(arrays) == len(expected.batches), (
+        f"{len(arrays)} arrays for {len(expected.batches)} batches: {arrays}"
+    )
     assert all(arrays), "an empty array was sent"
     _match_answers(expected.singles, singles, "single responses")
     # Batches: each received array must be the answer to one expected batch.

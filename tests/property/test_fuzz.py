@@ -8,6 +8,7 @@ that id (tests/property/oracle.py says which), nothing else is sent, and the wor
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -18,15 +19,25 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.e2e.wire import Wire, WorkerProcess, is_response
-from tests.property.oracle import INVALID_REQUEST, KNOWN_METHODS, PARSE_ERROR, Expected, expect, expect_error, match
+from tests.property.oracle import (
+    INVALID_REQUEST,
+    KNOWN_METHODS,
+    PARSE_ERROR,
+    Expected,
+    expect,
+    expect_error,
+    match,
+)
 from tests.unit.memory import MemoryWorker
 from worker.errors import FrameTooLarge, ParseError
 from worker.handlers import testing
 from worker.rpc.framing import TruncatedStream, make_framing
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# HFW_FUZZ_SCALE=10 for a long local run; the default keeps the suite fast.
+SCALE = int(os.environ.get("HFW_FUZZ_SCALE", "1"))
+FAST = settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUBPROCESS = settings(
-    max_examples=40,
+    max_examples=40 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -100,7 +111,9 @@ def messages(draw: st.DrawFn, *, binary: bool) -> dict[str, Any]:
     if shape in (0, 1):
         message["params"] = {"value": draw(values(binary=binary))}
     elif shape == 2:
-        message["params"] = draw(st.one_of(st.dictionaries(text, values(binary=binary), max_size=3), values(binary=binary)))
+        message["params"] = draw(
+            st.one_of(st.dictionaries(text, values(binary=binary), max_size=3), values(binary=binary))
+        )
     elif shape == 3 and isinstance(message.get("id"), (int, str)):
         # Cancel something that may be in flight in the same example.
         message = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": message["id"]}}
@@ -135,7 +148,11 @@ def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
     try:
         if encoding == "json":
             return True, json.loads(payload.decode("utf-8"), parse_constant=refuse)
-        return True, msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        # Extension types stand for themselves: the msgpack package refuses the reserved negative
+        # type codes by default, which MessagePack itself allows.
+        return True, msgpack.unpackb(
+            payload, raw=False, strict_map_key=False, ext_hook=lambda code, data: ("ext", code, data)
+        )
     except Exception:
         return False, None
 
@@ -188,7 +205,9 @@ def read_all(framing: str, data: bytes, limit: int, sizes: list[int]) -> list[An
 def payloads_for(framing: str) -> st.SearchStrategy[bytes]:
     if framing == "ndjson":
         # One line each: no newline inside, not blank, no trailing CR (dropped by design).
-        return st.binary(min_size=1, max_size=64).filter(lambda p: b"\n" not in p and p.strip() and not p.endswith(b"\r"))
+        return st.binary(min_size=1, max_size=64).filter(
+            lambda p: b"\n" not in p and p.strip() and not p.endswith(b"\r")
+        )
     return st.binary(max_size=64)
 
 
@@ -207,7 +226,9 @@ FRAMINGS = pytest.mark.parametrize("framing", ["length", "lsp", "ndjson"])
 @FRAMINGS
 @FAST
 @given(data=st.data(), sizes=chunk_sizes)
-def test_framing_round_trips_with_oversized_frames_skipped_in_step(framing: str, data: st.DataObject, sizes: list[int]) -> None:
+def test_framing_round_trips_with_oversized_frames_skipped_in_step(
+    framing: str, data: st.DataObject, sizes: list[int]
+) -> None:
     limit = 40
     payloads = data.draw(st.lists(payloads_for(framing), max_size=8))
     stream = b"".join(wrap(framing, p) for p in payloads)
@@ -218,7 +239,9 @@ def test_framing_round_trips_with_oversized_frames_skipped_in_step(framing: str,
 @FRAMINGS
 @FAST
 @given(data=st.data(), sizes=chunk_sizes)
-def test_framing_of_a_truncated_stream_keeps_every_whole_frame(framing: str, data: st.DataObject, sizes: list[int]) -> None:
+def test_framing_of_a_truncated_stream_keeps_every_whole_frame(
+    framing: str, data: st.DataObject, sizes: list[int]
+) -> None:
     payloads = data.draw(st.lists(payloads_for(framing), min_size=1, max_size=6))
     stream = b"".join(wrap(framing, p) for p in payloads)
     cut = data.draw(st.integers(0, len(stream) - 1))
@@ -245,7 +268,9 @@ def test_framing_of_a_truncated_stream_keeps_every_whole_frame(framing: str, dat
 @FRAMINGS
 @FAST
 @given(garbage=st.binary(max_size=300), sizes=chunk_sizes)
-def test_framing_of_random_bytes_ends_with_documented_outcomes_only(framing: str, garbage: bytes, sizes: list[int]) -> None:
+def test_framing_of_random_bytes_ends_with_documented_outcomes_only(
+    framing: str, garbage: bytes, sizes: list[int]
+) -> None:
     out = read_all(framing, garbage, 64, sizes)
     assert all(isinstance(x, bytes) or x in (FrameTooLarge, ParseError, TruncatedStream) for x in out)
     assert all(len(x) <= 64 for x in out if isinstance(x, bytes))
@@ -258,7 +283,9 @@ def test_framing_of_random_bytes_ends_with_documented_outcomes_only(framing: str
 def memory_workers() -> Iterator[dict[str, MemoryWorker]]:
     """One in-memory worker per encoding for all examples: cheaper than one per example, and it
     also shows that nothing an example sends leaves the dispatcher in a bad state for the next."""
-    workers = {encoding: MemoryWorker(testing.handlers, encoding=encoding) for encoding in ("json", "msgpack")}
+    workers = {
+        encoding: MemoryWorker(testing.handlers, encoding=encoding) for encoding in ("json", "msgpack")
+    }
     yield workers
     for worker in workers.values():
         worker.close()
@@ -319,12 +346,18 @@ def test_dispatcher_answers_a_truncated_payload_with_one_error(
 # ---- the real worker process --------------------------------------------------------------------
 
 FRAME_LIMIT = 4096
-PROCESS_WIRES = [Wire("stdio", "length", "msgpack"), Wire("stdio", "lsp", "json"), Wire("pipe", "ndjson", "json")]
+PROCESS_WIRES = [
+    Wire("stdio", "length", "msgpack"),
+    Wire("stdio", "lsp", "json"),
+    Wire("pipe", "ndjson", "json"),
+]
 
 
 @pytest.fixture(scope="module", params=PROCESS_WIRES, ids=lambda w: w.id)
 def live(request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:
-    with WorkerProcess(request.param, "--enable-test-methods", "--max-frame-bytes", str(FRAME_LIMIT)) as worker:
+    with WorkerProcess(
+        request.param, "--enable-test-methods", "--max-frame-bytes", str(FRAME_LIMIT)
+    ) as worker:
         yield worker
         assert worker.protocol_errors == []
         assert worker.proc.poll() is None
@@ -335,7 +368,9 @@ def exchange(worker: WorkerProcess, payloads: list[bytes]) -> list[Any]:
     mark = worker.mark()
     worker.send_raw(b"".join(worker.wire.wrap(p) for p in payloads))
     for _ in range(500):
-        info = worker.response(worker.request("worker/info", id=f"{OWN}info-{worker.new_id()}"), timeout=10)["result"]
+        info = worker.response(worker.request("worker/info", id=f"{OWN}info-{worker.new_id()}"), timeout=10)[
+            "result"
+        ]
         if info["inflight"] == 0 and info["running_handlers"] == 0:
             break
     else:
@@ -345,13 +380,16 @@ def exchange(worker: WorkerProcess, payloads: list[bytes]) -> list[Any]:
     return [
         m
         for m in worker.all_messages(mark)
-        if isinstance(m, list) or (is_response(m) and not (isinstance(m["id"], str) and m["id"].startswith(OWN)))
+        if isinstance(m, list)
+        or (is_response(m) and not (isinstance(m["id"], str) and m["id"].startswith(OWN)))
     ]
 
 
 @SUBPROCESS
 @given(data=st.data())
-def test_worker_process_answers_random_messages_exactly_once_and_stays_alive(live: WorkerProcess, data: st.DataObject) -> None:
+def test_worker_process_answers_random_messages_exactly_once_and_stays_alive(
+    live: WorkerProcess, data: st.DataObject
+) -> None:
     encoding = live.wire.encoding
     batch = data.draw(st.lists(frames(binary=encoding == "msgpack").filter(not_own), min_size=1, max_size=4))
     expected = Expected()
@@ -368,14 +406,18 @@ def random_payloads(wire: Wire) -> st.SearchStrategy[bytes]:
 
 @SUBPROCESS
 @given(data=st.data())
-def test_worker_process_survives_random_and_oversized_frames(live: WorkerProcess, data: st.DataObject) -> None:
+def test_worker_process_survives_random_and_oversized_frames(
+    live: WorkerProcess, data: st.DataObject
+) -> None:
     encoding = live.wire.encoding
     payloads = data.draw(st.lists(random_payloads(live.wire), min_size=1, max_size=3))
     expected = Expected()
     for payload in payloads:
         ok, value = decode_independently(encoding, payload)
         assume(not ok or not_own(value))
-        expected.add(expect_payload(encoding, payload.rstrip(b"\r") if live.wire.framing == "ndjson" else payload))
+        expected.add(
+            expect_payload(encoding, payload.rstrip(b"\r") if live.wire.framing == "ndjson" else payload)
+        )
     oversize = data.draw(st.integers(0, 2))
     for _ in range(oversize):
         size = data.draw(st.integers(FRAME_LIMIT + 1, FRAME_LIMIT * 4))

@@ -54,7 +54,9 @@ class Outbox:
                 self._cond.wait(remaining)
 
     def response(self, id: Any, timeout: float = 5.0) -> dict[str, Any]:
-        return self.wait_for(lambda m: isinstance(m, dict) and "method" not in m and m.get("id") == id, timeout)
+        return self.wait_for(
+            lambda m: isinstance(m, dict) and "method" not in m and m.get("id") == id, timeout
+        )
 
     def responses_to(self, id: Any) -> list[dict[str, Any]]:
         with self._cond:

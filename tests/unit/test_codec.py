@@ -35,7 +35,9 @@ notified: list[tuple[str, Any]] = []
 @spec_methods.method("subtract")
 def subtract(params: msgspec.Raw, ctx: RequestContext) -> int:
     # Raw params: this method takes them by position or by name, as the spec's examples do.
-    value = msgspec.json.decode(params) if bytes(params)[:1] in (b"[", b"{") else msgspec.msgpack.decode(params)
+    value = (
+        msgspec.json.decode(params) if bytes(params)[:1] in (b"[", b"{") else msgspec.msgpack.decode(params)
+    )
     if isinstance(value, list):
         return int(value[0] - value[1])
     return int(value["minuend"] - value["subtrahend"])
@@ -125,13 +127,16 @@ SPEC_EXAMPLES = [
         id="invalid-request-object",
     ),
     pytest.param(
-        '[\n  {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},\n  {"jsonrpc": "2.0", "method"\n]',
+        '[\n  {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},\n'
+        '  {"jsonrpc": "2.0", "method"\n]',
         [{"jsonrpc": "2.0", "error": -32700, "id": None}],
         id="batch-invalid-json",
     ),
     pytest.param("[]", [{"jsonrpc": "2.0", "error": -32600, "id": None}], id="empty-array"),
     pytest.param("[1]", [[{"jsonrpc": "2.0", "error": -32600, "id": None}]], id="invalid-batch-one"),
-    pytest.param("[1,2,3]", [[{"jsonrpc": "2.0", "error": -32600, "id": None}] * 3], id="invalid-batch-three"),
+    pytest.param(
+        "[1,2,3]", [[{"jsonrpc": "2.0", "error": -32600, "id": None}] * 3], id="invalid-batch-three"
+    ),
     pytest.param(
         """[
         {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},
@@ -272,7 +277,9 @@ def test_invalid_requests_are_answered_with_their_id(encoding: str, message: Any
 @pytest.mark.parametrize(
     "bad_id", [True, False, 1.5, [1], {"a": 1}], ids=["true", "false", "fraction", "array", "object"]
 )
-def test_ids_that_are_not_integers_or_strings_are_invalid_and_answered_with_null(encoding: str, bad_id: Any) -> None:
+def test_ids_that_are_not_integers_or_strings_are_invalid_and_answered_with_null(
+    encoding: str, bad_id: Any
+) -> None:
     # protocol.md §4: an id is an integer or a string. bool is not a number in JSON-RPC.
     refused = invalid(encoding, {"jsonrpc": "2.0", "id": bad_id, "method": "m"})
     assert refused.id is None
@@ -369,8 +376,12 @@ def test_a_msgpack_batch_with_a_malformed_element_is_one_parse_error() -> None:
         codec.decode_batch_item(msgspec.Raw(b"\x81\xa6method\xa2\xff\xfe"))
 
 
-@pytest.mark.parametrize(("encoding", "payload"), [("json", b"0\x00"), ("msgpack", b"\x00\x00"), ("json", b"42 x")])
-def test_a_value_followed_by_junk_is_a_parse_error_not_an_invalid_request(encoding: str, payload: bytes) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "payload"), [("json", b"0\x00"), ("msgpack", b"\x00\x00"), ("json", b"42 x")]
+)
+def test_a_value_followed_by_junk_is_a_parse_error_not_an_invalid_request(
+    encoding: str, payload: bytes
+) -> None:
     with pytest.raises(ParseError):
         Codec(encoding).decode_frame(payload)  # type: ignore[arg-type]
 
@@ -423,7 +434,12 @@ def test_by_position_params_are_refused_with_invalid_params(encoding: str) -> No
 @ENCODINGS
 @pytest.mark.parametrize(
     ("params", "needle"),
-    [({"x": 1, "z": 3}, "z"), ({"x": "one"}, "$.x"), ({}, "x"), ({"x": 1, "progressToken": 1.5}, "progressToken")],
+    [
+        ({"x": 1, "z": 3}, "z"),
+        ({"x": "one"}, "$.x"),
+        ({}, "x"),
+        ({"x": 1, "progressToken": 1.5}, "progressToken"),
+    ],
     ids=["unknown-member", "wrong-type", "missing", "bad-token"],
 )
 def test_bad_params_name_the_problem(encoding: str, params: Any, needle: str) -> None:
@@ -448,7 +464,9 @@ def test_binary_params_are_bin_in_msgpack_and_base64_in_json() -> None:
 
     blob = bytes(range(256))
     mp = Codec("msgpack").decode_params(msgspec.Raw(msgpack.packb({"data": blob}, use_bin_type=True)), Blob)
-    js = Codec("json").decode_params(msgspec.Raw(b'{"data": "' + __import__("base64").b64encode(blob) + b'"}'), Blob)
+    js = Codec("json").decode_params(
+        msgspec.Raw(b'{"data": "' + __import__("base64").b64encode(blob) + b'"}'), Blob
+    )
     assert mp.data == js.data == blob
 
 
@@ -484,7 +502,9 @@ def test_error_response_carries_code_message_and_data_only_when_given(encoding: 
     codec = Codec(encoding)  # type: ignore[arg-type]
     bare = plain(encoding, codec.encode(error_response(7, InvalidRequest("nope"))))
     assert bare == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32600, "message": "nope"}}
-    with_data = plain(encoding, codec.encode(error_response(None, UnknownHandle("gone", data={"handle": "h1"}))))
+    with_data = plain(
+        encoding, codec.encode(error_response(None, UnknownHandle("gone", data={"handle": "h1"})))
+    )
     assert with_data["error"] == {"code": -32004, "message": "gone", "data": {"handle": "h1"}}
     assert with_data["id"] is None
 

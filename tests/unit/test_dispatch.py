@@ -171,7 +171,9 @@ def code(message: dict[str, Any]) -> int | None:
 # ---- threads --------------------------------------------------------------------------------
 
 
-def test_inline_methods_answer_on_the_reading_thread_before_handle_frame_returns(worker: MemoryWorker) -> None:
+def test_inline_methods_answer_on_the_reading_thread_before_handle_frame_returns(
+    worker: MemoryWorker,
+) -> None:
     request(worker, 1, "t/inline", {"value": "x"})
     assert worker.outbox.responses_to(1) == [{"jsonrpc": "2.0", "id": 1, "result": "x"}]
     assert worker.state.service(Probe).threads == [threading.current_thread().name]
@@ -327,7 +329,8 @@ def test_while_draining_new_requests_get_32003_but_ping_answers(worker: MemoryWo
 
 
 def test_admission_comes_before_params_as_protocol_md_orders_it(make_worker: Any) -> None:
-    # protocol.md §4: known method (-32601) -> admission (-32003, duplicate -32600, -32001) -> params (-32602).
+    # protocol.md §4: known method (-32601), then admission (-32003, duplicate -32600, -32001),
+    # then params (-32602).
     worker = make_worker(max_inflight=1)
     probe = worker.state.service(Probe)
     request(worker, 1, "t/block")
@@ -382,7 +385,10 @@ def test_progress_is_never_sent_after_the_response(worker: MemoryWorker) -> None
     assert probe.late_progress_sent.wait(5)
     worker.wait_idle()
     sent = worker.outbox.snapshot()
-    assert [m.get("params", {}).get("value") if "method" in m else code(m) for m in sent] == ["before", -32800]
+    assert [m.get("params", {}).get("value") if "method" in m else code(m) for m in sent] == [
+        "before",
+        -32800,
+    ]
 
 
 # ---- notifications --------------------------------------------------------------------------
@@ -460,7 +466,9 @@ def test_a_protocol_error_with_data_adds_it_to_type_and_message(worker: MemoryWo
 
 @pytest.mark.parametrize("method", ["t/raise", "t/raise-inline"])
 @pytest.mark.parametrize("kind", ["system-exit", "keyboard-interrupt"])
-def test_even_a_base_exception_from_a_method_is_answered_once(worker: MemoryWorker, method: str, kind: str) -> None:
+def test_even_a_base_exception_from_a_method_is_answered_once(
+    worker: MemoryWorker, method: str, kind: str
+) -> None:
     request(worker, 1, method, {"kind": kind})
     error = worker.outbox.response(1)["error"]
     assert error["code"] == -32000
@@ -474,7 +482,11 @@ def test_even_a_base_exception_from_a_method_is_answered_once(worker: MemoryWork
 def test_a_bad_frame_reported_by_framing_is_answered_with_null_id(worker: MemoryWorker) -> None:
     worker.dispatcher.handle_frame_error(FrameTooLarge("frame of 10 bytes exceeds the limit"))
     assert worker.outbox.snapshot() == [
-        {"jsonrpc": "2.0", "id": None, "error": {"code": -32002, "message": "frame of 10 bytes exceeds the limit"}}
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32002, "message": "frame of 10 bytes exceeds the limit"},
+        }
     ]
 
 

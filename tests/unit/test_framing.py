@@ -157,7 +157,13 @@ def test_lsp_header_block_without_length_is_a_parse_error_then_reading_recovers(
 
 @pytest.mark.parametrize(
     "header",
-    [b"Content-Length: abc", b"Content-Length: -5", b"Content-Length:", b"Content-Length: 1_0", b"Content-Length: +5"],
+    [
+        b"Content-Length: abc",
+        b"Content-Length: -5",
+        b"Content-Length:",
+        b"Content-Length: 1_0",
+        b"Content-Length: +5",
+    ],
     ids=["letters", "negative", "empty", "underscore", "plus-sign"],
 )
 def test_lsp_invalid_length_is_a_parse_error_then_reading_recovers(header: bytes) -> None:
@@ -271,7 +277,13 @@ def test_byte_source_discard_then_read() -> None:
 
 def test_byte_source_read_line() -> None:
     src = ByteSource(reader(b"a\n\nbc\nlast", step=2))
-    assert [src.read_line(10), src.read_line(10), src.read_line(10), src.read_line(10), src.read_line(10)] == [
+    assert [
+        src.read_line(10),
+        src.read_line(10),
+        src.read_line(10),
+        src.read_line(10),
+        src.read_line(10),
+    ] == [
         b"a",
         b"",
         b"bc",

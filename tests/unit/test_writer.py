@@ -36,7 +36,9 @@ class Sink:
             (size,) = struct.unpack(">I", self.data[pos : pos + 4])
             payload = bytes(self.data[pos + 4 : pos + 4 + size])
             pos += 4 + size
-            out.append(json.loads(payload) if self.encoding == "json" else msgpack.unpackb(payload, raw=False))
+            out.append(
+                json.loads(payload) if self.encoding == "json" else msgpack.unpackb(payload, raw=False)
+            )
         return out
 
     def frame_sizes(self) -> list[int]:
@@ -231,7 +233,9 @@ def test_concurrent_senders_never_interleave_frames() -> None:
     for t in threads:
         t.join()
     assert overlaps == []
-    assert sorted(m["id"] for m in sink.messages()) == sorted(k * 1000 + i for k in range(8) for i in range(200))
+    assert sorted(m["id"] for m in sink.messages()) == sorted(
+        k * 1000 + i for k in range(8) for i in range(200)
+    )
 
 
 @pytest.mark.parametrize("framing", ["length", "lsp", "ndjson"])

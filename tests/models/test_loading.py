@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.models.conftest import running_worker
+from worker.client import WorkerCallError
 
 pytestmark = pytest.mark.models
 
@@ -114,3 +116,23 @@ def test_the_default_model_id_resolves_offline_to_the_bundled_copy(worker):
     loaded = worker.call("model/load", {"model": "sentence-transformers/all-MiniLM-L6-v2"}, timeout=120)
     assert loaded["source"] == "bundled" and loaded["task"] == "sentence-embeddings"
     assert loaded["parameters"] == 22_713_216
+
+
+def test_a_cancelled_load_leaves_no_model_behind(worker):
+    first_stage = threading.Event()
+    before = {m["handle"] for m in worker.call("model/list")["models"]}
+    call = worker.send(
+        "model/load",
+        {"model": "sentence-transformers/all-MiniLM-L6-v2", "dtype": "bfloat16"},
+        on_progress=lambda value: first_stage.set(),
+    )
+    assert first_stage.wait(60)
+    worker.cancel(call)
+    with pytest.raises(WorkerCallError) as caught:
+        worker.result(call, timeout=60)
+    assert caught.value.code == -32800
+    deadline = time.monotonic() + 30
+    while worker.call("worker/info")["running_handlers"] > 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert {m["handle"] for m in worker.call("model/list")["models"]} == before

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from worker.errors import RequestCancelled
+from worker.errors import InvalidParams, RequestCancelled
 from worker.models.inputs.spec import Input
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
@@ -95,7 +95,6 @@ class ListResult(msgspec.Struct):
 @handlers.method("model/load")
 def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
     """Load a model (or add a reference to the same one already loaded) and return its handle."""
-    from worker.errors import InvalidParams
     from worker.models.batching import BatchingSettings
     from worker.models.loading import LoadRequest
     from worker.models.registry import ModelRegistry
@@ -125,6 +124,7 @@ def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
         # Nobody will learn this handle: do not keep a reference no client can drop.
         registry.unload(loaded.handle)
         raise RequestCancelled()
+    ctx.progress({"stage": "ready", "model": params.model})
     return LoadResult(
         handle=loaded.handle,
         task=loaded.task.task_name,

@@ -125,7 +125,6 @@ class ModelRegistry:
                 )
                 self._by_handle[handle] = loaded
                 self._by_key[key] = loaded
-        report("ready")
         return LoadOutcome(loaded, reused=False)
 
     def get(self, handle: str) -> LoadedModel:

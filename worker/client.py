@@ -99,7 +99,9 @@ class WorkerClient:
         With ``on_progress`` a progressToken is sent and each ``$/progress`` value is passed to it."""
         return self.result(self.send(method, params, on_progress=on_progress), timeout=timeout)
 
-    def send(self, method: str, params: Any = None, *, on_progress: Callable[[Any], None] | None = None) -> int:
+    def send(
+        self, method: str, params: Any = None, *, on_progress: Callable[[Any], None] | None = None
+    ) -> int:
         """Send a request without waiting; returns its id for ``result`` or ``cancel``."""
         call_id = next(self._ids)
         if on_progress is not None:

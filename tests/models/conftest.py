@@ -51,9 +51,8 @@ def running_worker(log_dir: Path, hf_home: Path, *args: str, **env: str) -> Iter
     """A real worker process (log in ``log_dir``), offline, with an empty HuggingFace home."""
     environment = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "HF_TOKEN": "", **env}
     with open(log_dir / "worker.log", "ab") as log:
-        client = WorkerClient(
-            ["--threads", str(min(2, os.cpu_count() or 1)), *args], env=environment, stderr=log
-        )
+        threads = [] if "--threads" in args else ["--threads", str(min(2, os.cpu_count() or 1))]
+        client = WorkerClient([*threads, *args], env=environment, stderr=log)
         try:
             yield client
         finally:

@@ -22,8 +22,14 @@ def test_the_ready_handshake_comes_before_torch_is_imported(tmp_path, hf_home):
     with running_worker(tmp_path, hf_home) as fresh:
         assert {"model/load", "model/run", "model/unload", "model/list"} <= set(fresh.ready["methods"])
         assert fresh.call("worker/info")["torch_loaded"] is False
-        assert fresh.call("model/list") == {"models": [], "memory_bytes": 0}
+        assert fresh.call("model/list") == {"models": [], "memory_bytes": 0, "torch_threads": None}
         assert fresh.call("worker/info")["torch_loaded"] is False
+
+
+def test_threads_sets_torchs_intra_op_threads(tmp_path, hf_home, model_dir):
+    with running_worker(tmp_path, hf_home, "--threads", "1") as single:
+        single.call("model/load", {"model": str(model_dir("text-classification"))}, timeout=120)
+        assert single.call("model/list")["torch_threads"] == 1
 
 
 def test_loading_the_same_model_twice_shares_one_copy(worker, model_dir):

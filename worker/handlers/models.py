@@ -6,6 +6,7 @@ since it imports torch and transformers). All four run on handler threads, never
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal
 
 import msgspec
@@ -90,6 +91,8 @@ class ModelInfo(msgspec.Struct):
 class ListResult(msgspec.Struct):
     models: list[ModelInfo]
     memory_bytes: int
+    # torch's intra-op threads (--threads), or null while torch is not loaded yet.
+    torch_threads: int | None
 
 
 @handlers.method("model/load")
@@ -184,7 +187,9 @@ def list_models(params: ListParams, ctx: RequestContext) -> ListResult:
         )
         for m in loaded
     ]
-    return ListResult(models=models, memory_bytes=sum(m.memory_bytes for m in models))
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    return ListResult(models=models, memory_bytes=sum(m.memory_bytes for m in models), torch_threads=threads)
 
 
 def _batching(loaded: Any) -> Batching | None:

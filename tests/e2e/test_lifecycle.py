@@ -17,6 +17,18 @@ pytestmark = pytest.mark.e2e
 TEST_METHODS = "--enable-test-methods"
 
 
+def wait_until_draining(w: WorkerProcess, timeout: float = 5.0) -> list[dict[str, object]]:
+    """Send test/echo until one is refused -32003 (worker/shutdown has begun); returns the answers."""
+    answers = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answers.append(w.call("test/echo", {"value": "probe"}))
+        if error_code(answers[-1]) == -32003:
+            return answers
+        time.sleep(0.01)
+    raise AssertionError(f"the worker never started draining: {answers[-3:]}")
+
+
 def test_crash_exits_with_the_code_asked_for(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         rid = w.request("test/crash", {"exit_code": 7})
@@ -31,9 +43,9 @@ def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> Non
         sleeper = w.request("test/sleep", {"seconds": 0.3})
         w.call("worker/ping")
         shutdown = w.request("worker/shutdown")
-        time.sleep(0.05)
-        late = w.request("test/echo", {"value": 1})
-        assert error_code(w.response(late)) == -32003
+        probes = wait_until_draining(w)
+        # Probes admitted before the shutdown began were answered like any request.
+        assert all(p.get("result") == "probe" for p in probes[:-1])
         assert w.call("worker/ping", {"while": "draining"})["result"] == {"while": "draining"}
         slept = w.response(sleeper)
         assert "result" in slept
@@ -63,7 +75,7 @@ def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
         sleeper = w.request("test/sleep", {"seconds": 0.4})
         w.call("worker/ping")
         shutdown = w.request("worker/shutdown", {"grace_seconds": 5})
-        time.sleep(0.05)
+        wait_until_draining(w)
         w.cancel(shutdown)
         assert error_code(w.response(shutdown)) == -32800
         assert "result" in w.response(sleeper)

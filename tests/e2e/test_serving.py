@@ -210,13 +210,14 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
 def test_a_hang_holding_the_gil_freezes_ping_until_it_ends(shared_worker: WorkerProcess) -> None:
     # The signal a supervisor relies on: a stuck C extension stops even worker/ping from answering.
     w = shared_worker
-    hold = 0.4
+    hold = 0.6
+    started = time.monotonic()
     rid = w.request("test/hang", {"seconds": hold, "hold_gil": True})
-    time.sleep(0.05)  # let the handler thread take the GIL
-    sent = time.monotonic()
+    time.sleep(0.15)  # let the handler thread start and take the GIL
     ping = w.call("worker/ping", {"frozen": True}, timeout=5)
     assert ping["result"] == {"frozen": True}
-    assert w.arrival(ping) - sent > hold / 2
+    # Answered only once the hold ended, not 0.15 s after the hang began.
+    assert w.arrival(ping) - started > hold * 0.8
     assert "result" in w.response(rid)
 
 

@@ -164,6 +164,13 @@ def cancel(worker: MemoryWorker, id: Any) -> None:
     worker.feed({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": id}})
 
 
+def wait_until_draining(worker: MemoryWorker) -> None:
+    deadline = time.monotonic() + 5
+    while not worker.dispatcher._draining:
+        assert time.monotonic() < deadline, "worker/shutdown never began"
+        time.sleep(0.002)
+
+
 def code(message: dict[str, Any]) -> int | None:
     return message["error"]["code"] if "error" in message else None
 
@@ -542,7 +549,7 @@ def test_shutdown_waits_for_requests_in_flight_then_asks_the_worker_to_stop(work
     request(worker, 1, "t/block")
     probe.wait_started()
     request(worker, 2, "worker/shutdown", {"grace_seconds": 5})
-    time.sleep(0.05)
+    wait_until_draining(worker)
     assert worker.stops == []
     probe.release.set()
     assert worker.outbox.response(2)["result"] == {"completed": True, "cancelled": 0}
@@ -568,7 +575,7 @@ def test_a_cancelled_shutdown_still_stops_the_worker(worker: MemoryWorker) -> No
     request(worker, 1, "t/block")
     probe.wait_started()
     request(worker, 2, "worker/shutdown", {"grace_seconds": 5})
-    time.sleep(0.05)
+    wait_until_draining(worker)  # the shutdown method is running, not merely queued
     cancel(worker, 2)
     assert code(worker.outbox.response(2)) == -32800
     probe.release.set()

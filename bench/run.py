@@ -101,14 +101,10 @@ def main() -> int:
 
     if "latency" in wanted:
         log("latency: no-op round trips (floor, worker x4, C# host, gRPC, HTTP)")
-        hosts, host_processes, reason = dotnet.contenders()
-        try:
-            results["latency"] = latency.measure_round_trips(
-                calls=p["latency_calls"], rounds=p["latency_rounds"], extra=hosts
-            )
-        finally:
-            for process in host_processes:
-                process.close()
+        hosts, reason = dotnet.contenders()
+        results["latency"] = latency.measure_round_trips(
+            calls=p["latency_calls"], rounds=p["latency_rounds"], extra=hosts
+        )
         if not hosts:
             log(f"C# host not measured: {reason}")
             results["latency"]["csharp_host_stdio"] = {"reason": reason}

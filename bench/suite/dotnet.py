@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from bench.suite.worker_client import ROOT
 
@@ -103,21 +104,23 @@ def build() -> tuple[str | None, str]:
     return str(exe), ""
 
 
-def contenders() -> tuple[dict[str, Callable[[int], list[float]]], list[HostBench], str]:
-    """Round-trip functions for the C# host over stdio and pipe, the processes to close after, and
-    the reason when there are none."""
+def contenders() -> tuple[dict[str, Callable[[ExitStack], Callable[[int], list[float]]]], str]:
+    """Latency contenders (see ``latency.Contender``) for the C# host over stdio and over a named
+    pipe, or none and the reason."""
     exe, reason = build()
     if exe is None:
-        return {}, [], reason
-    benches: list[HostBench] = []
-    found: dict[str, Callable[[int], list[float]]] = {}
-    try:
-        for transport in ("stdio", "pipe"):
+        return {}, reason
+    try:  # a trial start, so that a host that cannot run here is a reason, not a crash mid-section
+        HostBench(exe, "stdio").close()
+    except (RuntimeError, OSError) as exc:
+        return {}, str(exc)
+
+    def host(transport: str) -> Callable[[ExitStack], Callable[[int], list[float]]]:
+        def start(stack: ExitStack) -> Callable[[int], list[float]]:
             bench = HostBench(exe, transport)
-            benches.append(bench)
-            found[f"csharp_host_{transport}"] = bench.round_trips
-    except RuntimeError as exc:
-        for bench in benches:
-            bench.close()
-        return {}, [], str(exc)
-    return found, benches, ""
+            stack.callback(bench.close)
+            return bench.round_trips
+
+        return start
+
+    return {f"csharp_host_{t}": host(t) for t in ("stdio", "pipe")}, ""

@@ -1,10 +1,9 @@
 """No-op round trips (p50/p99) and pipelined calls per second.
 
-Contenders, each in its own process and all started before timing begins: the same-run floors (a
-minimal two-process ping-pong over an OS pipe and over a Unix socket), the worker over stdio and
-pipe with MessagePack and JSON, the gRPC and HTTP services, and the C# host (see ``dotnet.py``).
-They take turns for several rounds, and the samples of all rounds are pooled, so a busy moment on
-the machine lands on all of them alike.
+Contenders, each in its own processes: the same-run floors (a minimal two-process ping-pong over an
+OS pipe and over a Unix socket), the worker over stdio and pipe with MessagePack and JSON, the gRPC
+and HTTP services, and the C# host (see ``dotnet.py``). Each round starts them all, then they take
+turns; the samples of all rounds are pooled, so a busy moment on the machine lands on all alike.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ WARM_UP_CALLS = 300
 WINDOWS = (1, 8, 64)
 
 RoundTrips = Callable[[int], list[float]]
+# Starts a contender's processes (closed with the stack) and returns its round-trip function.
+Contender = Callable[[ExitStack], RoundTrips]
 
 
 def _payload_size() -> int:
@@ -34,37 +35,66 @@ def _payload_size() -> int:
     return len(msgspec.msgpack.encode(request))
 
 
-def measure_round_trips(
-    *, calls: int, rounds: int, extra: dict[str, RoundTrips] | None = None
-) -> dict[str, dict[str, float]]:
-    """p50/p99 per contender; ``extra`` adds contenders that run elsewhere (the C# host)."""
-    payload = b"p" * _payload_size()
-    with ExitStack() as stack:
-        contenders: dict[str, RoundTrips] = {}
-        for channel in ("pipe", "socket"):
-            floor = stack.enter_context(PingPongFloor(channel))
-            contenders[f"floor_{channel}_pingpong"] = lambda n, f=floor: f.round_trips(payload, n)  # type: ignore[misc]
-        for transport, encoding in WIRES:
-            worker = stack.enter_context(BenchWorker(transport, encoding))
-            contenders[f"worker_{transport}_{encoding}"] = (
-                lambda n, w=worker: w.round_trips("worker/ping", PING_PARAMS, n)  # type: ignore[misc]
-            )
-        grpc_service = stack.enter_context(ServiceProcess("grpc_service"))
-        grpc_client = GrpcClient(grpc_service.port)
-        stack.callback(grpc_client.close)
-        contenders["grpc_noop"] = lambda n: grpc_round_trips(grpc_client, payload, n)
-        http_service = stack.enter_context(ServiceProcess("http_service"))
-        http_client = HttpClient(http_service.port)
-        stack.callback(http_client.close)
-        contenders["http_noop"] = lambda n: http_round_trips(http_client, payload, n)
-        contenders.update(extra or {})
+PAYLOAD = b"p" * _payload_size()
 
-        for run in contenders.values():
-            run(WARM_UP_CALLS)
-        samples: dict[str, list[float]] = {name: [] for name in contenders}
-        for _ in range(rounds):
-            for name, run in contenders.items():
-                samples[name] += run(calls)
+
+def _floor(channel: str) -> Contender:
+    def start(stack: ExitStack) -> RoundTrips:
+        floor = stack.enter_context(PingPongFloor(channel))
+        return lambda n: floor.round_trips(PAYLOAD, n)
+
+    return start
+
+
+def _worker(transport: str, encoding: str) -> Contender:
+    def start(stack: ExitStack) -> RoundTrips:
+        worker = stack.enter_context(BenchWorker(transport, encoding))
+        return lambda n: worker.round_trips("worker/ping", PING_PARAMS, n)
+
+    return start
+
+
+def _grpc(stack: ExitStack) -> RoundTrips:
+    service = stack.enter_context(ServiceProcess("grpc_service"))
+    client = GrpcClient(service.port)
+    stack.callback(client.close)
+    return lambda n: grpc_round_trips(client, PAYLOAD, n)
+
+
+def _http(stack: ExitStack) -> RoundTrips:
+    service = stack.enter_context(ServiceProcess("http_service"))
+    client = HttpClient(service.port)
+    stack.callback(client.close)
+    return lambda n: http_round_trips(client, PAYLOAD, n)
+
+
+def contenders(extra: dict[str, Contender] | None = None) -> dict[str, Contender]:
+    found: dict[str, Contender] = {f"floor_{c}_pingpong": _floor(c) for c in ("pipe", "socket")}
+    found.update({f"worker_{t}_{e}": _worker(t, e) for t, e in WIRES})
+    found.update(extra or {})
+    found["grpc_noop"] = _grpc
+    found["http_noop"] = _http
+    return found
+
+
+def measure_round_trips(
+    *, calls: int, rounds: int, extra: dict[str, Contender] | None = None
+) -> dict[str, dict[str, float]]:
+    """p50/p99 per contender over the pooled samples of all rounds; ``extra`` adds contenders that
+    run elsewhere (the C# host).
+
+    Every round starts every contender afresh: on a 2-core machine the scheduler places a pair of
+    ping-ponging processes on one core or on two, which changes a round trip severalfold and sticks
+    for a process's life, so new processes each round sample that lottery instead of drawing once.
+    """
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        with ExitStack() as stack:
+            running = {name: start(stack) for name, start in contenders(extra).items()}
+            for run in running.values():
+                run(WARM_UP_CALLS)
+            for name, run in running.items():
+                samples.setdefault(name, []).extend(run(calls))
     return {name: latency_summary(values) for name, values in samples.items()}
 
 

@@ -142,10 +142,6 @@ def render(results: dict[str, Any]) -> str:
     latency = results.get("latency") or {}
     floor = _get(latency, "floor_pipe_pingpong", "p50_us")
     if latency:
-        out += [
-            "Ratios are against the OS-pipe floor; the targets compare each transport with its own channel.",
-            "",
-        ]
         rows = []
         for key, label in LATENCY_LABELS.items():
             entry = latency.get(key)

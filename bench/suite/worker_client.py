@@ -152,6 +152,10 @@ class BenchWorker:
     def close(self) -> None:
         try:
             if self._sock is not None:
+                # The reader made by makefile() keeps the socket open after close(): shut it down so
+                # that the worker sees the end of its input now.
+                self._sock.shutdown(socket.SHUT_RDWR)
+                self._reader.close()
                 self._sock.close()
             if self.proc.stdin is not None:
                 self.proc.stdin.close()

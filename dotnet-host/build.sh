@@ -41,7 +41,12 @@ build() {
 run_tests() {
   cd "$out"
   local status=0
-  nunit-console -nologo -noshadow -labels -xml="$out/TestResult.xml" "$out/HfWorker.Tests.dll" "$@" || status=$?
+  # Every test that touches a process has its own timeout; this one bounds the run as a whole
+  # (NUnit 2.6 can hang at exit when a timed-out test left a thread blocked).
+  rm -f "$out/TestResult.xml"
+  timeout "${HFW_TEST_RUN_TIMEOUT:-900}" nunit-console -nologo -noshadow -labels -xml="$out/TestResult.xml" \
+    "$out/HfWorker.Tests.dll" "$@" || status=$?
+  if [[ $status -eq 124 ]]; then echo "build.sh: the test run exceeded ${HFW_TEST_RUN_TIMEOUT:-900} s and was stopped" >&2; fi
   # One closing line CI can read, from NUnit's own result file.
   if [[ -f "$out/TestResult.xml" ]]; then
     python3 - "$out/TestResult.xml" <<'PY'

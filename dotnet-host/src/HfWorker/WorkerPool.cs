@@ -37,6 +37,8 @@ namespace HfWorker
         private readonly SlotSupervisor _supervisor;
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly List<Task> _loops = new List<Task>();
+        private readonly object _eventsLock = new object();
+        private Task _events = Task.FromResult(true);
         private long _hungKilled;
         private Task _stopping;
 
@@ -48,9 +50,9 @@ namespace HfWorker
             _setups = new SetupRegistry(_dispatcher.Lock);
             _supervisor = new SlotSupervisor(options, _dispatcher, _setups, _stop.Token)
             {
-                Ready = args => Raise(WorkerReady, args),
-                Exited = args => Raise(WorkerExited, args),
-                StartFailed = args => Raise(WorkerStartFailed, args),
+                Ready = args => Raise(() => WorkerReady, args),
+                Exited = args => Raise(() => WorkerExited, args),
+                StartFailed = args => Raise(() => WorkerStartFailed, args),
             };
         }
 
@@ -80,7 +82,7 @@ namespace HfWorker
             return pool;
         }
 
-        /// <summary>A worker started (or restarted) and set up, now taking calls. Raised on a background thread.</summary>
+        /// <summary>A worker started (or restarted) and set up, now taking calls. Pool events are raised in order on the thread pool.</summary>
         public event EventHandler<WorkerReadyEventArgs> WorkerReady;
 
         /// <summary>A worker ended (its exit code, reason and last stderr lines are in the args); its slot starts a replacement unless the pool is stopping. Raised on a background thread.</summary>
@@ -230,9 +232,20 @@ namespace HfWorker
             throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(setup.Method));
         }
 
-        private void Raise<T>(EventHandler<T> handler, T args) where T : EventArgs
+        /// <summary>
+        /// Events run one after another on the thread pool, never on a supervisor: a handler that blocks
+        /// (or waits for the pool itself, say by disposing it) must not stall restarts or stopping.
+        /// </summary>
+        private void Raise<T>(Func<EventHandler<T>> handler, T args) where T : EventArgs
         {
-            if (handler != null) handler(this, args);
+            lock (_eventsLock)
+            {
+                _events = _events.ContinueWith(_ =>
+                {
+                    var current = handler();
+                    if (current != null) current(this, args);
+                }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            }
         }
     }
 }

@@ -300,8 +300,13 @@ namespace HfWorker
             var first = await Task.WhenAny(connected, _exited.Task, Task.Delay(_options.StartTimeout, cancellationToken)).ConfigureAwait(false);
             if (first == connected && connected.Status == TaskStatus.RanToCompletion) return;
             cancellationToken.ThrowIfCancellationRequested();
-            if (first == _exited.Task) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
-            if (first == connected) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
+            if (first == connected)
+            {
+                // The pipe is disposed when the process ends: then the exit is the real story.
+                await Task.WhenAny(_exited.Task, Task.Delay(KillAfterGrace)).ConfigureAwait(false);
+                if (!HasExited) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
+            }
+            if (HasExited) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
             KillWith(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
             throw new WorkerStartException("the worker did not connect to the pipe " + pipeName + " within "
                 + CallTimeoutException.Format(_options.StartTimeout), await _exited.Task.ConfigureAwait(false));

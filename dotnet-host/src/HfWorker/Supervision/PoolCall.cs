@@ -121,8 +121,9 @@ namespace HfWorker.Supervision
         public override void Fail(Exception error)
         {
             if (!TryFinish()) return;
-            _completion.TrySetException(error);
+            // Counted before completing, so a caller that sees its result sees it counted too.
             _scheduler.Count(PoolCallOutcome.Failed);
+            _completion.TrySetException(error);
             Dispose();
         }
 
@@ -132,13 +133,13 @@ namespace HfWorker.Supervision
             if (!TryFinish()) return;
             if (_callerToken.IsCancellationRequested)
             {
-                _completion.TrySetCanceled(_callerToken);
                 _scheduler.Count(PoolCallOutcome.Cancelled);
+                _completion.TrySetCanceled(_callerToken);
             }
             else
             {
-                _completion.TrySetException(new CallTimeoutException(Method, _timeout, "queued or running in the pool"));
                 _scheduler.Count(PoolCallOutcome.TimedOut);
+                _completion.TrySetException(new CallTimeoutException(Method, _timeout, "queued or running in the pool"));
             }
             // No Dispose here: this may run inside the token's own callback.
         }
@@ -158,8 +159,8 @@ namespace HfWorker.Supervision
                 T result = await worker.InvokeAsync(_invocation, _limit.Token).ConfigureAwait(false);
                 if (TryFinish())
                 {
-                    _completion.TrySetResult(result);
                     _scheduler.Count(PoolCallOutcome.Succeeded);
+                    _completion.TrySetResult(result);
                 }
             }
             catch (WorkerCrashedException e)
@@ -186,8 +187,8 @@ namespace HfWorker.Supervision
         private void FailWith(Exception error)
         {
             if (!TryFinish()) return;
-            _completion.TrySetException(error);
             _scheduler.Count(PoolCallOutcome.Failed);
+            _completion.TrySetException(error);
         }
 
         private void Dispose()

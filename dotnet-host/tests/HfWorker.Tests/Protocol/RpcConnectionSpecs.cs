@@ -141,7 +141,7 @@ namespace HfWorker.Tests.Protocol
         {
             var worker = new ScriptedWorker();
             var connection = worker.Connect();
-            var ended = new TaskCompletionSource<Exception>();
+            var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
             connection.Broken = e => ended.TrySetResult(e);
             var call = Call(connection, "test/crash");
             await worker.ReceiveAsync();
@@ -161,7 +161,7 @@ namespace HfWorker.Tests.Protocol
         {
             var worker = new ScriptedWorker();
             var connection = worker.Connect();
-            var ended = new TaskCompletionSource<Exception>();
+            var ended = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
             connection.Broken = e => ended.TrySetResult(e);
             worker.SendRaw(new byte[] { 0xc1 });
             var error = await ended.Task;
@@ -196,7 +196,7 @@ namespace HfWorker.Tests.Protocol
         public async Task Notifications_other_than_progress_go_to_the_notification_callback()
         {
             var worker = new ScriptedWorker();
-            var received = new TaskCompletionSource<string>();
+            var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             var connection = new RpcConnection(worker.ToHost, worker.FromHost, 1 << 20) { Notification = m => received.TrySetResult(m.Method) };
             connection.StartReading();
             worker.Send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "method", "worker/ready" }, { "params", new Dictionary<string, object>() } });

@@ -162,7 +162,7 @@ namespace HfWorker.Tests.Workers
         {
             using (var worker = await Start(transport))
             {
-                var exited = new TaskCompletionSource<WorkerExitInfo>();
+                var exited = new TaskCompletionSource<WorkerExitInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
                 worker.Exited += (sender, args) => exited.TrySetResult(args.ExitInfo);
                 var sleeping = worker.InvokeAsync("test/sleep", Params.Of("seconds", 30));
                 var crash = await AsyncAssert.Throws<WorkerCrashedException>(() => worker.InvokeAsync("test/crash", Params.Of("exit_code", 3)));

@@ -1,0 +1,123 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Tests.Support;
+using NUnit.Framework;
+
+namespace HfWorker.Tests.Pool
+{
+    /// <summary>Where a pool's calls go, and what happens when there is no room.</summary>
+    [TestFixture]
+    public class WorkerPoolRoutingSpecs
+    {
+        [Test, Timeout(30000)]
+        public async Task Calls_go_to_the_least_loaded_worker()
+        {
+            using (var pool = await PoolTesting.Start(2))
+            {
+                var calls = Enumerable.Range(0, 6).Select(_ => pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.8))).ToList();
+                await AsyncAssert.Eventually(() => pool.Workers.Sum(w => w.InFlight) == 6, TimeSpan.FromSeconds(5), "all six calls sent");
+                Assert.That(pool.Workers.Select(w => w.InFlight), Is.EqualTo(new[] { 3, 3 }));
+                Assert.That(pool.Statistics.InFlight, Is.EqualTo(6));
+                await Task.WhenAll(calls);
+                Assert.That(pool.Statistics.Succeeded, Is.EqualTo(6));
+                Assert.That(pool.Statistics.InFlight, Is.EqualTo(0));
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_full_queue_refuses_new_calls_when_the_pool_is_set_to_refuse()
+        {
+            using (var pool = await PoolTesting.Start(1, o => { o.MaxCallsPerWorker = 1; o.MaxQueueLength = 1; o.WhenQueueFull = QueueFullBehavior.Throw; }))
+            {
+                var running = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.5));
+                var queued = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.1));
+                await AsyncAssert.Eventually(() => pool.Statistics.QueueLength == 1, TimeSpan.FromSeconds(5), "one call queued");
+                var refused = await AsyncAssert.Throws<PoolOverloadedException>(() => pool.InvokeAsync("test/echo", Params.Of("value", 1)));
+                Mentions.All(refused.Message, "test/echo", "queue is full");
+                await Task.WhenAll(running, queued);
+                Assert.That(pool.Statistics.Rejected, Is.EqualTo(1));
+                Assert.That(await pool.InvokeAsync("test/echo", Params.Of("value", 2)), Is.EqualTo(2L), "room again once the queue drained");
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_full_queue_makes_callers_wait_when_the_pool_applies_backpressure()
+        {
+            using (var pool = await PoolTesting.Start(1, o => { o.MaxCallsPerWorker = 1; o.MaxQueueLength = 1; }))
+            {
+                var running = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.5));
+                var queued = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.1));
+                await AsyncAssert.Eventually(() => pool.Statistics.QueueLength == 1, TimeSpan.FromSeconds(5), "one call queued");
+                var waiting = pool.InvokeAsync("test/echo", Params.Of("value", "patient"));
+                await AsyncAssert.Eventually(() => pool.Statistics.WaitingForQueue == 1, TimeSpan.FromSeconds(5), "the third caller waits for room");
+                Assert.That(waiting.IsCompleted, Is.False);
+                Assert.That(await waiting, Is.EqualTo("patient"));
+                await Task.WhenAll(running, queued);
+                Assert.That(pool.Statistics.Succeeded, Is.EqualTo(3));
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_call_over_the_pool_timeout_fails_and_is_cancelled_on_its_worker()
+        {
+            using (var pool = await PoolTesting.Start(1, o => o.CallTimeout = TimeSpan.FromMilliseconds(400)))
+            {
+                var error = await AsyncAssert.Throws<CallTimeoutException>(() => pool.InvokeAsync("test/sleep", Params.Of("seconds", 30)));
+                Mentions.All(error.Message, "test/sleep", "400 ms");
+                await AsyncAssert.Eventually(() => pool.Workers[0].InFlight == 0, TimeSpan.FromSeconds(5), "the worker stopped sleeping");
+                Assert.That(pool.Statistics.TimedOut, Is.EqualTo(1));
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_queued_call_can_be_cancelled_before_it_reaches_a_worker()
+        {
+            using (var pool = await PoolTesting.Start(1, o => o.MaxCallsPerWorker = 1))
+            {
+                var running = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.5));
+                var cts = new CancellationTokenSource();
+                var queued = pool.InvokeAsync("test/echo", Params.Of("value", 1), cts.Token);
+                await AsyncAssert.Eventually(() => pool.Statistics.QueueLength == 1, TimeSpan.FromSeconds(5), "one call queued");
+                cts.Cancel();
+                await AsyncAssert.Throws<OperationCanceledException>(() => queued);
+                Assert.That(pool.Statistics.QueueLength, Is.EqualTo(0));
+                Assert.That(pool.Statistics.Cancelled, Is.EqualTo(1));
+                await running;
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task Stray_stdout_writes_in_one_worker_disturb_no_call()
+        {
+            using (var pool = await PoolTesting.Start(2))
+            {
+                var calls = Enumerable.Range(0, 20).Select(i => i % 2 == 0
+                    ? pool.InvokeAsync("test/print", Params.Of("text", "noise " + i))
+                    : pool.InvokeAsync("test/echo", Params.Of("value", i))).ToList();
+                await Task.WhenAll(calls);
+                Assert.That(pool.Statistics.Succeeded, Is.EqualTo(20));
+                Assert.That(pool.Statistics.Restarts, Is.EqualTo(0));
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task Stopping_the_pool_fails_the_queued_calls_and_lets_the_running_ones_finish()
+        {
+            var pool = await PoolTesting.Start(1, o => o.MaxCallsPerWorker = 1);
+            var worker = pool.Workers[0];
+            var running = pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.5));
+            var queued = pool.InvokeAsync("test/echo", Params.Of("value", 1));
+            await AsyncAssert.Eventually(() => pool.Statistics.QueueLength == 1, TimeSpan.FromSeconds(5), "one call queued");
+            await pool.StopAsync();
+            var error = await AsyncAssert.Throws<ObjectDisposedException>(() => queued);
+            Mentions.All(error.Message, "test/echo", "stopped before the call reached a worker");
+            Assert.That(((System.Collections.Generic.Dictionary<string, object>)await running)["slept_seconds"], Is.GreaterThanOrEqualTo(0.5));
+            Assert.That(worker.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Stopped));
+            Assert.That(worker.ExitInfo.ExitCode, Is.EqualTo(0));
+            await AsyncAssert.Throws<ObjectDisposedException>(() => pool.InvokeAsync("worker/ping"));
+        }
+    }
+}

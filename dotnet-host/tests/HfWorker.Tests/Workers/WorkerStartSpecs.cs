@@ -1,0 +1,114 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+using HfWorker.Exceptions;
+using HfWorker.Tests.Support;
+using NUnit.Framework;
+
+namespace HfWorker.Tests.Workers
+{
+    /// <summary>Starting goes wrong in many ways; each says what happened.</summary>
+    [TestFixture]
+    public class WorkerStartSpecs
+    {
+        private string _scratch;
+
+        [SetUp]
+        public void MakeScratchFolder()
+        {
+            _scratch = Path.Combine(Path.GetTempPath(), "hfw-start-" + Guid.NewGuid().ToString("N").Substring(0, 8));
+            Directory.CreateDirectory(_scratch);
+        }
+
+        [TearDown]
+        public void RemoveScratchFolder()
+        {
+            Directory.Delete(_scratch, true);
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_missing_interpreter_fails_the_start_and_names_it()
+        {
+            var options = TestEnvironment.Worker();
+            options.VirtualEnvironment = null;
+            options.PythonExecutable = "/nonexistent/python3";
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Mentions.All(error.Message, "/nonexistent/python3");
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_virtual_environment_without_python_fails_the_start_and_says_where_it_looked()
+        {
+            var options = TestEnvironment.Worker();
+            options.VirtualEnvironment = _scratch;
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Mentions.All(error.Message, "no Python interpreter", Path.Combine(_scratch, "bin", "python"));
+        }
+
+        [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
+        public async Task A_worker_that_dies_before_ready_reports_its_exit_code_and_stderr(WorkerTransport transport)
+        {
+            var options = TestEnvironment.Worker(transport);
+            options.Module = "hfw_no_such_module";
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Assert.That(error.ExitInfo, Is.Not.Null);
+            Assert.That(error.ExitInfo.ExitCode, Is.EqualTo(1));
+            Mentions.All(error.Message, "No module named hfw_no_such_module");
+        }
+
+        [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
+        public async Task A_worker_that_never_says_ready_is_killed_after_the_start_timeout(WorkerTransport transport)
+        {
+            File.WriteAllText(Path.Combine(_scratch, "hfw_silent.py"), "import sys, time\nsys.stderr.write('silent worker up\\n')\nsys.stderr.flush()\ntime.sleep(600)\n");
+            var options = TestEnvironment.Worker(transport);
+            options.Module = "hfw_silent";
+            options.WorkingDirectory = _scratch;
+            options.StartTimeout = TimeSpan.FromSeconds(1.5);
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Mentions.All(error.Message, "within 1.5 s", "silent worker up");
+            Assert.That(error.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Killed));
+            Assert.That(ProcessIsGone(error.ExitInfo.ProcessId), Is.True);
+        }
+
+        [Test, Timeout(30000)]
+        public async Task The_environment_working_directory_and_module_reach_the_worker()
+        {
+            File.WriteAllText(Path.Combine(_scratch, "hfw_wrapped.py"),
+                "import os, sys\nsys.stderr.write('marker=%s cwd=%s\\n' % (os.environ.get('HFW_MARKER'), os.getcwd()))\n"
+                + "from worker.cli import main\nsys.exit(main())\n");
+            var options = TestEnvironment.Worker();
+            options.Module = "hfw_wrapped";
+            options.WorkingDirectory = _scratch;
+            options.Environment["HFW_MARKER"] = "it's here";
+            using (var worker = await WorkerProcess.StartAsync(options))
+            {
+                Assert.That(worker.StderrTail.First(), Is.EqualTo("marker=it's here cwd=" + _scratch));
+                Assert.That(await worker.InvokeAsync("test/echo", Params.Of("value", 1)), Is.EqualTo(1L));
+            }
+        }
+
+        [Test]
+        public void Invalid_options_are_refused_before_anything_starts()
+        {
+            var options = TestEnvironment.Worker();
+            options.StartTimeout = TimeSpan.Zero;
+            var error = Assert.Throws<ArgumentException>(() => options.Validate());
+            Mentions.All(error.Message, "StartTimeout");
+            var pool = new WorkerPoolOptions { WorkerCount = 0 };
+            Mentions.All(Assert.Throws<ArgumentException>(() => pool.Validate()).Message, "WorkerCount");
+        }
+
+        private static bool ProcessIsGone(int pid)
+        {
+            try
+            {
+                using (var process = System.Diagnostics.Process.GetProcessById(pid)) return process.HasExited;
+            }
+            catch (ArgumentException)
+            {
+                return true;
+            }
+        }
+    }
+}

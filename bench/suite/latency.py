@@ -1,57 +1,66 @@
 """No-op round trips (p50/p99) and pipelined calls per second.
 
-Contenders, each in its own processes: the same-run floors (a minimal two-process ping-pong over an
-OS pipe and over a Unix socket), the worker over stdio and pipe with MessagePack and JSON, the gRPC
-and HTTP services, and the C# host (see ``dotnet.py``). Each round starts them all, then they take
-turns; the samples of all rounds are pooled, so a busy moment on the machine lands on all alike.
+The floor and the worker's own rows are ``bench/bench_ping.py``'s: a minimal two-process ping-pong
+(a child that answers each frame with a frame of the worker's response size, over an OS pipe for
+stdio and a Unix socket for the pipe transport) driven by exactly the same client code as the
+worker. Beside them: the gRPC and HTTP services and the C# host (see ``dotnet.py``).
+
+Each round starts every contender afresh, then they take turns; the samples of all rounds are
+pooled, so a busy moment on the machine lands on all alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
 
-import msgspec
-
-from bench.suite.floor import PingPongFloor
+from bench import bench_ping
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, grpc_round_trips, http_round_trips
 from bench.suite.stats import latency_summary, median
-from bench.suite.worker_client import BenchWorker
 
 WIRES = [("stdio", "msgpack"), ("stdio", "json"), ("pipe", "msgpack"), ("pipe", "json")]
-PING_PARAMS = {"hi": 1}
 WARM_UP_CALLS = 300
-WINDOWS = (1, 8, 64)
+MAX_CALLS = 20_000  # frames pre-built per encoding (ids 1..MAX_CALLS, reused each round)
+# The floor's channel per worker transport: stdio rides on OS pipes, the pipe transport on a Unix socket.
+FLOOR_CHANNEL = {"stdio": "pipe", "pipe": "socket"}
 
 RoundTrips = Callable[[int], list[float]]
 # Starts a contender's processes (closed with the stack) and returns its round-trip function.
 Contender = Callable[[ExitStack], RoundTrips]
 
-
-def _payload_size() -> int:
-    """The worker/ping request as the worker gets it; the floor and the services move as many bytes."""
-    request = {"jsonrpc": "2.0", "id": 1, "method": "worker/ping", "params": PING_PARAMS}
-    return len(msgspec.msgpack.encode(request))
+_CALLS: dict[str, bench_ping.Calls] = {}
 
 
-PAYLOAD = b"p" * _payload_size()
+def _calls(encoding: str) -> bench_ping.Calls:
+    if encoding not in _CALLS:
+        _CALLS[encoding] = bench_ping.Calls(encoding, MAX_CALLS)
+    return _CALLS[encoding]
 
 
-def _floor(channel: str) -> Contender:
+def _seconds(channel: bench_ping.Channel, calls: bench_ping.Calls) -> RoundTrips:
+    return lambda n: [us / 1e6 for us in bench_ping.sequential(channel, calls, n)]
+
+
+def _floor(transport: str) -> Contender:
     def start(stack: ExitStack) -> RoundTrips:
-        floor = stack.enter_context(PingPongFloor(channel))
-        return lambda n: floor.round_trips(PAYLOAD, n)
+        calls = _calls("msgpack")
+        channel = bench_ping.start_floor(transport, calls.reply_frame)
+        stack.callback(channel.close)
+        return _seconds(channel, calls)
 
     return start
 
 
 def _worker(transport: str, encoding: str) -> Contender:
     def start(stack: ExitStack) -> RoundTrips:
-        worker = stack.enter_context(BenchWorker(transport, encoding))
-        return lambda n: worker.round_trips("worker/ping", PING_PARAMS, n)
+        channel, _ = bench_ping.start_worker(transport, encoding)
+        stack.callback(channel.close)
+        return _seconds(channel, _calls(encoding))
 
     return start
+
+
+PAYLOAD = b"p" * len(bench_ping.Calls("msgpack", 1).frames[0])
 
 
 def _grpc(stack: ExitStack) -> RoundTrips:
@@ -69,7 +78,7 @@ def _http(stack: ExitStack) -> RoundTrips:
 
 
 def contenders(extra: dict[str, Contender] | None = None) -> dict[str, Contender]:
-    found: dict[str, Contender] = {f"floor_{c}_pingpong": _floor(c) for c in ("pipe", "socket")}
+    found: dict[str, Contender] = {f"floor_{FLOOR_CHANNEL[t]}_pingpong": _floor(t) for t in ("stdio", "pipe")}
     found.update({f"worker_{t}_{e}": _worker(t, e) for t, e in WIRES})
     found.update(extra or {})
     found["grpc_noop"] = _grpc
@@ -99,23 +108,31 @@ def measure_round_trips(
 
 
 def measure_pipelined(*, calls: int, rounds: int) -> dict[str, dict[str, float]]:
-    """worker/ping calls per second with 1, 8 and 64 in flight, per transport (MessagePack)."""
-    result: dict[str, dict[str, float]] = {}
-    with ExitStack() as stack:
-        workers = {t: stack.enter_context(BenchWorker(t, "msgpack")) for t in ("stdio", "pipe")}
-        rates: dict[tuple[str, int], list[float]] = {}
-        for worker in workers.values():
-            worker.pipeline("worker/ping", _ping_params, WARM_UP_CALLS, 8)
-        for _ in range(rounds):
-            for transport, worker in workers.items():
-                for window in WINDOWS:
-                    seconds = worker.pipeline("worker/ping", _ping_params, calls, window)
-                    rates.setdefault((transport, window), []).append(calls / seconds)
-        for (transport, window), values in rates.items():
-            row = result.setdefault(f"worker_{transport}_msgpack", {})
-            row[f"in_flight_{window}"] = round(median(values))
-    return result
-
-
-def _ping_params(i: int) -> Any:
-    return {"i": i}
+    """worker/ping calls per second with 1, 8 and 64 in flight (MessagePack), beside the floor of
+    the same channel, each round with fresh processes; medians of the rounds."""
+    contenders = {
+        "floor_pipe": ("floor", "stdio"),
+        "worker_stdio": ("worker", "stdio"),
+        "floor_socket": ("floor", "pipe"),
+        "worker_pipe": ("worker", "pipe"),
+    }
+    rates: dict[str, dict[int, list[float]]] = {
+        name: {d: [] for d in bench_ping.DEPTHS} for name in contenders
+    }
+    msgpack_calls = _calls("msgpack")
+    for _ in range(rounds):
+        for name, (who, transport) in contenders.items():
+            if who == "floor":
+                channel = bench_ping.start_floor(transport, msgpack_calls.reply_frame)
+            else:
+                channel, _ = bench_ping.start_worker(transport, "msgpack")
+            try:
+                bench_ping.sequential(channel, msgpack_calls, WARM_UP_CALLS)
+                for depth in bench_ping.DEPTHS:
+                    rates[name][depth].append(bench_ping.pipelined(channel, msgpack_calls, calls, depth))
+            finally:
+                channel.close()
+    return {
+        name: {f"in_flight_{d}": round(median(values)) for d, values in by_depth.items()}
+        for name, by_depth in rates.items()
+    }

@@ -160,14 +160,17 @@ def render(results: dict[str, Any]) -> str:
         ]
     pipelined = results.get("pipelined") or {}
     if pipelined:
-        rows = [
-            [k.removeprefix("worker_").replace("_", ", "), *(f"{v:,}" for v in row.values())]
-            for k, row in pipelined.items()
-        ]
+        labels = {
+            "floor_pipe": "floor, OS pipe",
+            "worker_stdio": "worker, stdio",
+            "floor_socket": "floor, Unix socket",
+            "worker_pipe": "worker, pipe",
+        }
+        rows = [[labels.get(k, k), *(f"{v:,}" for v in row.values())] for k, row in pipelined.items()]
         out += [
-            "Pipelined worker/ping, calls/s",
+            "Pipelined worker/ping (MessagePack), calls/s",
             "",
-            *_table(["transport", "1 in flight", "8", "64"], rows),
+            *_table(["", "1 in flight", "8 in flight", "64 in flight"], rows),
             "",
         ]
     tensors = results.get("tensors") or {}

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Threading;
@@ -14,6 +15,7 @@ namespace HfWorker.Tests.Support
     {
         private static readonly Lazy<string> Root = new Lazy<string>(FindRoot);
         private static readonly Lazy<string> Vectors = new Lazy<string>(GenerateVectors, LazyThreadSafetyMode.ExecutionAndPublication);
+        private static readonly Lazy<Dictionary<string, string>> Tiny = new Lazy<Dictionary<string, string>>(BuildTinyModels, LazyThreadSafetyMode.ExecutionAndPublication);
 
         public static string RepoRoot
         {
@@ -53,6 +55,16 @@ namespace HfWorker.Tests.Support
             get { return Vectors.Value; }
         }
 
+        /// <summary>
+        /// Tiny random-weight model folders and media files (tests/fixtures/make_tiny_models.py), built once per
+        /// run: "text-classification", "summarization", "text-generation", "automatic-speech-recognition",
+        /// "image-classification", "image-to-text", "tone.wav", "picture.png".
+        /// </summary>
+        public static string TinyModel(string name)
+        {
+            return Tiny.Value[name];
+        }
+
         /// <summary>Options for a test worker: the repo's venv, test methods on, quick timeouts, stderr kept.</summary>
         public static WorkerProcessOptions Worker(WorkerTransport transport = WorkerTransport.Stdio)
         {
@@ -86,20 +98,57 @@ namespace HfWorker.Tests.Support
         private static string GenerateVectors()
         {
             var output = Path.Combine(Path.GetTempPath(), "hfw-vectors-" + Process.GetCurrentProcess().Id + ".json");
-            var script = Path.Combine(DotnetHost, "tests", "vectors", "make_vectors.py");
-            var start = new ProcessStartInfo(Python, "\"" + script + "\" \"" + output + "\"")
+            DeleteWhenDone(output);
+            RunPython(Path.Combine(DotnetHost, "tests", "vectors", "make_vectors.py"), output);
+            return output;
+        }
+
+        private static Dictionary<string, string> BuildTinyModels()
+        {
+            var folder = Path.Combine(Path.GetTempPath(), "hfw-tiny-models-" + Process.GetCurrentProcess().Id);
+            DeleteWhenDone(folder);
+            RunPython(Path.Combine(DotnetHost, "tests", "fixtures", "make_tiny_models.py"), folder);
+            var manifest = (Dictionary<string, object>)MiniJson.Parse(File.ReadAllText(Path.Combine(folder, "manifest.json")));
+            var paths = new Dictionary<string, string>();
+            foreach (var pair in manifest) paths[pair.Key] = (string)pair.Value;
+            return paths;
+        }
+
+        private static void DeleteWhenDone(string path)
+        {
+            EventHandler delete = (sender, args) =>
+            {
+                try
+                {
+                    if (Directory.Exists(path)) Directory.Delete(path, true);
+                    else if (File.Exists(path)) File.Delete(path);
+                }
+                catch (IOException)
+                {
+                }
+            };
+            AppDomain.CurrentDomain.DomainUnload += delete;
+            AppDomain.CurrentDomain.ProcessExit += delete;
+        }
+
+        private static void RunPython(string script, string argument)
+        {
+            var start = new ProcessStartInfo(Python, "\"" + script + "\" \"" + argument + "\"")
             {
                 UseShellExecute = false,
                 RedirectStandardError = true,
+                RedirectStandardOutput = true,
                 WorkingDirectory = RepoRoot,
             };
+            start.Environment["HF_HUB_OFFLINE"] = "1";
             using (var process = Process.Start(start))
             {
+                var output = process.StandardOutput.ReadToEndAsync();
                 string errors = process.StandardError.ReadToEnd();
-                if (!process.WaitForExit(60000)) throw new TimeoutException("make_vectors.py did not finish in 60 s");
-                if (process.ExitCode != 0) throw new InvalidOperationException("make_vectors.py failed (exit " + process.ExitCode + "): " + errors);
+                output.Wait();
+                if (!process.WaitForExit(120000)) throw new TimeoutException(script + " did not finish in 120 s");
+                if (process.ExitCode != 0) throw new InvalidOperationException(script + " failed (exit " + process.ExitCode + "): " + errors);
             }
-            return output;
         }
     }
 }

@@ -1,0 +1,321 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.MessagePack;
+using HfWorker.Models;
+
+namespace HfWorker
+{
+    /// <summary>
+    /// The common tasks as typed calls, over a <see cref="WorkerProcess"/> or a <see cref="WorkerPool"/>:
+    /// load a model, embed, classify, summarize, generate (streamed), transcribe, caption, and keep tensors
+    /// in the worker to search them there. Results are plain .NET types. <see cref="RunAsync"/> reaches
+    /// every other task with raw values.
+    /// </summary>
+    /// <remarks>
+    /// Through a pool, a model is loaded on every worker (and on every replacement before it takes calls),
+    /// and calls that only read are marked safe to retry, so a worker dying costs a retry, not an error.
+    /// Streamed calls are not retried (their pieces were already delivered). A tensor lives on the worker
+    /// that made it; calls that name it go there.
+    /// </remarks>
+    public sealed class HfModels
+    {
+        private readonly IWorkerInvoker _invoker;
+
+        /// <summary>The typed layer over a worker or a pool.</summary>
+        public HfModels(IWorkerInvoker invoker)
+        {
+            if (invoker == null) throw new ArgumentNullException("invoker");
+            _invoker = invoker;
+        }
+
+        // ---- models --------------------------------------------------------------------------------
+
+        /// <summary>
+        /// Load <paramref name="model"/> (a hub id or a local folder) on every worker. <paramref name="stages"/>
+        /// hears the loading stages ("resolving", "loading weights", "ready"...).
+        /// </summary>
+        public async Task<LoadedModel> LoadAsync(string model, ModelLoadOptions options = null, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (string.IsNullOrEmpty(model)) throw new ArgumentException("a model id or folder is required", "model");
+            options = options ?? new ModelLoadOptions();
+            var load = new Invocation<ModelInfo>("model/load", options.ToParams(model), ModelInfo.Read) { Timeout = options.Timeout };
+            if (stages != null)
+            {
+                load.ProgressReader = reader => ResultReading.ReadMap(reader, (key, r) =>
+                {
+                    if (key != "stage") return false;
+                    stages.Report(r.ReadString());
+                    return true;
+                });
+            }
+            var setup = await _invoker.SetUpAsync(load, info => new Invocation<object>("model/unload",
+                new Dictionary<string, object> { { "handle", info.Handle } }, r => r.ReadValue()), cancellationToken).ConfigureAwait(false);
+            return new LoadedModel(setup);
+        }
+
+        /// <summary>Run any task with raw inputs and parameters; the result as plain .NET values (see <see cref="MessagePackReader.ReadValue"/>).</summary>
+        public Task<object> RunAsync(LoadedModel model, object inputs, IDictionary<string, object> parameters = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return _invoker.InvokeAsync(Run(model, inputs, parameters, false, (r, w) => r.ReadValue()), cancellationToken);
+        }
+
+        // ---- embeddings ----------------------------------------------------------------------------
+
+        /// <summary>One text's embedding (sentence-embeddings models: pooled and normalised as the model says).</summary>
+        public Task<float[]> EmbedAsync(LoadedModel model, string text, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return _invoker.InvokeAsync(Run(model, text, null, false, (r, w) => ResultReading.ReadFloats(r)), cancellationToken);
+        }
+
+        /// <summary>Several texts' embeddings, in order, in one call (the worker batches them).</summary>
+        public Task<float[][]> EmbedAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireSome(texts, "texts");
+            return _invoker.InvokeAsync(Run(model, texts, null, false,
+                (r, w) => ResultReading.ReadList(r, ResultReading.ReadFloats).ToArray()), cancellationToken);
+        }
+
+        /// <summary>Embed texts and keep the <c>[n, dim]</c> matrix in the worker, for <see cref="SearchAsync(TensorHandle, string, LoadedModel, int, string, CancellationToken)"/>.</summary>
+        public Task<TensorHandle> EmbedAndKeepAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireSome(texts, "texts");
+            return _invoker.InvokeAsync(Run(model, texts, null, true, TensorHandle.Read), cancellationToken);
+        }
+
+        // ---- classification ------------------------------------------------------------------------
+
+        /// <summary>
+        /// Labels and scores for text, an image or audio (text-, image- and audio-classification), best
+        /// first: the top one, or the <paramref name="topK"/> best.
+        /// </summary>
+        public Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, ModelInput input, int? topK = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (input == null) throw new ArgumentNullException("input");
+            var parameters = topK.HasValue ? new Dictionary<string, object> { { "top_k", topK.Value } } : null;
+            return _invoker.InvokeAsync(Run<IReadOnlyList<Classification>>(model, input, parameters, false,
+                (r, w) => ResultReading.ReadOneOrMany(r, Classification.Read), input.Tensor), cancellationToken);
+        }
+
+        /// <summary>Zero-shot classification of text against <paramref name="labels"/>, best first.</summary>
+        public Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, string text, IReadOnlyList<string> labels,
+            bool multiLabel = false, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireSome(labels, "labels");
+            var parameters = new Dictionary<string, object> { { "candidate_labels", labels }, { "multi_label", multiLabel } };
+            return _invoker.InvokeAsync(Run<IReadOnlyList<Classification>>(model, text, parameters, false, (r, w) => ReadZeroShot(r)),
+                cancellationToken);
+        }
+
+        // ---- generation ----------------------------------------------------------------------------
+
+        /// <summary>A summary of <paramref name="text"/>; with <paramref name="pieces"/>, each new piece as it is generated.</summary>
+        public Task<string> SummarizeAsync(LoadedModel model, string text, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return Generate(model, text, Parameters(options), "summary_text", pieces, null, cancellationToken);
+        }
+
+        /// <summary>
+        /// The text generated after <paramref name="prompt"/> (without the prompt, unless the Extra option
+        /// "return_full_text" says otherwise); with <paramref name="pieces"/>, each piece as it is generated.
+        /// </summary>
+        public Task<string> GenerateAsync(LoadedModel model, string prompt, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            var parameters = Parameters(options);
+            if (!parameters.ContainsKey("return_full_text")) parameters["return_full_text"] = false;
+            return Generate(model, prompt, parameters, "generated_text", pieces, null, cancellationToken);
+        }
+
+        /// <summary>A caption for an image (image-to-text); with <paramref name="pieces"/>, streamed.</summary>
+        public Task<string> CaptionAsync(LoadedModel model, ModelInput image, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (image == null) throw new ArgumentNullException("image");
+            return Generate(model, image, Parameters(options), "generated_text", pieces, image.Tensor, cancellationToken);
+        }
+
+        // ---- speech --------------------------------------------------------------------------------
+
+        /// <summary>The text of an audio input (automatic-speech-recognition); with timestamps, its chunks too.</summary>
+        public Task<Transcription> TranscribeAsync(LoadedModel model, ModelInput audio, bool timestamps = false, string language = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (audio == null) throw new ArgumentNullException("audio");
+            // Without timestamps the parameter is left out: CTC pipelines refuse an explicit false.
+            var parameters = new Dictionary<string, object>();
+            if (timestamps) parameters["return_timestamps"] = true;
+            if (language != null) parameters["language"] = language;
+            return _invoker.InvokeAsync(Run(model, audio, parameters, false, (r, w) => Transcription.Read(r), audio.Tensor), cancellationToken);
+        }
+
+        // ---- tensors -------------------------------------------------------------------------------
+
+        /// <summary>Keep a float32 tensor in a worker.</summary>
+        public Task<TensorHandle> PutTensorAsync(float[] values, int[] shape, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (values == null) throw new ArgumentNullException("values");
+            return PutTensorAsync(Floats.ToLittleEndian(values), "float32", shape, cancellationToken);
+        }
+
+        /// <summary>Keep a tensor given as raw little-endian C-order bytes of <paramref name="dtype"/>.</summary>
+        public Task<TensorHandle> PutTensorAsync(byte[] data, string dtype, int[] shape, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            if (shape == null) throw new ArgumentNullException("shape");
+            var parameters = new Dictionary<string, object> { { "data", data }, { "dtype", dtype }, { "shape", shape } };
+            var put = new Invocation<TensorHandle>("tensor/put", _ => parameters, TensorHandle.Read) { SafeToRetry = true };
+            return _invoker.InvokeAsync(put, cancellationToken);
+        }
+
+        /// <summary>A kept tensor's contents.</summary>
+        public Task<Tensor> GetTensorAsync(TensorHandle tensor, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (tensor == null) throw new ArgumentNullException("tensor");
+            var get = new Invocation<Tensor>("tensor/get", _ => new Dictionary<string, object> { { "handle", tensor.Id } }, (r, w) => Tensor.Read(r))
+            {
+                Affinity = tensor.Worker,
+            };
+            return _invoker.InvokeAsync(get, cancellationToken);
+        }
+
+        /// <summary>Free kept tensors (one call per worker holding some of them).</summary>
+        public Task FreeTensorsAsync(IEnumerable<TensorHandle> tensors, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (tensors == null) throw new ArgumentNullException("tensors");
+            var calls = tensors.GroupBy(t => t.Worker).Select(group =>
+            {
+                var handles = group.Select(t => t.Id).Distinct().ToArray();
+                var free = new Invocation<object>("tensor/free", _ => new Dictionary<string, object> { { "handles", handles } }, (r, w) => r.ReadValue())
+                {
+                    Affinity = group.Key,
+                };
+                return _invoker.InvokeAsync(free, cancellationToken);
+            });
+            return Task.WhenAll(calls.ToList());
+        }
+
+        /// <summary>
+        /// Rank the rows of a kept <paramref name="corpus"/> against <paramref name="query"/>, embedded by
+        /// <paramref name="embedder"/> in the worker; only the ranking comes back. Metric: "cosine", "dot" or "l2".
+        /// </summary>
+        public Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, string query, LoadedModel embedder, int topK = 10,
+            string metric = "cosine", CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (corpus == null) throw new ArgumentNullException("corpus");
+            if (query == null) throw new ArgumentNullException("query");
+            if (embedder == null) throw new ArgumentNullException("embedder");
+            return Search(corpus, worker => new Dictionary<string, object> { { "text", query }, { "model", embedder.HandleOn(worker) } },
+                topK, metric, cancellationToken);
+        }
+
+        /// <summary>Rank the rows of a kept <paramref name="corpus"/> against a query vector.</summary>
+        public Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, float[] query, int topK = 10, string metric = "cosine",
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (corpus == null) throw new ArgumentNullException("corpus");
+            if (query == null) throw new ArgumentNullException("query");
+            return Search(corpus, _ => query, topK, metric, cancellationToken);
+        }
+
+        // ---- helpers -------------------------------------------------------------------------------
+
+        private Task<IReadOnlyList<SearchHit>> Search(TensorHandle corpus, Func<WorkerProcess, object> query, int topK, string metric,
+            CancellationToken cancellationToken)
+        {
+            if (topK < 1) throw new ArgumentOutOfRangeException("topK", "topK must be at least 1");
+            var search = new Invocation<IReadOnlyList<SearchHit>>("tensor/search",
+                worker => new Dictionary<string, object> { { "query", query(worker) }, { "corpus", corpus.Id }, { "top_k", topK }, { "metric", metric } },
+                (r, w) => ResultReading.ReadList(r, SearchHit.Read))
+            {
+                Affinity = corpus.Worker,
+            };
+            return _invoker.InvokeAsync(search, cancellationToken);
+        }
+
+        private Task<string> Generate(LoadedModel model, object input, Dictionary<string, object> parameters, string member,
+            IProgress<string> pieces, TensorHandle pinned, CancellationToken cancellationToken)
+        {
+            var run = Run(model, input, parameters, false, (r, w) => ReadGenerated(r, member), pinned);
+            if (pieces != null)
+            {
+                // Pieces already delivered cannot be taken back: a streamed call is never retried.
+                run.SafeToRetry = false;
+                run.ProgressReader = reader => ResultReading.ReadMap(reader, (key, r) =>
+                {
+                    if (key != "text") return false;
+                    pieces.Report(r.ReadString());
+                    return true;
+                });
+            }
+            return _invoker.InvokeAsync(run, cancellationToken);
+        }
+
+        private static Invocation<T> Run<T>(LoadedModel model, object inputs, IDictionary<string, object> parameters, bool keep,
+            Func<MessagePackReader, WorkerProcess, T> read, TensorHandle pinned = null)
+        {
+            if (model == null) throw new ArgumentNullException("model");
+            if (inputs == null) throw new ArgumentNullException("inputs");
+            return new Invocation<T>("model/run", worker =>
+            {
+                var parameterMap = new Dictionary<string, object> { { "handle", model.HandleOn(worker) }, { "inputs", inputs } };
+                if (parameters != null && parameters.Count > 0) parameterMap["parameters"] = parameters;
+                if (keep) parameterMap["keep"] = true;
+                return parameterMap;
+            }, read)
+            {
+                SafeToRetry = true,
+                Affinity = pinned == null ? null : pinned.Worker,
+            };
+        }
+
+        private static Dictionary<string, object> Parameters(GenerationOptions options)
+        {
+            return options == null ? new Dictionary<string, object>() : options.ToParameters();
+        }
+
+        private static string ReadGenerated(MessagePackReader reader, string member)
+        {
+            var texts = ResultReading.ReadOneOrMany(reader, r =>
+            {
+                string text = null;
+                ResultReading.ReadMap(r, (key, value) =>
+                {
+                    if (key != member) return false;
+                    text = value.ReadString();
+                    return true;
+                });
+                return text;
+            });
+            if (texts.Count == 0 || texts[0] == null) throw ResultReading.Missing("the generation result", member);
+            return texts[0];
+        }
+
+        private static IReadOnlyList<Classification> ReadZeroShot(MessagePackReader reader)
+        {
+            List<string> labels = null;
+            List<double> scores = null;
+            ResultReading.ReadMap(reader, (key, r) =>
+            {
+                if (key == "labels") labels = ResultReading.ReadList(r, x => x.ReadString());
+                else if (key == "scores") scores = ResultReading.ReadList(r, x => x.ReadDouble());
+                else return false;
+                return true;
+            });
+            if (labels == null || scores == null || labels.Count != scores.Count) throw ResultReading.Missing("a zero-shot result", "labels and scores");
+            return labels.Select((label, i) => new Classification(label, scores[i])).ToList();
+        }
+
+        private static void RequireSome<T>(IReadOnlyList<T> items, string name)
+        {
+            if (items == null) throw new ArgumentNullException(name);
+            if (items.Count == 0) throw new ArgumentException(name + " must not be empty", name);
+        }
+    }
+}

@@ -8,8 +8,11 @@ moment on the machine hits them alike:
     worker, unbatched     the same with batching off (max_batch_size 1): one forward pass per request
     in-process, batch 32  sentence-transformers' encode(batch_size=32) on the same 64 sentences
     in-process, batch 1   encode(batch_size=1)
+    in-process, worker code, batch 32   the worker's own embedding code (tokenise, forward, pool,
+                          normalise) called directly: the same work without protocol or batcher
 
-Target: worker batched >= 90% of in-process batch 32. Both use the same torch intra-op threads.
+Target: worker batched >= 90% of the faster in-process batch-32 contender. All use the same torch
+intra-op threads.
 
     .venv/bin/python bench/bench_batching.py [--rounds 7] [--threads 2]
 """
@@ -79,6 +82,25 @@ def inprocess_rate(model: Any, texts: list[str], batch_size: int) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
+def direct_rate(task: Any, texts: list[str], batch_size: int) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        task.embed(texts[start : start + batch_size])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def worker_code_in_process(threads: int) -> Any:
+    """The worker's SentenceEmbeddings task for MODEL, built in this process by the real registry."""
+    from worker.config import Config
+    from worker.models.loading import LoadRequest
+    from worker.models.registry import ModelRegistry
+    from worker.runtime.state import WorkerState
+
+    state = WorkerState(Config(threads=threads))
+    loaded = state.service(ModelRegistry).load(LoadRequest(model=MODEL), None, report=lambda stage: None)
+    return loaded.model.task
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -98,6 +120,7 @@ def main() -> int:
     transformers.utils.logging.disable_progress_bar()
     folder = resolve(MODEL).path if bundled_folder(MODEL) is None else bundled_folder(MODEL)
     inprocess = SentenceTransformer(str(folder), device="cpu")
+    direct = worker_code_in_process(args.threads)
     texts = sentences(REQUESTS)
 
     quiet = open(os.devnull, "wb")  # noqa: SIM115 - the workers' logs
@@ -114,6 +137,7 @@ def main() -> int:
             "worker, unbatched (64 in flight)": lambda: worker_rate(plain, unbatched["handle"], texts),
             "in-process, batch 32": lambda: inprocess_rate(inprocess, texts, 32),
             "in-process, batch 1": lambda: inprocess_rate(inprocess, texts, 1),
+            "in-process, worker code, batch 32": lambda: direct_rate(direct, texts, 32),
         }
         for run in contenders.values():  # warm-up: first calls pay for lazy initialisation
             run()
@@ -127,17 +151,20 @@ def main() -> int:
     quiet.close()
 
     medians = {name: statistics.median(values) for name, values in rates.items()}
-    ratio = medians["worker, batched (64 in flight)"] / medians["in-process, batch 32"]
+    best_inprocess = max(medians["in-process, batch 32"], medians["in-process, worker code, batch 32"])
+    ratio = medians["worker, batched (64 in flight)"] / best_inprocess
     lines = []
     for name, value in medians.items():
         spread = f"{min(rates[name]):.0f}-{max(rates[name]):.0f}"
-        lines.append(f"{name:34s} {value:7.1f} sentences/s   (rounds {spread})")
+        lines.append(f"{name:36s} {value:7.1f} sentences/s   (rounds {spread})")
     requests = REQUESTS * (args.rounds + 1) + 8
     lines.append(
-        f"{'batched forward passes':34s} {batches:7d}   ({requests / batches:.1f} requests per pass)"
+        f"{'batched forward passes':36s} {batches:7d}   ({requests / batches:.1f} requests per pass)"
     )
     verdict = "meets" if ratio >= TARGET else "MISSES"
-    lines.append(f"worker batched / in-process batch 32 = {ratio:.2f}  ({verdict} the {TARGET:.0%} target)")
+    lines.append(
+        f"worker batched / best in-process batch 32 = {ratio:.2f}  ({verdict} the {TARGET:.0%} target)"
+    )
     print("\n".join(lines))  # noqa: T201 - a benchmark's report
     if args.json is not None:
         args.json.write_text(

@@ -24,6 +24,11 @@ from bench.suite.worker_client import BenchWorker
 
 CONCURRENCY = 64
 INPROCESS_BATCH = 32
+PAIRS = [
+    ("worker_concurrent_64", "inprocess_batch_32"),
+    ("grpc_concurrent_64", "worker_concurrent_64"),
+    ("http_concurrent_64", "worker_concurrent_64"),
+]
 
 
 def _worker_rate(worker: BenchWorker, handle: str, items: list[str], window: int) -> float:
@@ -86,17 +91,18 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
         if min(checks.values()) < 0.9999:
             raise RuntimeError(f"the contenders disagree on the embeddings: {checks}")
 
+        # In this order each round, so that the pairs compared (PAIRS) run next to each other.
         contenders = {
-            "worker_sequential": lambda: _worker_rate(worker, handle, items, 1),
-            "worker_concurrent_64": lambda: _worker_rate(worker, handle, items, CONCURRENCY),
             "inprocess_batch_32": lambda: _inprocess_rate(embedder, items, INPROCESS_BATCH),
-            "inprocess_batch_1": lambda: _inprocess_rate(embedder, items, 1),
+            "worker_concurrent_64": lambda: _worker_rate(worker, handle, items, CONCURRENCY),
             "grpc_concurrent_64": lambda: concurrent_rate(
                 lambda: _grpc_caller(grpc_service.port), items, CONCURRENCY
             ),
             "http_concurrent_64": lambda: concurrent_rate(
                 lambda: _http_caller(http_service.port), items, CONCURRENCY
             ),
+            "worker_sequential": lambda: _worker_rate(worker, handle, items, 1),
+            "inprocess_batch_1": lambda: _inprocess_rate(embedder, items, 1),
         }
         for run in contenders.values():  # warm-up round (first batches, thread pools, connections)
             run()
@@ -105,6 +111,12 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             for name, run in contenders.items():
                 rates[name].append(run())
         result["sentences_per_second"] = {name: round(median(v), 1) for name, v in rates.items()}
+        # Ratios of two contenders measured one right after the other in the same round, then the
+        # median over rounds: steadier than a ratio of medians when the machine's load swings.
+        result["paired_ratios"] = {
+            f"{a}/{b}": round(median([x / y for x, y in zip(rates[a], rates[b], strict=True)]), 3)
+            for a, b in PAIRS
+        }
         result["rounds_sentences_per_second"] = {name: [round(x, 1) for x in v] for name, v in rates.items()}
         result["memory"] = {
             "worker_idle_rss_bytes": idle_rss,

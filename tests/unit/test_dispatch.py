@@ -266,10 +266,10 @@ def test_cancel_for_an_unknown_or_answered_id_and_malformed_cancels_are_ignored(
 
 
 def test_a_request_cancelled_before_its_handler_starts_never_runs(make_worker: Any) -> None:
-    worker = make_worker(max_inflight=1)  # 1 + 16 spare handler threads
+    worker = make_worker(max_inflight=1)
     probe = worker.state.service(Probe)
-    # Occupy all 17 handler threads with cancelled-but-running blockers, so the next call queues.
-    for i in range(17):
+    # Occupy every handler thread with cancelled-but-running blockers, so the next call queues.
+    for i in range(worker.dispatcher.handler_threads):
         request(worker, f"b{i}", "t/block")
         probe.wait_started()
         cancel(worker, f"b{i}")
@@ -325,6 +325,21 @@ def test_notifications_do_not_count_against_max_inflight(make_worker: Any) -> No
         worker.feed({"jsonrpc": "2.0", "method": "t/echo", "params": {"value": "n"}})
     request(worker, 1, "t/echo", {"value": 1})
     assert worker.outbox.response(1)["result"] == 1
+
+
+def test_notifications_past_their_own_bound_are_dropped_not_queued(make_worker: Any) -> None:
+    worker = make_worker(max_inflight=2)
+    probe = worker.state.service(Probe)
+    for _ in range(5):
+        worker.feed({"jsonrpc": "2.0", "method": "t/block"})
+    probe.wait_started(2)
+    # The bound is the notifications' own: requests are still admitted.
+    request(worker, 1, "t/echo", {"value": 1})
+    assert worker.outbox.response(1)["result"] == 1
+    probe.release.set()
+    worker.wait_idle()
+    assert not probe.started.acquire(timeout=0.2), "a dropped notification ran"
+    assert all("id" in m for m in worker.outbox.snapshot()), "a notification was answered"
 
 
 def test_while_draining_new_requests_get_32003_but_ping_answers(worker: MemoryWorker) -> None:

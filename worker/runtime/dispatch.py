@@ -146,12 +146,12 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self._draining = False
         self._running_handlers = 0
+        self._notifications = 0  # notification calls queued or running on the handler pool
         self.requests_total = 0
-        # Handler threads: one per request in flight at most, plus room for cancelled requests whose
-        # code does not check for cancellation and is still running.
-        self._executor = ThreadPoolExecutor(
-            max_workers=config.max_inflight + 16, thread_name_prefix="handler"
-        )
+        # Handler threads: one per request and one per notification call in flight at most, plus
+        # room for cancelled requests whose code does not check for cancellation and still runs.
+        self.handler_threads = 2 * config.max_inflight + 16
+        self._executor = ThreadPoolExecutor(max_workers=self.handler_threads, thread_name_prefix="handler")
 
     # ---- stats ----------------------------------------------------------------------------
 
@@ -238,8 +238,25 @@ class Dispatcher:
         ctx = RequestContext(id=None, method=method.name, state=self.state)
         if method.inline:
             self._run_quietly(method, params, ctx)
-        else:
-            self._executor.submit(self._run_quietly, method, params, ctx)
+            return
+        # Notification calls get a --max-inflight bound of their own (so they never crowd out
+        # requests): without it a flood of them would queue on the handler pool without limit.
+        # There is no one to tell, so a notification past the bound is dropped with a log warning.
+        with self._lock:
+            admitted = not self._draining and self._notifications < self.config.max_inflight
+            if admitted:
+                self._notifications += 1
+        if not admitted:
+            log.warning("dropped notification %r: worker overloaded or shutting down", message.method)
+            return
+        self._executor.submit(self._run_notification, method, params, ctx)
+
+    def _run_notification(self, method: Method, params: Any, ctx: RequestContext) -> None:
+        try:
+            self._run_quietly(method, params, ctx)
+        finally:
+            with self._lock:
+                self._notifications -= 1
 
     def _run_quietly(self, method: Method, params: Any, ctx: RequestContext) -> None:
         try:

@@ -16,7 +16,12 @@ namespace HfWorker
     /// <summary>How a <see cref="WorkerPool"/> sizes, routes, watches and restarts its workers. Every default is stated.</summary>
     public sealed class WorkerPoolOptions
     {
-        /// <summary>How every worker is started (interpreter, transport, environment...). Default: <see cref="WorkerProcessOptions"/>'s defaults.</summary>
+        /// <summary>
+        /// How every worker is started (interpreter, transport, environment...). Default:
+        /// <see cref="WorkerProcessOptions"/>'s defaults, except that when its <see cref="WorkerProcessOptions.Threads"/>
+        /// is not set the pool gives each worker an equal share of the processors (at least one torch thread):
+        /// N workers each running torch on every core would fight over them.
+        /// </summary>
         public WorkerProcessOptions Worker { get; set; } = new WorkerProcessOptions();
 
         /// <summary>How many worker processes run. Each holds its own copy of every model loaded through the pool. Default 2.</summary>
@@ -69,6 +74,14 @@ namespace HfWorker
             var copy = (WorkerPoolOptions)MemberwiseClone();
             copy.Worker = (Worker ?? new WorkerProcessOptions()).Clone();
             return copy;
+        }
+
+        /// <summary>The worker options the pool starts its workers with (see <see cref="Worker"/>).</summary>
+        internal WorkerProcessOptions WorkerOptionsForPool()
+        {
+            var options = Worker.Clone();
+            if (!options.Threads.HasValue) options.Threads = Math.Max(1, Environment.ProcessorCount / WorkerCount);
+            return options;
         }
 
         /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>

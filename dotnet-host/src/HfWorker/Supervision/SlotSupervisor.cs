@@ -12,6 +12,7 @@ namespace HfWorker.Supervision
     internal sealed class SlotSupervisor
     {
         private readonly WorkerPoolOptions _options;
+        private readonly WorkerProcessOptions _workerOptions;
         private readonly CallDispatcher _dispatcher;
         private readonly SetupRegistry _setups;
         private readonly CancellationToken _stop;
@@ -21,6 +22,7 @@ namespace HfWorker.Supervision
         public SlotSupervisor(WorkerPoolOptions options, CallDispatcher dispatcher, SetupRegistry setups, CancellationToken stop)
         {
             _options = options;
+            _workerOptions = options.WorkerOptionsForPool();
             _dispatcher = dispatcher;
             _setups = setups;
             _stop = stop;
@@ -48,7 +50,7 @@ namespace HfWorker.Supervision
         /// <summary>Start a worker for the slot, set it up and make it active. Throws if it cannot.</summary>
         public async Task<WorkerProcess> FillAsync(WorkerSlot slot, bool isRestart, CancellationToken cancellationToken)
         {
-            var worker = await WorkerProcess.StartAsync(_options.Worker, cancellationToken).ConfigureAwait(false);
+            var worker = await WorkerProcess.StartAsync(_workerOptions, cancellationToken).ConfigureAwait(false);
             try
             {
                 lock (_dispatcher.Lock) slot.SettingUp = worker;

@@ -31,8 +31,8 @@ from bench.suite.report import check_targets, render  # noqa: E402
 # How much each section does, full run and --quick.
 PROFILES: dict[str, dict[str, int]] = {
     "full": {
-        "latency_calls": 4000,
-        "latency_rounds": 5,
+        "latency_calls": 2000,
+        "latency_rounds": 8,
         "pipelined_calls": 20000,
         "pipelined_rounds": 5,
         "tensor_runs": 9,
@@ -42,8 +42,8 @@ PROFILES: dict[str, dict[str, int]] = {
         "embedding_rounds": 5,
     },
     "quick": {
-        "latency_calls": 1500,
-        "latency_rounds": 3,
+        "latency_calls": 1000,
+        "latency_rounds": 4,
         "pipelined_calls": 5000,
         "pipelined_rounds": 3,
         "tensor_runs": 3,
@@ -103,7 +103,7 @@ def main() -> int:
         log("latency: no-op round trips (floor, worker x4, C# host, gRPC, HTTP)")
         hosts, reason = dotnet.contenders()
         results["latency"] = latency.measure_round_trips(
-            calls=p["latency_calls"], rounds=p["latency_rounds"], extra=hosts
+            calls=p["latency_calls"], rounds=p["latency_rounds"], hosts=hosts
         )
         if not hosts:
             log(f"C# host not measured: {reason}")

@@ -70,6 +70,9 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         backlog=256,
+        # The benchmark's clients keep their connections across rounds; uvicorn's 5 s default
+        # would close them while another contender takes its turn.
+        timeout_keep_alive=600,
     )
     server = uvicorn.Server(config)
 

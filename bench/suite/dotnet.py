@@ -1,65 +1,31 @@
-"""The C# host as a latency contender: ``bench/dotnet/HostPingBench.cs``, compiled with mcs against the
-dotnet-host library (built by ``dotnet-host/build.sh build``), times ``worker/ping`` through
-``WorkerProcess.InvokeAsync`` in a Mono process that stays up for the whole latency section.
+"""The C# host: its library and console demo (dotnet-host/samples/Demo) compiled with mcs, with the
+flags dotnet-host/build.sh uses, into bench/results/dotnet/ (never into dotnet-host/out/: a benchmark
+must not rewrite DLLs that a test run may have loaded at that moment).
 
-When the host cannot be built or run here, the row says so and why, instead of a number.
+The latency contender is the demo's own ``ping`` command (``WorkerProcess.PingAsync``, sequential,
+after a JIT warm-up). It reports percentiles, not samples, so its row is the median over rounds of
+each round's p50 and p99. ``bench/chaos.py`` runs the demo's ``stress`` command.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 
 from bench.suite.worker_client import ROOT
 
 HOST_DIR = ROOT / "dotnet-host"
-SOURCE = ROOT / "bench" / "dotnet" / "HostPingBench.cs"
 OUT = ROOT / "bench" / "results" / "dotnet"
+VENV = ROOT / ".venv"
+_PING_LINE = re.compile(r"p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 
-
-class HostBench:
-    """One HostPingBench.exe process (and the worker it started), driven line by line."""
-
-    def __init__(self, exe: str, transport: str) -> None:
-        env = {**os.environ, "MONO_PATH": str(OUT)}
-        self.proc = subprocess.Popen(
-            ["mono", exe, sys.executable, str(ROOT), transport],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if line != "READY":
-            self.close()
-            raise RuntimeError(f"HostPingBench did not start (said {line!r}, exit code {self.proc.poll()})")
-
-    def round_trips(self, calls: int) -> list[float]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(f"{calls}\n")
-        self.proc.stdin.flush()
-        values = [float(v) / 1e6 for v in self.proc.stdout.readline().split()]
-        if len(values) != calls:
-            raise RuntimeError(f"HostPingBench answered {len(values)} timings for {calls} calls")
-        return values
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+# One round of the C# host: (p50 seconds, p99 seconds).
+HostRound = Callable[[int], tuple[float, float]]
 
 
 def _mcs(*args: str) -> str | None:
@@ -80,15 +46,14 @@ def _mcs(*args: str) -> str | None:
     return None if done.returncode == 0 else (done.stderr or done.stdout).strip()[-300:]
 
 
-def build() -> tuple[str | None, str]:
-    """The compiled bench program, or None and the reason it could not be built.
-
-    The library is compiled from dotnet-host/src into bench/results/dotnet/, not into dotnet-host/out/:
-    a benchmark must not rewrite DLLs that a test run may have loaded at that moment.
-    """
+def build() -> tuple[Path | None, str]:
+    """The compiled demo (Demo.exe), or None and the reason it could not be built."""
     library_sources = sorted(str(p) for p in (HOST_DIR / "src" / "HfWorker").rglob("*.cs"))
+    demo_sources = sorted(str(p) for p in (HOST_DIR / "samples" / "Demo").rglob("*.cs"))
     if not library_sources:
         return None, "the C# host library is not there (no dotnet-host/src/HfWorker)"
+    if not demo_sources:
+        return None, "the C# host's demo is not there (no dotnet-host/samples/Demo)"
     for tool in ("mcs", "mono"):
         if shutil.which(tool) is None:
             return None, f"{tool} is not installed (Debian: mono-devel)"
@@ -97,29 +62,47 @@ def build() -> tuple[str | None, str]:
     error = _mcs("-target:library", f"-out:{library}", *library_sources)
     if error:
         return None, f"the C# host library does not compile: {error}"
-    exe = OUT / "HostPingBench.exe"
-    error = _mcs("-target:exe", f"-r:{library}", f"-out:{exe}", str(SOURCE))
+    demo = OUT / "Demo.exe"
+    error = _mcs("-target:exe", f"-r:{library}", f"-out:{demo}", *demo_sources)
     if error:
-        return None, f"HostPingBench.cs does not compile: {error}"
-    return str(exe), ""
+        return None, f"the C# demo does not compile: {error}"
+    return demo, ""
 
 
-def contenders() -> tuple[dict[str, Callable[[ExitStack], Callable[[int], list[float]]]], str]:
-    """Latency contenders (see ``latency.Contender``) for the C# host over stdio and over a named
-    pipe, or none and the reason."""
-    exe, reason = build()
-    if exe is None:
+def run_demo(demo: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["mono", str(demo), *args, "--venv", str(VENV)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "MONO_PATH": str(OUT)},
+    )
+
+
+def ping_round(demo: Path, transport: str, calls: int) -> tuple[float, float]:
+    done = run_demo(demo, "ping", "--count", str(calls), "--transport", transport, timeout=300)
+    match = _PING_LINE.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(
+            f"Demo ping failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-300:]}"
+        )
+    return float(match.group(1)) / 1000, float(match.group(2)) / 1000
+
+
+def contenders() -> tuple[dict[str, Callable[[ExitStack], HostRound]], str]:
+    """Latency contenders for the C# host over stdio and over a named pipe, or none and the reason."""
+    demo, reason = build()
+    if demo is None:
         return {}, reason
-    try:  # a trial start, so that a host that cannot run here is a reason, not a crash mid-section
-        HostBench(exe, "stdio").close()
-    except (RuntimeError, OSError) as exc:
+    try:  # a trial run, so that a host that cannot run here is a reason, not a crash mid-section
+        ping_round(demo, "stdio", 10)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         return {}, str(exc)
 
-    def host(transport: str) -> Callable[[ExitStack], Callable[[int], list[float]]]:
-        def start(stack: ExitStack) -> Callable[[int], list[float]]:
-            bench = HostBench(exe, transport)
-            stack.callback(bench.close)
-            return bench.round_trips
+    def host(transport: str) -> Callable[[ExitStack], HostRound]:
+        def start(stack: ExitStack) -> HostRound:
+            return lambda calls: ping_round(demo, transport, calls)
 
         return start
 

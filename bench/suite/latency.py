@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 from bench import bench_ping
+from bench.suite import dotnet
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, grpc_round_trips, http_round_trips
-from bench.suite.stats import latency_summary, median
+from bench.suite.stats import latency_summary, median, percentile
 
 WIRES = [("stdio", "msgpack"), ("stdio", "json"), ("pipe", "msgpack"), ("pipe", "json")]
 WARM_UP_CALLS = 300
@@ -77,34 +79,48 @@ def _http(stack: ExitStack) -> RoundTrips:
     return lambda n: http_round_trips(client, PAYLOAD, n)
 
 
-def contenders(extra: dict[str, Contender] | None = None) -> dict[str, Contender]:
+def contenders() -> dict[str, Contender]:
     found: dict[str, Contender] = {f"floor_{FLOOR_CHANNEL[t]}_pingpong": _floor(t) for t in ("stdio", "pipe")}
     found.update({f"worker_{t}_{e}": _worker(t, e) for t, e in WIRES})
-    found.update(extra or {})
     found["grpc_noop"] = _grpc
     found["http_noop"] = _http
     return found
 
 
 def measure_round_trips(
-    *, calls: int, rounds: int, extra: dict[str, Contender] | None = None
-) -> dict[str, dict[str, float]]:
-    """p50/p99 per contender over the pooled samples of all rounds; ``extra`` adds contenders that
-    run elsewhere (the C# host).
+    *, calls: int, rounds: int, hosts: dict[str, Callable[[ExitStack], dotnet.HostRound]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """p50/p99 per contender over the pooled samples of all rounds. The C# ``hosts`` report each
+    round's percentiles instead of samples: their rows are medians over rounds.
 
     Every round starts every contender afresh: on a 2-core machine the scheduler places a pair of
     ping-ponging processes on one core or on two, which changes a round trip severalfold and sticks
     for a process's life, so new processes each round sample that lottery instead of drawing once.
     """
     samples: dict[str, list[float]] = {}
+    host_rounds: dict[str, list[tuple[float, float]]] = {}
     for _ in range(rounds):
         with ExitStack() as stack:
-            running = {name: start(stack) for name, start in contenders(extra).items()}
+            running = {name: start(stack) for name, start in contenders().items()}
             for run in running.values():
                 run(WARM_UP_CALLS)
             for name, run in running.items():
                 samples.setdefault(name, []).extend(run(calls))
-    return {name: latency_summary(values) for name, values in samples.items()}
+                if name == "worker_pipe_json":  # the C# host's turn, between the worker and the services
+                    for host, start in (hosts or {}).items():
+                        host_rounds.setdefault(host, []).append(start(stack)(calls))
+    result: dict[str, dict[str, Any]] = {}
+    for name, values in samples.items():
+        rounds_p50 = [percentile(values[i : i + calls], 50) * 1e6 for i in range(0, len(values), calls)]
+        result[name] = {**latency_summary(values), "rounds_p50_us": [round(v, 1) for v in rounds_p50]}
+    for host, per_round in host_rounds.items():
+        result[host] = {
+            "p50_us": round(median([p50 for p50, _ in per_round]) * 1e6, 1),
+            "p99_us": round(median([p99 for _, p99 in per_round]) * 1e6, 1),
+            "calls": calls * len(per_round),
+            "note": "median over rounds of each round's percentiles (Demo ping reports no samples)",
+        }
+    return result
 
 
 def measure_pipelined(*, calls: int, rounds: int) -> dict[str, dict[str, float]]:

@@ -123,8 +123,8 @@ LATENCY_LABELS = {
     "worker_stdio_json": "worker, stdio, JSON",
     "worker_pipe_msgpack": "worker, pipe, MessagePack",
     "worker_pipe_json": "worker, pipe, JSON",
-    "csharp_host_stdio": "worker through the C# host (Mono), stdio",
-    "csharp_host_pipe": "worker through the C# host (Mono), named pipe",
+    "csharp_host_stdio": "worker through the C# host (Mono, WorkerProcess), stdio *",
+    "csharp_host_pipe": "worker through the C# host (Mono, WorkerProcess), named pipe *",
     "grpc_noop": "gRPC service (grpcio), loopback",
     "http_noop": "HTTP service (uvicorn + FastAPI), loopback",
 }
@@ -160,6 +160,8 @@ def render(results: dict[str, Any]) -> str:
             *_table(["path", "p50 us", "p99 us", "p50 vs pipe floor"], rows),
             "",
         ]
+        if any(key.startswith("csharp_host") and "p50_us" in latency[key] for key in latency):
+            out += ["\\* the C# demo's `ping` reports percentiles: medians of each round's p50 and p99", ""]
     pipelined = results.get("pipelined") or {}
     if pipelined:
         labels = {

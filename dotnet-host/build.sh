@@ -30,12 +30,38 @@ build() {
   cp "$nunit" "$out/"
   mapfile -t tests < <(sources "$here/tests/HfWorker.Tests")
   mcs "${common[@]}" -target:library -r:"$out/HfWorker.dll" -r:"$nunit" -out:"$out/HfWorker.Tests.dll" "${tests[@]}"
+  readme_snippet
   for sample in Demo ReadmeExample; do
     if [[ -d "$here/samples/$sample" ]]; then
       mapfile -t files < <(sources "$here/samples/$sample")
       mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/$sample.exe" "${files[@]}"
     fi
   done
+}
+
+# The README's "Using it from C#" example is samples/ReadmeExample/Program.cs, word for word: when the
+# README has that section, its csharp block is extracted, compared with the file and compiled itself.
+readme_snippet() {
+  local readme="$here/../README.md"
+  [[ -f "$readme" ]] || return 0
+  python3 - "$readme" "$out/ReadmeSnippet.cs" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+section = re.search(r"^## Using it from C#\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+if section is None:
+    sys.exit(0)
+block = re.search(r"^```csharp\n(.*?)^```", section.group(1), re.M | re.S)
+if block is None:
+    sys.exit("build.sh: README's 'Using it from C#' section has no ```csharp block")
+open(sys.argv[2], "w", encoding="utf-8").write(block.group(1))
+PY
+  if [[ -f "$out/ReadmeSnippet.cs" ]]; then
+    if ! diff -u "$here/samples/ReadmeExample/Program.cs" "$out/ReadmeSnippet.cs" >&2; then
+      echo "build.sh: the README's C# example differs from samples/ReadmeExample/Program.cs (above)" >&2
+      exit 1
+    fi
+    mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/ReadmeSnippet.exe" "$out/ReadmeSnippet.cs"
+  fi
 }
 
 run_tests() {

@@ -168,7 +168,7 @@ namespace HfWorker.Tests.Workers
                 var crash = await AsyncAssert.Throws<WorkerCrashedException>(() => worker.InvokeAsync("test/crash", Params.Of("exit_code", 3)));
                 Assert.That(crash.ExitCode, Is.EqualTo(3));
                 Assert.That(crash.Method, Is.EqualTo("test/crash"));
-                Assert.That(crash.StderrTail.Last(), Is.StringContaining("test/crash: exiting with code 3"));
+                Mentions.All(crash.StderrTail.Last(), "test/crash: exiting with code 3");
                 Mentions.All(crash.Message, "test/crash", "exit code 3", "exiting with code 3");
                 var bystander = await AsyncAssert.Throws<WorkerCrashedException>(() => sleeping);
                 Assert.That(bystander.ExitInfo, Is.SameAs(crash.ExitInfo));

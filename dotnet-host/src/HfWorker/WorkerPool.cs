@@ -56,13 +56,16 @@ namespace HfWorker
             };
         }
 
-        /// <summary>Start every worker and wait until all are ready. If one cannot start, the others are stopped and its error is thrown.</summary>
+        /// <summary>
+        /// Start every worker and wait until all are ready. A worker that cannot start is tried again
+        /// (<see cref="WorkerPoolOptions.StartAttempts"/>); if it still cannot, the others are stopped and its error is thrown.
+        /// </summary>
         public static async Task<WorkerPool> StartAsync(WorkerPoolOptions options, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (options == null) throw new ArgumentNullException("options");
             options.Validate();
             var pool = new WorkerPool(options.Clone());
-            var fills = pool._slots.Select(slot => pool._supervisor.FillAsync(slot, false, cancellationToken)).ToList();
+            var fills = pool._slots.Select(slot => pool._supervisor.FillFirstAsync(slot, cancellationToken)).ToList();
             try
             {
                 await Task.WhenAll(fills).ConfigureAwait(false);

@@ -46,6 +46,13 @@ namespace HfWorker
         /// </summary>
         public TimeSpan CallTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+        /// <summary>
+        /// How many times <see cref="WorkerPool.StartAsync"/> tries to start each worker before it gives up
+        /// and throws: a worker that dies while starting is tried again, while a setting that can never work
+        /// (a wrong interpreter) fails every try within moments. Default 3.
+        /// </summary>
+        public int StartAttempts { get; set; } = 3;
+
         /// <summary>How often each worker is pinged. Default 5 seconds.</summary>
         public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -90,6 +97,7 @@ namespace HfWorker
             if (Worker == null) throw new ArgumentException("Worker options are required", "Worker");
             Worker.Validate();
             if (WorkerCount < 1) throw new ArgumentException("WorkerCount must be at least 1", "WorkerCount");
+            if (StartAttempts < 1) throw new ArgumentException("StartAttempts must be at least 1", "StartAttempts");
             if (MaxCallsPerWorker < 1) throw new ArgumentException("MaxCallsPerWorker must be at least 1", "MaxCallsPerWorker");
             if (MaxQueueLength < 0) throw new ArgumentException("MaxQueueLength must not be negative", "MaxQueueLength");
             if (CallTimeout <= TimeSpan.Zero && CallTimeout != Timeout.InfiniteTimeSpan)

@@ -36,13 +36,13 @@ namespace HfWorker
         /// <summary>Calls sent again to another worker after theirs died (<see cref="Invocation{T}.SafeToRetry"/>).</summary>
         public long Retried { get; internal set; }
 
-        /// <summary>Workers started to replace one that ended.</summary>
+        /// <summary>Attempts to replace a worker that ended, each starting a new process (<see cref="FailedStarts"/> counts those that did not make it).</summary>
         public long Restarts { get; internal set; }
 
         /// <summary>Workers killed because they did not answer <c>worker/ping</c> in time.</summary>
         public long HungWorkersKilled { get; internal set; }
 
-        /// <summary>Attempts to start or set up a replacement worker that failed.</summary>
+        /// <summary>Attempts to start or set up a worker that failed (it died, hung or could not load its models), at the pool's start or as a replacement.</summary>
         public long FailedStarts { get; internal set; }
 
         /// <inheritdoc />

@@ -88,6 +88,25 @@ namespace HfWorker.Supervision
             return worker;
         }
 
+        /// <summary>The first fill of a slot, at the pool's start: up to <see cref="WorkerPoolOptions.StartAttempts"/> tries.</summary>
+        public async Task<WorkerProcess> FillFirstAsync(WorkerSlot slot, CancellationToken cancellationToken)
+        {
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await FillAsync(slot, false, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (attempt < _options.StartAttempts && !(e is OperationCanceledException))
+                {
+                    var delay = RestartBackoff.Delay(attempt + 1, _options.RestartBackoffInitial, _options.RestartBackoffMax);
+                    Interlocked.Increment(ref _failedStarts);
+                    Raise(StartFailed, new WorkerStartFailedEventArgs(slot.Index, e, delay));
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
         /// <summary>Watch the slot's worker; when it ends, refill the slot until the pool stops.</summary>
         public async Task SuperviseAsync(WorkerSlot slot, WorkerProcess worker)
         {
@@ -117,9 +136,9 @@ namespace HfWorker.Supervision
                 try
                 {
                     await Task.Delay(RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax), _stop).ConfigureAwait(false);
-                    var worker = await FillAsync(slot, true, _stop).ConfigureAwait(false);
+                    // Every attempt counts: a replacement killed while it loads its models was a restart too.
                     Interlocked.Increment(ref _restarts);
-                    return worker;
+                    return await FillAsync(slot, true, _stop).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (_stop.IsCancellationRequested)
                 {

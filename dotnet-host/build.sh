@@ -103,6 +103,7 @@ case "$command" in
     exec mono "$out/Demo.exe" "$@" ;;
   readme)
     build
+    if [[ $# -eq 0 ]]; then set -- "$here/../.venv"; fi
     exec mono "$out/ReadmeExample.exe" "$@" ;;
   *) echo "usage: build.sh build|test|sample ARGS|readme" >&2; exit 2 ;;
 esac

@@ -70,8 +70,3 @@ Input = str | InputObject
 
 def as_object(value: Input) -> InputObject:
     return InputObject(text=value) if isinstance(value, str) else value
-
-
-def describe(value: Input) -> str:
-    """A short name of an input's shape for error messages."""
-    return "text" if isinstance(value, str) else value.kind

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from worker.errors import InvalidInput, InvalidParams
+from worker.errors import InvalidParams
 from worker.models.inputs.spec import InputObject
 from worker.models.sources import ModelSource
 from worker.runtime.context import RequestContext
@@ -109,10 +109,6 @@ def given(params: msgspec.Struct, *, exclude: tuple[str, ...] = ()) -> dict[str,
         for name, value in msgspec.structs.asdict(params).items()
         if value is not None and name not in exclude
     }
-
-
-def wrong_input(task: str, expected: str, value: InputObject) -> InvalidInput:
-    return InvalidInput(f"{task} takes {expected}; got an input of shape {value.kind!r}")
 
 
 def plain(value: Any) -> Any:

@@ -43,7 +43,7 @@ PROFILES: dict[str, dict[str, int]] = {
     },
     "quick": {
         "latency_calls": 1000,
-        "latency_rounds": 4,
+        "latency_rounds": 3,
         "pipelined_calls": 5000,
         "pipelined_rounds": 3,
         "tensor_runs": 3,

@@ -11,6 +11,7 @@ first check makes sure they all compute the same vectors (so nobody wins by doin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
@@ -67,12 +68,13 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
     result: dict[str, Any] = {"threads": threads, "sentences": count, "rounds": rounds}
     service_args = ["--embed", "--threads", str(threads), "--handler-threads", str(handler_threads)]
     with ExitStack() as stack:
+        # The services load the model while the worker and this process do (their ports wait).
+        grpc_service = stack.enter_context(ServiceProcess("grpc_service", *service_args))
+        http_service = stack.enter_context(ServiceProcess("http_service", *service_args))
         worker = stack.enter_context(BenchWorker(args=["--threads", str(threads)]))
         idle_rss = worker.rss_bytes()
         loaded = worker.call("model/load", {"model": MODEL_ID})
         handle = loaded["handle"]
-        grpc_service = stack.enter_context(ServiceProcess("grpc_service", *service_args))
-        http_service = stack.enter_context(ServiceProcess("http_service", *service_args))
         embedder = MeanPoolEmbedder(threads)
 
         # Same vectors everywhere (the worker's pooling and normalisation come from the model folder).
@@ -92,24 +94,24 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             raise RuntimeError(f"the contenders disagree on the embeddings: {checks}")
 
         # In this order each round, so that the pairs compared (PAIRS) run next to each other.
-        contenders = {
-            "inprocess_batch_32": lambda: _inprocess_rate(embedder, items, INPROCESS_BATCH),
-            "worker_concurrent_64": lambda: _worker_rate(worker, handle, items, CONCURRENCY),
-            "grpc_concurrent_64": lambda: concurrent_rate(
-                lambda: _grpc_caller(grpc_service.port), items, CONCURRENCY
+        contenders: dict[str, Callable[[list[str]], float]] = {
+            "inprocess_batch_32": lambda xs: _inprocess_rate(embedder, xs, INPROCESS_BATCH),
+            "worker_concurrent_64": lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY),
+            "grpc_concurrent_64": lambda xs: concurrent_rate(
+                lambda: _grpc_caller(grpc_service.port), xs, CONCURRENCY
             ),
-            "http_concurrent_64": lambda: concurrent_rate(
-                lambda: _http_caller(http_service.port), items, CONCURRENCY
+            "http_concurrent_64": lambda xs: concurrent_rate(
+                lambda: _http_caller(http_service.port), xs, CONCURRENCY
             ),
-            "worker_sequential": lambda: _worker_rate(worker, handle, items, 1),
-            "inprocess_batch_1": lambda: _inprocess_rate(embedder, items, 1),
+            "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
+            "inprocess_batch_1": lambda xs: _inprocess_rate(embedder, xs, 1),
         }
-        for run in contenders.values():  # warm-up round (first batches, thread pools, connections)
-            run()
+        for run in contenders.values():  # warm-up (first batches, thread pools, connections)
+            run(items[:CONCURRENCY])
         rates: dict[str, list[float]] = {name: [] for name in contenders}
         for _ in range(rounds):
             for name, run in contenders.items():
-                rates[name].append(run())
+                rates[name].append(run(items))
         result["sentences_per_second"] = {name: round(median(v), 1) for name, v in rates.items()}
         # Ratios of two contenders measured one right after the other in the same round, then the
         # median over rounds: steadier than a ratio of medians when the machine's load swings.
@@ -124,6 +126,5 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             "grpc_service_rss_bytes": grpc_service.rss_bytes(),
             "http_service_rss_bytes": http_service.rss_bytes(),
         }
-        result["model_load_seconds_in_worker"] = loaded["load_seconds"]
         result["batching"] = loaded.get("batching")
     return result

@@ -8,6 +8,7 @@ Concurrency comes from client threads, one connection (HTTP) or call (gRPC) per 
 from __future__ import annotations
 
 import http.client
+import os
 import subprocess
 import sys
 import threading
@@ -20,9 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServiceProcess:
-    """``python -m bench.baselines.<module>`` until the block ends; ``port`` once it serves."""
+    """``python -m bench.baselines.<module>`` until the block ends. Starting returns at once (so that
+    several services load their models side by side); ``port`` waits until it serves."""
 
-    def __init__(self, module: str, *args: str, ready_timeout: float = 120.0) -> None:
+    def __init__(self, module: str, *args: str, ready_timeout: float = 180.0) -> None:
+        self.module = module
+        self.ready_timeout = ready_timeout
+        self._port: int | None = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"bench.baselines.{module}", *args],
             stdin=subprocess.PIPE,
@@ -31,20 +36,22 @@ class ServiceProcess:
             cwd=ROOT,
             text=True,
         )
-        assert self.proc.stdout is not None
-        timer = threading.Timer(ready_timeout, self.proc.kill)
-        timer.start()
-        line = self.proc.stdout.readline()
-        timer.cancel()
-        if not line.startswith("PORT "):
-            self.close()
-            raise RuntimeError(f"{module} did not start (exit code {self.proc.poll()})")
-        self.port = int(line.split()[1])
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            assert self.proc.stdout is not None
+            timer = threading.Timer(self.ready_timeout, self.proc.kill)
+            timer.start()
+            line = self.proc.stdout.readline()
+            timer.cancel()
+            if not line.startswith("PORT "):
+                raise RuntimeError(f"{self.module} did not start (exit code {self.proc.poll()})")
+            self._port = int(line.split()[1])
+        return self._port
 
     def rss_bytes(self) -> int:
         with open(f"/proc/{self.proc.pid}/statm") as f:
-            import os
-
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def close(self) -> None:

@@ -92,6 +92,15 @@ namespace HfWorker
             get { return _exited.Task.IsCompleted; }
         }
 
+        /// <summary>
+        /// True from the first sign of the end (process exit, end of stream, a kill) on, before the end is
+        /// fully settled: a pool sends such a worker nothing more.
+        /// </summary>
+        internal bool IsEnding
+        {
+            get { return Volatile.Read(ref _terminating) != 0; }
+        }
+
         /// <summary>How the process ended, or null while it runs.</summary>
         public WorkerExitInfo ExitInfo
         {

@@ -152,6 +152,13 @@ namespace HfWorker.Supervision
 
         private async Task RunAsync(WorkerSlot slot, WorkerProcess worker)
         {
+            if (worker.IsEnding && Affinity == null)
+            {
+                // Its worker began to end after the call was routed there: nothing was sent, so it goes
+                // back to the queue whether or not it is safe to retry.
+                _scheduler.Finished(this, slot, true);
+                return;
+            }
             bool retry = false;
             _attempts++;
             try

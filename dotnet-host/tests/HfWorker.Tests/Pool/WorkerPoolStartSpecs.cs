@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using System.Threading.Tasks;
 using HfWorker.Exceptions;
 using HfWorker.Tests.Support;
@@ -39,6 +40,37 @@ namespace HfWorker.Tests.Pool
                 Assert.That(pool.Statistics.FailedStarts, Is.EqualTo(1));
                 Assert.That(pool.Statistics.ReadyWorkers, Is.EqualTo(1));
                 Assert.That(await pool.InvokeAsync("test/echo", Params.Of("value", "up")), Is.EqualTo("up"));
+            }
+        }
+
+        [Test, Timeout(60000)]
+        public async Task A_worker_that_keeps_crashing_is_restarted_with_exponential_back_off_up_to_the_cap()
+        {
+            // Once the marker file exists, every worker dies half a second after it starts: a crash loop.
+            File.WriteAllText(Path.Combine(_scratch, "hfw_crashy.py"),
+                "import os, sys, threading\nif os.path.exists('crash-loop'):\n    threading.Timer(0.5, lambda: os._exit(5)).start()\n"
+                + "from worker.cli import main\nsys.exit(main())\n");
+            var exits = new System.Collections.Concurrent.ConcurrentQueue<WorkerExitInfo>();
+            using (var pool = await PoolTesting.Start(1, o =>
+            {
+                o.Worker.Module = "hfw_crashy";
+                o.Worker.WorkingDirectory = _scratch;
+                o.RestartBackoffInitial = TimeSpan.FromSeconds(0.5);
+                o.RestartBackoffMax = TimeSpan.FromSeconds(1);
+            }))
+            {
+                pool.WorkerExited += (sender, args) => exits.Enqueue(args.ExitInfo);
+                File.WriteAllText(Path.Combine(_scratch, "crash-loop"), "");
+                PoolTesting.KillFromOutside(pool.Workers[0]);
+                await AsyncAssert.Eventually(() => exits.Count >= 5, TimeSpan.FromSeconds(40), "five crashes");
+                var infos = exits.ToArray();
+                // The wait between one worker's exit and its replacement's start: the back-off.
+                var gaps = Enumerable.Range(0, 4).Select(i => (infos[i + 1].StartedAt - infos[i].ExitedAt).TotalSeconds).ToArray();
+                Assert.That(infos.Select(i => i.ExitCode), Is.EqualTo(new int?[] { 137, 5, 5, 5, 5 }));
+                Assert.That(gaps[0], Is.LessThan(0.45), "the first restart is immediate");
+                Assert.That(gaps[1], Is.GreaterThanOrEqualTo(0.45).And.LessThan(0.95), "then the initial delay");
+                Assert.That(gaps[2], Is.GreaterThanOrEqualTo(0.95).And.LessThan(1.5), "doubled, which reaches the cap");
+                Assert.That(gaps[3], Is.GreaterThanOrEqualTo(0.95).And.LessThan(1.5), "and stays there");
             }
         }
 

@@ -224,6 +224,19 @@ namespace HfWorker.Tests.Workers
         }
 
         [Test, Timeout(30000)]
+        public async Task A_notification_gets_no_answer_and_the_worker_keeps_serving()
+        {
+            using (var worker = await Start(WorkerTransport.Stdio))
+            {
+                await worker.NotifyAsync("test/echo", Params.Of("value", 1));
+                await worker.NotifyAsync("no/such-method");
+                Assert.That(await worker.InvokeAsync("test/echo", Params.Of("value", 2)), Is.EqualTo(2L));
+                Assert.That(worker.InFlight, Is.EqualTo(0));
+                Assert.That(worker.StderrTail.Any(l => l.Contains("no/such-method")), Is.True, "the worker logs what it ignored");
+            }
+        }
+
+        [Test, Timeout(30000)]
         public async Task The_worker_is_told_to_exit_when_its_host_is_gone()
         {
             using (var worker = await Start(WorkerTransport.Stdio))

@@ -94,6 +94,11 @@ namespace HfWorker.Tests.Typed
                 Assert.That(both[0].Score, Is.GreaterThanOrEqualTo(both[1].Score), "best first");
                 Assert.That(both.Sum(c => c.Score), Is.EqualTo(1.0).Within(1e-4));
 
+                var zeroShot = await hf.LoadAsync(TestEnvironment.TinyModel("zero-shot-classification"), new ModelLoadOptions { Task = "zero-shot-classification" });
+                var candidates = await hf.ClassifyAsync(zeroShot, "the quick brown fox", new[] { "animals", "finance", "weather" });
+                Assert.That(candidates.Select(c => c.Label), Is.EquivalentTo(new[] { "animals", "finance", "weather" }));
+                Assert.That(candidates.Select(c => c.Score), Is.Ordered.Descending, "best first");
+
                 var generator = await hf.LoadAsync(TestEnvironment.TinyModel("text-generation"));
                 var pieces = new Collect();
                 var generated = await hf.GenerateAsync(generator, "hello world", new GenerationOptions { MaxNewTokens = 6 }, pieces);

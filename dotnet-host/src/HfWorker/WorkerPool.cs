@@ -205,7 +205,14 @@ namespace HfWorker
         /// <summary>Stop the pool (see <see cref="StopAsync"/>) and wait for it.</summary>
         public void Dispose()
         {
-            StopAsync().Wait();
+            try
+            {
+                StopAsync().Wait();
+            }
+            catch (AggregateException)
+            {
+                // Stopping never fails in a way the caller of Dispose could act on: every worker is gone either way.
+            }
         }
 
         private async Task StopCoreAsync()
@@ -246,7 +253,14 @@ namespace HfWorker
                 _events = _events.ContinueWith(_ =>
                 {
                     var current = handler();
-                    if (current != null) current(this, args);
+                    try
+                    {
+                        if (current != null) current(this, args);
+                    }
+                    catch (Exception)
+                    {
+                        // A failing observer must not stop the events after it, nor surface later as unobserved.
+                    }
                 }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             }
         }

@@ -33,7 +33,7 @@ namespace HfWorker
         /// </summary>
         public int MaxCallsPerWorker { get; set; } = 64;
 
-        /// <summary>Calls that may wait for a worker. Default 1024.</summary>
+        /// <summary>Calls that may wait for a worker (at least 1: every call passes through the queue). Default 1024.</summary>
         public int MaxQueueLength { get; set; } = 1024;
 
         /// <summary>What happens to a call when the queue is full. Default <see cref="QueueFullBehavior.Wait"/>.</summary>
@@ -99,7 +99,8 @@ namespace HfWorker
             if (WorkerCount < 1) throw new ArgumentException("WorkerCount must be at least 1", "WorkerCount");
             if (StartAttempts < 1) throw new ArgumentException("StartAttempts must be at least 1", "StartAttempts");
             if (MaxCallsPerWorker < 1) throw new ArgumentException("MaxCallsPerWorker must be at least 1", "MaxCallsPerWorker");
-            if (MaxQueueLength < 0) throw new ArgumentException("MaxQueueLength must not be negative", "MaxQueueLength");
+            // Every call passes through the queue, even on its way to an idle worker: it needs room for one.
+            if (MaxQueueLength < 1) throw new ArgumentException("MaxQueueLength must be at least 1", "MaxQueueLength");
             if (CallTimeout <= TimeSpan.Zero && CallTimeout != Timeout.InfiniteTimeSpan)
             {
                 throw new ArgumentException("CallTimeout must be positive or Timeout.InfiniteTimeSpan", "CallTimeout");

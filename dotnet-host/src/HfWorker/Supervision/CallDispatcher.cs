@@ -30,7 +30,7 @@ namespace HfWorker.Supervision
             _slots = slots;
             _maxCallsPerWorker = options.MaxCallsPerWorker;
             _whenFull = options.WhenQueueFull;
-            _queueRoom = new SemaphoreSlim(options.MaxQueueLength, Math.Max(1, options.MaxQueueLength));
+            _queueRoom = new SemaphoreSlim(options.MaxQueueLength, options.MaxQueueLength);
         }
 
         public readonly object Lock = new object();

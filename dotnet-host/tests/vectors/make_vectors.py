@@ -18,7 +18,13 @@ import msgspec
 
 from worker.errors import InvalidParams, MethodNotFound, RequestCancelled, UnknownHandle
 from worker.rpc.codec import Codec, error_response
-from worker.rpc.messages import ErrorObject, ErrorResponse, OutgoingNotification, ProgressParams, SuccessResponse
+from worker.rpc.messages import (
+    ErrorObject,
+    ErrorResponse,
+    OutgoingNotification,
+    ProgressParams,
+    SuccessResponse,
+)
 from worker.runtime.ready import ReadyParams
 
 CODEC = Codec("msgpack")
@@ -38,16 +44,57 @@ def tagged(value: Any) -> Any:
 
 
 def boundary_values() -> list[tuple[str, Any]]:
-    ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**64 - 1,
-            -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**63)]
-    floats = [0.0, -0.0, 1.0, 1.5, -2.25, 0.1, 1e300, -1e-300, 5e-324, float("nan"), float("inf"), float("-inf")]
+    ints = [
+        0,
+        1,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        2**31 - 1,
+        2**31,
+        2**32 - 1,
+        2**32,
+        2**63 - 1,
+        2**64 - 1,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32768,
+        -32769,
+        -(2**31),
+        -(2**31) - 1,
+        -(2**63),
+    ]
+    floats = [
+        0.0,
+        -0.0,
+        1.0,
+        1.5,
+        -2.25,
+        0.1,
+        1e300,
+        -1e-300,
+        5e-324,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+    ]
     values: list[tuple[str, Any]] = [("nil", None), ("false", False), ("true", True)]
     values += [(f"int {i}", i) for i in ints]
     values += [(f"float {f!r}", f) for f in floats]
     for n in (0, 1, 31, 32, 255, 256, 65535, 65536):
         values.append((f"ascii string of {n} bytes", "a" * n))
-    values += [("utf-8 string", "héllo wörld"), ("cjk string", "漢字ひらがな"), ("emoji string", "🤗 hugging face"),
-               ("string of 40 two-byte characters", "é" * 40)]
+    values += [
+        ("utf-8 string", "héllo wörld"),
+        ("cjk string", "漢字ひらがな"),
+        ("emoji string", "🤗 hugging face"),
+        ("string of 40 two-byte characters", "é" * 40),
+    ]
     for n in (0, 1, 255, 256, 65535, 65536):
         values.append((f"binary of {n} bytes", bytes(i % 256 for i in range(n))))
     for n in (0, 1, 15, 16, 65535, 65536):
@@ -62,53 +109,142 @@ def main(path: str) -> None:
     vectors: list[dict[str, Any]] = []
 
     def add(name: str, kind: str, encoded: bytes) -> None:
-        vectors.append({"name": name, "kind": kind, "msgpack": encoded.hex(), "value": tagged(msgspec.msgpack.decode(encoded))})
+        vectors.append(
+            {
+                "name": name,
+                "kind": kind,
+                "msgpack": encoded.hex(),
+                "value": tagged(msgspec.msgpack.decode(encoded)),
+            }
+        )
 
     for name, value in boundary_values():
         encoded = CODEC.encode(value)
         add(name, "value", encoded)
         if len(encoded) < 1024:  # large values once are enough
-            add(f"response with result: {name}", "response", CODEC.encode(SuccessResponse(id=7, result=value)))
+            add(
+                f"response with result: {name}", "response", CODEC.encode(SuccessResponse(id=7, result=value))
+            )
 
     # Requests as a host writes them: members in the order jsonrpc, id, method, params; progressToken last.
     requests = [
         ("ping without params", {"jsonrpc": "2.0", "id": 1, "method": "worker/ping"}),
         ("ping with params", {"jsonrpc": "2.0", "id": 2, "method": "worker/ping", "params": {"hi": 1}}),
-        ("sleep with progress token", {"jsonrpc": "2.0", "id": 300, "method": "test/sleep",
-                                       "params": {"seconds": 0.5, "progressToken": 300}}),
-        ("tensor/put with bytes", {"jsonrpc": "2.0", "id": 70000, "method": "tensor/put",
-                                   "params": {"data": bytes(range(16)), "dtype": "float32", "shape": [2, 2]}}),
-        ("model/run with texts", {"jsonrpc": "2.0", "id": 2**40, "method": "model/run",
-                                  "params": {"handle": "m1", "inputs": ["a sentence", "zwei Sätze"]}}),
+        (
+            "sleep with progress token",
+            {
+                "jsonrpc": "2.0",
+                "id": 300,
+                "method": "test/sleep",
+                "params": {"seconds": 0.5, "progressToken": 300},
+            },
+        ),
+        (
+            "tensor/put with bytes",
+            {
+                "jsonrpc": "2.0",
+                "id": 70000,
+                "method": "tensor/put",
+                "params": {"data": bytes(range(16)), "dtype": "float32", "shape": [2, 2]},
+            },
+        ),
+        (
+            "model/run with texts",
+            {
+                "jsonrpc": "2.0",
+                "id": 2**40,
+                "method": "model/run",
+                "params": {"handle": "m1", "inputs": ["a sentence", "zwei Sätze"]},
+            },
+        ),
     ]
     for name, message in requests:
         add(f"request: {name}", "request", CODEC.encode(message))
-    add("notification: cancel", "notification", CODEC.encode({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 5}}))
+    add(
+        "notification: cancel",
+        "notification",
+        CODEC.encode({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 5}}),
+    )
 
     errors = [
-        ("invalid params", error_response(3, InvalidParams("invalid params: Object contains unknown field `nope`"))),
+        (
+            "invalid params",
+            error_response(3, InvalidParams("invalid params: Object contains unknown field `nope`")),
+        ),
         ("method not found", error_response(4, MethodNotFound("method not found: nope"))),
         ("cancelled", error_response(5, RequestCancelled())),
-        ("with data", error_response(6, UnknownHandle("no model with handle 'm9'"), data={"type": "UnknownHandle", "message": "no model with handle 'm9'"})),
+        (
+            "with data",
+            error_response(
+                6,
+                UnknownHandle("no model with handle 'm9'"),
+                data={"type": "UnknownHandle", "message": "no model with handle 'm9'"},
+            ),
+        ),
         ("null id", error_response(None, InvalidParams("frame skipped"))),
-        ("with traceback", ErrorResponse(id=8, error=ErrorObject(-32000, "ValueError: bad", {"type": "ValueError", "message": "bad", "traceback": "Traceback...\n"}))),
+        (
+            "with traceback",
+            ErrorResponse(
+                id=8,
+                error=ErrorObject(
+                    -32000,
+                    "ValueError: bad",
+                    {"type": "ValueError", "message": "bad", "traceback": "Traceback...\n"},
+                ),
+            ),
+        ),
     ]
     for name, response in errors:
         add(f"error: {name}", "error", CODEC.encode(response))
 
-    add("notification: progress", "notification",
-        CODEC.encode(OutgoingNotification(method="$/progress", params=ProgressParams(300, {"elapsed_seconds": 0.1, "fraction": 0.2}))))
-    add("notification: progress with text", "notification",
-        CODEC.encode(OutgoingNotification(method="$/progress", params=ProgressParams(9, " world"))))
-    ready = ReadyParams(protocol=1, version="0.1.0", pid=1234, python="3.11.7", encoding="msgpack", framing="length",
-                        transport="stdio", methods=["worker/info", "worker/ping", "worker/shutdown"],
-                        max_frame_bytes=268435456, max_inflight=256)
-    add("notification: worker/ready", "notification", CODEC.encode(OutgoingNotification(method="worker/ready", params=ready)))
-    batch = CODEC.join_array([CODEC.encode(SuccessResponse(id=1, result="one")), CODEC.encode(error_response(2, MethodNotFound("nope")))])
+    add(
+        "notification: progress",
+        "notification",
+        CODEC.encode(
+            OutgoingNotification(
+                method="$/progress", params=ProgressParams(300, {"elapsed_seconds": 0.1, "fraction": 0.2})
+            )
+        ),
+    )
+    add(
+        "notification: progress with text",
+        "notification",
+        CODEC.encode(OutgoingNotification(method="$/progress", params=ProgressParams(9, " world"))),
+    )
+    ready = ReadyParams(
+        protocol=1,
+        version="0.1.0",
+        pid=1234,
+        python="3.11.7",
+        encoding="msgpack",
+        framing="length",
+        transport="stdio",
+        methods=["worker/info", "worker/ping", "worker/shutdown"],
+        max_frame_bytes=268435456,
+        max_inflight=256,
+    )
+    add(
+        "notification: worker/ready",
+        "notification",
+        CODEC.encode(OutgoingNotification(method="worker/ready", params=ready)),
+    )
+    batch = CODEC.join_array(
+        [
+            CODEC.encode(SuccessResponse(id=1, result="one")),
+            CODEC.encode(error_response(2, MethodNotFound("nope"))),
+        ]
+    )
     add("batch of two responses", "batch", batch)
 
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"generator": "dotnet-host/tests/vectors/make_vectors.py", "msgspec": msgspec.__version__, "vectors": vectors}, f)
+        json.dump(
+            {
+                "generator": "dotnet-host/tests/vectors/make_vectors.py",
+                "msgspec": msgspec.__version__,
+                "vectors": vectors,
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":

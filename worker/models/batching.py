@@ -30,8 +30,10 @@ log = logging.getLogger("worker.batching")
 
 DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_DELAY_MS = 5.0
-# How often a waiting caller looks at its cancellation flag.
-_CANCEL_POLL_SECONDS = 0.05
+# How often a waiting caller looks at its cancellation flag itself. Rarely: the batcher also wakes
+# callers it drops for cancellation, and dozens of threads waking often would take the GIL from
+# the thread running the forward pass.
+_CANCEL_POLL_SECONDS = 0.5
 
 Infer = Callable[[list[Any], Any], list[Any]]
 
@@ -152,6 +154,8 @@ class DynamicBatcher:
     def _drop_cancelled(self) -> None:
         for pending in [p for p in self._queue if p.cancelled]:
             self._queue.remove(pending)
+            pending.error = RequestCancelled()
+            pending.done.set()
 
     def _run(self, batch: list[_Pending]) -> None:
         items = [item for pending in batch for item in pending.items]

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Run every test: the Python suite (unit, end-to-end, property, models, docs) and the C# host's suite.
+# Run every test: the Python suite (unit, end-to-end, property, models, tensors, reliability, docs), then the
+# C# host's NUnit suite, the README's C# example, the C# demo, and a stress run that kills workers from outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 .venv/bin/python -m pytest "$@"
 
-if [ -f dotnet-host/build.sh ]; then
-    bash dotnet-host/build.sh test
-fi
+bash dotnet-host/build.sh test
+bash dotnet-host/build.sh readme >/dev/null
+bash dotnet-host/build.sh sample demo >/dev/null
+
+# Workers are SIGKILLed every 2 s while 1,000 embedding calls go through the pool: none may be lost.
+stress=$(bash dotnet-host/build.sh sample stress --workers 2 --requests 1000 --kill-every 2 | tail -n 1)
+echo "stress: $stress"
+.venv/bin/python - "$stress" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["lost"] == 0, r
+assert r["succeeded"] + r["failed"] == r["requests"] == 1000, r
+assert r["succeeded"] > 0, r
+PY

@@ -40,7 +40,7 @@ def matches(expected: Any, actual: Any) -> bool:
         return (
             isinstance(actual, list)
             and len(expected) == len(actual)
-            and all(matches(e, a) for e, a in zip(expected, actual))
+            and all(matches(e, a) for e, a in zip(expected, actual, strict=True))
         )
     return bool(type(expected) is type(actual) and expected == actual) or (
         isinstance(expected, float) and isinstance(actual, (int, float)) and expected == actual

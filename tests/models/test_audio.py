@@ -99,6 +99,7 @@ def test_ctc_transcribes_with_character_and_word_timestamps(worker, load, audio_
     assert max(c["timestamp"][1] for c in chars["chunks"]) <= 2.0 + 1e-6
     words = run(worker, model["handle"], path, return_timestamps=True)  # true means words for CTC
     assert [w["text"] for w in words["chunks"]] == plain["text"].split()
+    assert run(worker, model["handle"], path, return_timestamps=False) == plain  # false means none
 
 
 def test_ctc_transcribes_long_audio_in_chunks_to_the_end(worker, load, audio_files):

@@ -66,6 +66,9 @@ class SpeechRecognition(PipelineTask):
                 )
             if kwargs.get("return_timestamps") is True:
                 kwargs["return_timestamps"] = "word"
+            elif kwargs.get("return_timestamps") is False:
+                # The CTC pipeline reads any given value as a timestamp kind; false means "none".
+                del kwargs["return_timestamps"]
         elif generate_kwargs:
             kwargs["generate_kwargs"] = generate_kwargs
         if "chunk_length_s" not in kwargs and samples > LONG_AUDIO_SECONDS * self.sampling_rate:

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def time_ready(cmd: list[str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
     assert proc.stdout is not None and proc.stdin is not None
     header = proc.stdout.read(4)
     proc.stdout.read(int.from_bytes(header, "big"))
@@ -52,7 +54,9 @@ def main() -> None:
         "worker_ready_ms_median": round(statistics.median(ready) * 1000, 1),
         "worker_ready_ms_p90": round(sorted(ready)[int(0.9 * (len(ready) - 1))] * 1000, 1),
     }
-    result["ratio_to_bare_python"] = round(result["worker_ready_ms_median"] / result["python_bare_ms_median"], 2)
+    result["ratio_to_bare_python"] = round(
+        result["worker_ready_ms_median"] / result["python_bare_ms_median"], 2
+    )
     out = ROOT / "bench" / "results"
     os.makedirs(out, exist_ok=True)
     (out / "startup.json").write_text(json.dumps(result, indent=2))

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Lint first: it is fast and its failures are the cheapest to read. (ruff's T201 keeps print() out of
+# worker/: stdout is the wire.)
+.venv/bin/ruff check worker tests bench examples
+.venv/bin/ruff format --check worker tests bench examples
+.venv/bin/mypy
+
 .venv/bin/python -m pytest "$@"
 
 bash dotnet-host/build.sh test

@@ -44,8 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoding",
         choices=["msgpack", "json"],
         default=None,
-        help="payload encoding; default msgpack with --framing length, json otherwise "
-        "(ndjson is json only)",
+        help="payload encoding; default msgpack with --framing length, json otherwise (ndjson is json only)",
     )
     p.add_argument(
         "--pipe",

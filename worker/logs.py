@@ -39,5 +39,3 @@ def configure(level: str) -> None:
         for noisy in ("transformers", "urllib3", "filelock", "huggingface_hub", "numba"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.captureWarnings(True)
-
-

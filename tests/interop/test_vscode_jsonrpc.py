@@ -17,7 +17,9 @@ HERE = Path(__file__).resolve().parent
 def test_vscode_jsonrpc_client_speaks_to_the_worker() -> None:
     node = shutil.which("node")
     assert node, "node is required for the interop test (Debian: nodejs)"
-    assert (HERE / "node_modules" / "vscode-jsonrpc").is_dir(), "run scripts/setup.sh (npm ci in tests/interop)"
+    assert (HERE / "node_modules" / "vscode-jsonrpc").is_dir(), (
+        "run scripts/setup.sh (npm ci in tests/interop)"
+    )
     done = subprocess.run(
         [node, str(HERE / "vscode_client.js"), sys.executable],
         cwd=HERE.parents[1],

@@ -25,6 +25,7 @@ from worker.rpc.messages import (
 )
 
 T = TypeVar("T")
+BytesLike = bytes | bytearray | memoryview
 
 Incoming = Envelope | list[msgspec.Raw]
 
@@ -39,18 +40,18 @@ def _enc_hook(obj: Any) -> Any:
     raise NotImplementedError(f"cannot encode a value of type {type(obj).__name__}")
 
 
-def _first_byte_json(raw: bytes) -> int | None:
+def _first_byte_json(raw: BytesLike) -> int | None:
     for b in raw:
         if b not in b" \t\r\n":
             return b
     return None
 
 
-def _is_structured_json(raw: bytes) -> bool:
+def _is_structured_json(raw: BytesLike) -> bool:
     return _first_byte_json(raw) in (ord("{"), ord("["))
 
 
-def _is_structured_msgpack(raw: bytes) -> bool:
+def _is_structured_msgpack(raw: BytesLike) -> bool:
     if not raw:
         return False
     b = raw[0]
@@ -197,7 +198,7 @@ class Codec:
     def _empty_object(self) -> bytes:
         return b"{}" if self.encoding == "json" else b"\x80"
 
-    def _first_is_array(self, payload: bytes) -> bool:
+    def _first_is_array(self, payload: BytesLike) -> bool:
         if self.encoding == "json":
             return _first_byte_json(payload) == ord("[")
         b = payload[0]

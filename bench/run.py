@@ -32,7 +32,7 @@ from bench.suite.report import check_targets, render  # noqa: E402
 PROFILES: dict[str, dict[str, int]] = {
     "full": {
         "latency_calls": 2000,
-        "latency_rounds": 8,
+        "latency_rounds": 5,
         "pipelined_calls": 20000,
         "pipelined_rounds": 5,
         "tensor_runs": 9,
@@ -43,9 +43,9 @@ PROFILES: dict[str, dict[str, int]] = {
     },
     "quick": {
         "latency_calls": 1000,
-        "latency_rounds": 3,
+        "latency_rounds": 2,
         "pipelined_calls": 5000,
-        "pipelined_rounds": 3,
+        "pipelined_rounds": 2,
         "tensor_runs": 3,
         "start_runs": 5,
         "model_start_runs": 1,

@@ -6,7 +6,8 @@ stdio and a Unix socket for the pipe transport) driven by exactly the same clien
 worker. Beside them: the gRPC and HTTP services and the C# host (see ``dotnet.py``).
 
 Each round starts every contender afresh, then they take turns; the samples of all rounds are
-pooled, so a busy moment on the machine lands on all alike.
+pooled, so a busy moment on the machine lands on all alike. Every round is run twice: with all
+processes on one core, and free (see ``cpus``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from bench import bench_ping
-from bench.suite import dotnet
+from bench.suite import cpus, dotnet
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, grpc_round_trips, http_round_trips
 from bench.suite.stats import latency_summary, median, percentile
 
@@ -90,31 +91,32 @@ def contenders() -> dict[str, Contender]:
 def measure_round_trips(
     *, calls: int, rounds: int, hosts: dict[str, Callable[[ExitStack], dotnet.HostRound]] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """p50/p99 per contender over the pooled samples of all rounds. The C# ``hosts`` report each
-    round's percentiles instead of samples: their rows are medians over rounds.
+    """p50/p99 per contender and placement (see ``cpus``: all on one core, or free), over the pooled
+    samples of all rounds. The C# ``hosts`` report each round's percentiles instead of samples:
+    their figures are medians over rounds.
 
-    Every round starts every contender afresh: on a 2-core machine the scheduler places a pair of
-    ping-ponging processes on one core or on two, which changes a round trip severalfold and sticks
-    for a process's life, so new processes each round sample that lottery instead of drawing once.
+    Every round starts every contender afresh, so that no process's placement luck lasts a run.
     """
-    samples: dict[str, list[float]] = {}
-    host_rounds: dict[str, list[tuple[float, float]]] = {}
+    samples: dict[tuple[str, str], list[float]] = {}
+    host_rounds: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for _ in range(rounds):
-        with ExitStack() as stack:
-            running = {name: start(stack) for name, start in contenders().items()}
-            for run in running.values():
-                run(WARM_UP_CALLS)
-            for name, run in running.items():
-                samples.setdefault(name, []).extend(run(calls))
-                if name == "worker_pipe_json":  # the C# host's turn, between the worker and the services
-                    for host, start in (hosts or {}).items():
-                        host_rounds.setdefault(host, []).append(start(stack)(calls))
+        for mode in cpus.MODES:
+            with cpus.placement(mode), ExitStack() as stack:
+                running = {name: start(stack) for name, start in contenders().items()}
+                for run in running.values():
+                    run(WARM_UP_CALLS)
+                for name, run in running.items():
+                    samples.setdefault((name, mode), []).extend(run(calls))
+                    if name == "worker_pipe_json":  # the C# host's turn, between the worker and the services
+                        for host, start in (hosts or {}).items():
+                            host_rounds.setdefault((host, mode), []).append(start(stack)(calls))
     result: dict[str, dict[str, Any]] = {}
-    for name, values in samples.items():
+    for (name, mode), values in samples.items():
         rounds_p50 = [percentile(values[i : i + calls], 50) * 1e6 for i in range(0, len(values), calls)]
-        result[name] = {**latency_summary(values), "rounds_p50_us": [round(v, 1) for v in rounds_p50]}
-    for host, per_round in host_rounds.items():
-        result[host] = {
+        summary = {**latency_summary(values), "rounds_p50_us": [round(v, 1) for v in rounds_p50]}
+        result.setdefault(name, {})[mode] = summary
+    for (host, mode), per_round in host_rounds.items():
+        result.setdefault(host, {})[mode] = {
             "p50_us": round(median([p50 for p50, _ in per_round]) * 1e6, 1),
             "p99_us": round(median([p99 for _, p99 in per_round]) * 1e6, 1),
             "calls": calls * len(per_round),
@@ -123,32 +125,34 @@ def measure_round_trips(
     return result
 
 
-def measure_pipelined(*, calls: int, rounds: int) -> dict[str, dict[str, float]]:
+def measure_pipelined(*, calls: int, rounds: int) -> dict[str, dict[str, dict[str, float]]]:
     """worker/ping calls per second with 1, 8 and 64 in flight (MessagePack), beside the floor of
-    the same channel, each round with fresh processes; medians of the rounds."""
+    the same channel, per placement, each round with fresh processes; medians of the rounds."""
     contenders = {
         "floor_pipe": ("floor", "stdio"),
         "worker_stdio": ("worker", "stdio"),
         "floor_socket": ("floor", "pipe"),
         "worker_pipe": ("worker", "pipe"),
     }
-    rates: dict[str, dict[int, list[float]]] = {
-        name: {d: [] for d in bench_ping.DEPTHS} for name in contenders
-    }
+    rates: dict[tuple[str, str], dict[int, list[float]]] = {}
     msgpack_calls = _calls("msgpack")
     for _ in range(rounds):
-        for name, (who, transport) in contenders.items():
-            if who == "floor":
-                channel = bench_ping.start_floor(transport, msgpack_calls.reply_frame)
-            else:
-                channel, _ = bench_ping.start_worker(transport, "msgpack")
-            try:
-                bench_ping.sequential(channel, msgpack_calls, WARM_UP_CALLS)
-                for depth in bench_ping.DEPTHS:
-                    rates[name][depth].append(bench_ping.pipelined(channel, msgpack_calls, calls, depth))
-            finally:
-                channel.close()
-    return {
-        name: {f"in_flight_{d}": round(median(values)) for d, values in by_depth.items()}
-        for name, by_depth in rates.items()
-    }
+        for mode in cpus.MODES:
+            for name, (who, transport) in contenders.items():
+                with cpus.placement(mode):
+                    if who == "floor":
+                        channel = bench_ping.start_floor(transport, msgpack_calls.reply_frame)
+                    else:
+                        channel, _ = bench_ping.start_worker(transport, "msgpack")
+                    try:
+                        bench_ping.sequential(channel, msgpack_calls, WARM_UP_CALLS)
+                        by_depth = rates.setdefault((name, mode), {d: [] for d in bench_ping.DEPTHS})
+                        for depth in bench_ping.DEPTHS:
+                            rate = bench_ping.pipelined(channel, msgpack_calls, calls, depth)
+                            by_depth[depth].append(rate)
+                    finally:
+                        channel.close()
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for (name, mode), by_depth in rates.items():
+        result.setdefault(name, {})[mode] = {f"in_flight_{d}": round(median(v)) for d, v in by_depth.items()}
+    return result

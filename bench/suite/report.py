@@ -39,17 +39,18 @@ def check_targets(results: dict[str, Any]) -> list[Target]:
     latency = results.get("latency") or {}
     for name in ("worker_stdio_msgpack", "worker_stdio_json", "worker_pipe_msgpack", "worker_pipe_json"):
         # Each transport against the floor of the channel it rides on: stdio on an OS pipe, the
-        # pipe transport on a Unix socket (what .NET's named pipes are on Linux and macOS).
+        # pipe transport on a Unix socket (what .NET's named pipes are on Linux and macOS). On one
+        # core: free placement is a lottery between ~9 and ~70 us on this VM (see bench/suite/cpus.py).
         channel = "pipe" if "_stdio_" in name else "socket"
-        floor = _get(latency, f"floor_{channel}_pingpong", "p50_us")
-        p50 = _get(latency, name, "p50_us")
+        floor = _get(latency, f"floor_{channel}_pingpong", "one_core", "p50_us")
+        p50 = _get(latency, name, "one_core", "p50_us")
         if p50 is None or not floor:
             continue
         ratio = p50 / floor
         targets.append(
             Target(
                 f"ping {name.removeprefix('worker_').replace('_', ', ')} within 2x its floor",
-                f"p50 <= 2.00x {channel} ping-pong",
+                f"p50 <= 2.00x {channel} ping-pong (one core)",
                 f"{ratio:.2f}x ({p50:.1f} vs {floor:.1f} us)",
                 ratio <= 2.0,
             )
@@ -77,20 +78,19 @@ def check_targets(results: dict[str, Any]) -> list[Target]:
                 share >= 0.9,
             )
         )
-    worker_p50 = min(
-        (_get(latency, n, "p50_us") or float("inf")) for n in ("worker_stdio_msgpack", "worker_pipe_msgpack")
-    )
     for service in ("grpc", "http"):
-        p50 = _get(latency, f"{service}_noop", "p50_us")
-        if p50 is not None and worker_p50 != float("inf"):
-            targets.append(
-                Target(
-                    f"{service} service slower than the worker (latency)",
-                    "service p50 > worker p50",
-                    f"{p50:.0f} vs {worker_p50:.1f} us",
-                    p50 > worker_p50,
+        for mode in ("one_core", "free"):
+            p50 = _get(latency, f"{service}_noop", mode, "p50_us")
+            worker_p50 = _get(latency, "worker_stdio_msgpack", mode, "p50_us")
+            if p50 is not None and worker_p50 is not None:
+                targets.append(
+                    Target(
+                        f"{service} service slower than the worker (latency, {mode.replace('_', ' ')})",
+                        "service p50 > worker p50",
+                        f"{p50:.0f} vs {worker_p50:.1f} us",
+                        p50 > worker_p50,
+                    )
                 )
-            )
         rate = rates.get(f"{service}_concurrent_64")
         service_share = paired.get(f"{service}_concurrent_64/worker_concurrent_64")
         if rate and batched and service_share is not None:
@@ -142,25 +142,35 @@ EMBEDDING_LABELS = {
 def render(results: dict[str, Any]) -> str:
     out: list[str] = []
     latency = results.get("latency") or {}
-    floor = _get(latency, "floor_pipe_pingpong", "p50_us")
     if latency:
+        floor = _get(latency, "floor_pipe_pingpong", "one_core", "p50_us")
         rows = []
         for key, label in LATENCY_LABELS.items():
             entry = latency.get(key)
             if entry is None:
                 continue
-            if "p50_us" not in entry:
-                rows.append([label, "not measured", "", entry.get("reason", "")])
+            if "reason" in entry:
+                rows.append([label, "not measured", entry["reason"], "", "", ""])
                 continue
-            ratio = f"{entry['p50_us'] / floor:.2f}x" if floor else ""
-            rows.append([label, f"{entry['p50_us']:.1f}", f"{entry['p99_us']:.1f}", ratio])
+            one, free = entry.get("one_core", {}), entry.get("free", {})
+            ratio = f"{one['p50_us'] / floor:.2f}x" if floor and one else ""
+            rows.append(
+                [
+                    label,
+                    *(f"{m[k]:.1f}" if k in m else "" for m in (one, free) for k in ("p50_us", "p99_us")),
+                    ratio,
+                ]
+            )
         out += [
-            "No-op round trip (one call in flight)",
+            "No-op round trip, one call in flight (us)",
             "",
-            *_table(["path", "p50 us", "p99 us", "p50 vs pipe floor"], rows),
+            *_table(
+                ["path", "p50, one core", "p99, one core", "p50, free", "p99, free", "p50 vs pipe floor"],
+                rows,
+            ),
             "",
         ]
-        if any(key.startswith("csharp_host") and "p50_us" in latency[key] for key in latency):
+        if any(key.startswith("csharp_host") and "reason" not in latency[key] for key in latency):
             out += ["\\* the C# demo's `ping` reports percentiles: medians of each round's p50 and p99", ""]
     pipelined = results.get("pipelined") or {}
     if pipelined:
@@ -170,13 +180,13 @@ def render(results: dict[str, Any]) -> str:
             "floor_socket": "floor, Unix socket",
             "worker_pipe": "worker, pipe",
         }
-        rows = [[labels.get(k, k), *(f"{v:,}" for v in row.values())] for k, row in pipelined.items()]
-        out += [
-            "Pipelined worker/ping (MessagePack), calls/s",
-            "",
-            *_table(["", "1 in flight", "8 in flight", "64 in flight"], rows),
-            "",
+        modes_depths = [(m, d) for m in ("one_core", "free") for d in (1, 8, 64)]
+        rows = [
+            [labels.get(k, k), *(f"{by_mode.get(m, {}).get(f'in_flight_{d}', 0):,}" for m, d in modes_depths)]
+            for k, by_mode in pipelined.items()
         ]
+        header = ["", *(f"{d} in flight, {m}" for m in ("one core", "free") for d in (1, 8, 64))]
+        out += ["Pipelined worker/ping (MessagePack), calls/s", "", *_table(header, rows), ""]
     tensors = results.get("tensors") or {}
     if tensors:
         rows = []

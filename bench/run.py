@@ -50,7 +50,7 @@ PROFILES: dict[str, dict[str, int]] = {
         "start_runs": 5,
         "model_start_runs": 1,
         "sentences": 128,
-        "embedding_rounds": 2,
+        "embedding_rounds": 3,
     },
 }
 SECTIONS = ("latency", "pipelined", "tensors", "coldstart", "embeddings")

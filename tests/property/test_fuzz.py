@@ -139,6 +139,15 @@ def encode(encoding: str, value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 
 
+class OpaqueExt:
+    """A MessagePack extension value as the oracle sees it: neither an object nor an array, unhashable."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, code: int, data: bytes) -> None:
+        self.code, self.data = code, data
+
+
 def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
     """(True, value) if payload is a well-formed document for a decoder that is not the worker's."""
 
@@ -149,10 +158,10 @@ def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
         if encoding == "json":
             return True, json.loads(payload.decode("utf-8"), parse_constant=refuse)
         # Extension types stand for themselves: the msgpack package refuses the reserved negative
-        # type codes by default, which MessagePack itself allows.
-        return True, msgpack.unpackb(
-            payload, raw=False, strict_map_key=False, ext_hook=lambda code, data: ("ext", code, data)
-        )
+        # type codes by default, which MessagePack itself allows. They are opaque values that cannot
+        # be map keys (protocol.md §3): an unhashable stand-in makes such a frame undecodable here as
+        # it is in the worker.
+        return True, msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt)
     except Exception:
         return False, None
 

@@ -186,7 +186,8 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
     shared_worker: WorkerProcess,
 ) -> None:
     w = shared_worker
-    hang_seconds = 0.8
+    # Long enough that a loaded machine cannot make the prompt answer look late.
+    hang_seconds = 2.0
     rid = w.request("test/hang", {"seconds": hang_seconds})
     started = time.monotonic()
     ping = w.call("worker/ping", {"during": "hang"}, timeout=2)
@@ -195,12 +196,12 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
     w.cancel(rid)
     answer = w.response(rid, timeout=2)
     assert error_code(answer) == -32800
-    assert w.arrival(answer) - sent < 0.5
+    assert w.arrival(answer) - sent < 1.0
     assert w.arrival(answer) - started < hang_seconds, "the cancel waited for the hang to end"
     info = w.call("worker/info")["result"]
     assert info["running_handlers"] >= 1  # still burning CPU in the background
     # Once the hang ends its late result is dropped: still exactly one answer.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while w.call("worker/info")["result"]["running_handlers"] and time.monotonic() < deadline:
         time.sleep(0.05)
     w.call("worker/ping")

@@ -6,7 +6,8 @@
 Each section starts its contenders first, then lets them take turns for several rounds and reports
 medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
 Sections: latency (no-op round trips, including the C# host when it is built), pipelined (calls/s with
-1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with memory).
+1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with memory; ONNX Runtime
+exported at bench time).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def main() -> int:
             runs=p["start_runs"], model_runs=p["model_start_runs"], threads=args.threads
         )
     if "embeddings" in wanted:
-        log("embeddings: worker vs in-process vs gRPC vs HTTP (and memory)")
+        log("embeddings: worker vs in-process (torch, ONNX Runtime) vs gRPC vs HTTP (and memory)")
         results["embeddings"] = embeddings.measure(
             threads=args.threads,
             count=p["sentences"],

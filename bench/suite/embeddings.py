@@ -2,6 +2,7 @@
 
 - the worker, one request at a time, and 64 requests in flight (dynamically batched);
 - the same model in-process (plain transformers), batches of 32 and of 1;
+- the same model exported to ONNX and run in-process by ONNX Runtime (CPU), batches of 32 and of 1;
 - the gRPC and HTTP services, one sentence per request, 64 concurrent clients.
 
 Everyone gets the same torch intra-op threads. The contenders take turns for several rounds over the
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from bench.baselines.inprocess import MODEL_ID, MeanPoolEmbedder
+from bench.baselines.onnx_runtime import OnnxEmbedder
 from bench.suite.sentences import sentences
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, concurrent_rate
 from bench.suite.stats import median
@@ -29,6 +31,9 @@ PAIRS = [
     ("worker_concurrent_64", "inprocess_batch_32"),
     ("grpc_concurrent_64", "worker_concurrent_64"),
     ("http_concurrent_64", "worker_concurrent_64"),
+    ("onnx_batch_32", "worker_concurrent_64"),
+    ("onnx_batch_32", "inprocess_batch_32"),
+    ("onnx_batch_1", "inprocess_batch_1"),
 ]
 
 
@@ -39,7 +44,7 @@ def _worker_rate(worker: BenchWorker, handle: str, items: list[str], window: int
     return len(items) / worker.pipeline("model/run", params, len(items), window)
 
 
-def _inprocess_rate(embedder: MeanPoolEmbedder, items: list[str], batch: int) -> float:
+def _inprocess_rate(embedder: MeanPoolEmbedder | OnnxEmbedder, items: list[str], batch: int) -> float:
     import time
 
     start = time.perf_counter()
@@ -76,6 +81,10 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
         loaded = worker.call("model/load", {"model": MODEL_ID})
         handle = loaded["handle"]
         embedder = MeanPoolEmbedder(threads)
+        # Exported here, into a temporary folder, from the same bundled model; ONNX Runtime gets the
+        # same number of intra-op threads as torch.
+        onnx = OnnxEmbedder(threads)
+        stack.callback(onnx.close)
 
         # Same vectors everywhere (the worker's pooling and normalisation come from the model folder).
         reference = embedder.embed([items[0]])[0].numpy()
@@ -84,7 +93,12 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             HttpClient(http_service.port).post("/embed", items[0].encode()).decode().strip("[]").split(","),
             dtype=np.float64,
         )
+        # ONNX also on a padded batch of 32 (the export froze the shape checks it traced).
+        onnx_batch = onnx.embed(items[:INPROCESS_BATCH])
+        torch_batch = embedder.embed(items[:INPROCESS_BATCH]).numpy()
         checks = {
+            "onnx": _cosine(onnx.embed([items[0]])[0], reference),
+            "onnx_batch_32_worst": min(_cosine(a, b) for a, b in zip(onnx_batch, torch_batch, strict=True)),
             "worker": _cosine(worker.call("model/run", {"handle": handle, "inputs": items[0]}), reference),
             "grpc": _cosine(grpc_vector, reference),
             "http": _cosine(http_vector, reference),
@@ -95,6 +109,7 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
 
         # In this order each round, so that the pairs compared (PAIRS) run next to each other.
         contenders: dict[str, Callable[[list[str]], float]] = {
+            "onnx_batch_32": lambda xs: _inprocess_rate(onnx, xs, INPROCESS_BATCH),
             "inprocess_batch_32": lambda xs: _inprocess_rate(embedder, xs, INPROCESS_BATCH),
             "worker_concurrent_64": lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY),
             "grpc_concurrent_64": lambda xs: concurrent_rate(
@@ -105,6 +120,7 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             ),
             "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
             "inprocess_batch_1": lambda xs: _inprocess_rate(embedder, xs, 1),
+            "onnx_batch_1": lambda xs: _inprocess_rate(onnx, xs, 1),
         }
         for run in contenders.values():  # warm-up (first batches, thread pools, connections)
             run(items[:CONCURRENCY])

@@ -136,6 +136,8 @@ EMBEDDING_LABELS = {
     "worker_sequential": "worker, one request at a time",
     "grpc_concurrent_64": "gRPC service, 64 concurrent clients",
     "http_concurrent_64": "HTTP service, 64 concurrent clients",
+    "onnx_batch_32": "ONNX Runtime in-process, batches of 32 (CPU provider)",
+    "onnx_batch_1": "ONNX Runtime in-process, one at a time",
 }
 
 

@@ -28,6 +28,7 @@ from tests.property.oracle import (
     expect_error,
     match,
 )
+from tests.unit.framing_outcomes import read_outcomes
 from tests.unit.memory import MemoryWorker
 from worker.errors import FrameTooLarge, ParseError
 from worker.handlers import testing
@@ -194,21 +195,7 @@ def chunked_reader(data: bytes, sizes: list[int]) -> Any:
 
 
 def read_all(framing: str, data: bytes, limit: int, sizes: list[int]) -> list[Any]:
-    f = make_framing(framing, chunked_reader(data, sizes), limit)
-    out: list[Any] = []
-    for _ in range(10_000):
-        try:
-            frame = f.read_frame()
-        except (FrameTooLarge, ParseError) as exc:
-            out.append(type(exc))
-            continue
-        except TruncatedStream:
-            out.append(TruncatedStream)
-            return out
-        if frame is None:
-            return out
-        out.append(frame)
-    raise AssertionError("reading never ended")
+    return read_outcomes(make_framing(framing, chunked_reader(data, sizes), limit))
 
 
 def payloads_for(framing: str) -> st.SearchStrategy[bytes]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.unit.framing_outcomes import read_outcomes
 from worker.errors import FrameTooLarge, ParseError
 from worker.rpc.framing import (
     ByteSource,
@@ -36,20 +37,7 @@ def reader(data: bytes, step: int | None = None) -> ReadFn:
 
 def frames(framing: str, data: bytes, *, limit: int = 1 << 20, step: int | None = None) -> list[object]:
     """Every outcome of reading data to its end: payloads, and the exceptions raised on the way."""
-    f = make_framing(framing, reader(data, step), limit)
-    out: list[object] = []
-    while True:
-        try:
-            frame = f.read_frame()
-        except (FrameTooLarge, ParseError) as exc:
-            out.append(type(exc))
-            continue
-        except TruncatedStream:
-            out.append(TruncatedStream)
-            return out
-        if frame is None:
-            return out
-        out.append(frame)
+    return read_outcomes(make_framing(framing, reader(data, step), limit))
 
 
 def length_frame(payload: bytes) -> bytes:

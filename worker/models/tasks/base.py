@@ -102,6 +102,19 @@ class Task(ABC):
         self.module = None
 
 
+class TokenizedTask(Task):
+    """A task that tokenizes its own text inputs and runs its module on ``device``."""
+
+    def __init__(self, name: str, module: Any, tokenizer: Any, device: Any) -> None:
+        super().__init__(name, module)
+        self.tokenizer = tokenizer
+        self.device = device
+
+    def release(self) -> None:
+        super().release()
+        self.tokenizer = None
+
+
 def given(params: msgspec.Struct, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """The parameters the client set (None means "not set"), as keyword arguments."""
     return {

@@ -17,7 +17,7 @@ from worker.errors import InvalidInput, InvalidParams
 from worker.models import runtime
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup, given
+from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup, TokenizedTask, given
 from worker.runtime.context import RequestContext
 
 # Used when neither the request nor the model's generation config says how long to generate.
@@ -145,14 +145,9 @@ class TextGenerationParameters(GenerationParameters):
     return_full_text: bool = True
 
 
-class TextGeneration(Task):
+class TextGeneration(TokenizedTask):
     name = "text-generation"
     Parameters = TextGenerationParameters
-
-    def __init__(self, name: str, module: Any, tokenizer: Any, device: Any) -> None:
-        super().__init__(name, module)
-        self.tokenizer = tokenizer
-        self.device = device
 
     @classmethod
     def load(cls, lc: LoadContext) -> Task:
@@ -188,10 +183,6 @@ class TextGeneration(Task):
             results.append([_full_text(item, text, params.return_full_text) for text in texts])
         return results
 
-    def release(self) -> None:
-        super().release()
-        self.tokenizer = None
-
 
 def _full_text(item: Any, text: str, full: bool) -> dict[str, Any]:
     if isinstance(item, list):  # a chat: the conversation with the new assistant message appended
@@ -207,16 +198,14 @@ class TranslationParameters(GenerationParameters):
     tgt_lang: str | None = None
 
 
-class _Seq2Seq(Task):
+class _Seq2Seq(TokenizedTask):
     """Text in, text out with an encoder-decoder model."""
 
     output_key = "generated_text"
     prefix_key = ""
 
     def __init__(self, name: str, module: Any, tokenizer: Any, device: Any) -> None:
-        super().__init__(name, module)
-        self.tokenizer = tokenizer
-        self.device = device
+        super().__init__(name, module, tokenizer, device)
         # Tokenizers of multilingual models carry the source language as state.
         self._tokenizer_lock = threading.Lock()
 
@@ -253,10 +242,6 @@ class _Seq2Seq(Task):
             texts = self.tokenizer.batch_decode(sequences, skip_special_tokens=True)
             results.append([{self.output_key: t.strip()} for t in texts])
         return results
-
-    def release(self) -> None:
-        super().release()
-        self.tokenizer = None
 
 
 class Summarization(_Seq2Seq):

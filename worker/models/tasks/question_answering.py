@@ -17,7 +17,7 @@ from worker.errors import InvalidInput, InvalidParams
 from worker.models import runtime
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_question
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup
+from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup, TokenizedTask
 from worker.runtime.context import RequestContext
 
 
@@ -30,14 +30,9 @@ class QuestionAnsweringParameters(TaskParameters):
     handle_impossible_answer: bool = False
 
 
-class QuestionAnswering(Task):
+class QuestionAnswering(TokenizedTask):
     name = "question-answering"
     Parameters = QuestionAnsweringParameters
-
-    def __init__(self, name: str, module: Any, tokenizer: Any, device: Any) -> None:
-        super().__init__(name, module)
-        self.tokenizer = tokenizer
-        self.device = device
 
     @classmethod
     def load(cls, lc: LoadContext) -> Task:

@@ -38,6 +38,16 @@ def test_crash_exits_with_the_code_asked_for(wire: Wire) -> None:
         assert "exiting with code 7" in w.stderr_text()
 
 
+def test_a_native_crash_kills_the_process_with_sigsegv(wire: Wire) -> None:
+    with WorkerProcess(wire, TEST_METHODS) as w:
+        rid = w.request("test/crash", {"native": True, "exit_code": 7})
+        assert w.wait_exit() == -signal.SIGSEGV
+        w.join_output()
+        assert w.responses_to(rid) == []
+        assert "reading address 0 (native crash)" in w.stderr_text()
+        assert "exiting with code" not in w.stderr_text()
+
+
 def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         sleeper = w.request("test/sleep", {"seconds": 0.3})

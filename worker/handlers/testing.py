@@ -102,11 +102,19 @@ def _sleep_holding_gil(seconds: float) -> None:
 
 class CrashParams(Params):
     exit_code: int = 1
+    # true: die the way a bug in a native extension kills a process, by SIGSEGV, instead of exiting
+    # with exit_code. (POSIX only: on Windows ctypes turns the access violation into an OSError.)
+    native: bool = False
 
 
 @handlers.method("test/crash")
 def crash(params: CrashParams, ctx: RequestContext) -> None:
-    """End the process at once with ``exit_code``; the request is never answered."""
+    """End the process at once with ``exit_code``, or by reading address 0 when ``native``; the
+    request is never answered."""
+    if params.native:
+        sys.stderr.write("test/crash: reading address 0 (native crash)\n")
+        sys.stderr.flush()
+        ctypes.string_at(0)
     sys.stderr.write(f"test/crash: exiting with code {params.exit_code}\n")
     sys.stderr.flush()
     os._exit(params.exit_code)

@@ -35,6 +35,22 @@ namespace HfWorker.Tests.Pool
         }
 
         [Test, Timeout(30000)]
+        public async Task A_native_crash_is_reported_as_a_signal_and_the_worker_replaced()
+        {
+            using (var pool = await PoolTesting.Start(2))
+            {
+                var error = await AsyncAssert.Throws<WorkerCrashedException>(() => pool.InvokeAsync("test/crash", Params.Of("native", true)));
+                // Mono reports death by SIGSEGV (11) as 128 + 11.
+                Assert.That(error.ExitCode, Is.EqualTo(139));
+                Assert.That(error.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Exited));
+                Mentions.All(error.Message, "test/crash", "exited unexpectedly", "exit code 139, SIGSEGV?", "test/crash: reading address 0 (native crash)");
+                await AsyncAssert.Eventually(() => pool.Statistics.Restarts == 1 && pool.Statistics.ReadyWorkers == 2, TimeSpan.FromSeconds(10), "a replacement is ready");
+                var echoes = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => pool.InvokeAsync("test/echo", Params.Of("value", i))));
+                Assert.That(echoes, Is.EqualTo(Enumerable.Range(0, 10).Select(i => (object)(long)i).ToArray()));
+            }
+        }
+
+        [Test, Timeout(30000)]
         public async Task A_call_safe_to_retry_survives_its_worker_being_killed_from_outside()
         {
             using (var pool = await PoolTesting.Start(2))

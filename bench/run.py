@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.suite import coldstart, dotnet, embeddings, latency, tensors  # noqa: E402
+from bench.suite import coldstart, dotnet, embeddings, latency, pythonnet, tensors  # noqa: E402
 from bench.suite.report import check_targets, render  # noqa: E402
 
 # How much each section does, full run and --quick.
@@ -101,14 +101,18 @@ def main() -> int:
     }
 
     if "latency" in wanted:
-        log("latency: no-op round trips (floor, worker x4, C# host, gRPC, HTTP)")
+        log("latency: no-op round trips (floor, worker x4, C# host, pythonnet, gRPC, HTTP)")
         hosts, reason = dotnet.contenders()
+        embedded, embedded_reason = pythonnet.latency_contenders()
         results["latency"] = latency.measure_round_trips(
-            calls=p["latency_calls"], rounds=p["latency_rounds"], hosts=hosts
+            calls=p["latency_calls"], rounds=p["latency_rounds"], hosts={**hosts, **embedded}
         )
         if not hosts:
             log(f"C# host not measured: {reason}")
             results["latency"]["csharp_host_stdio"] = {"reason": reason}
+        if not embedded:
+            log(f"pythonnet not measured: {embedded_reason}")
+            results["latency"]["pythonnet_noop"] = {"reason": embedded_reason}
     if "pipelined" in wanted:
         log("pipelined: worker/ping with 1, 8, 64 in flight")
         results["pipelined"] = latency.measure_pipelined(

@@ -3,7 +3,9 @@
 - the worker, one request at a time, and 64 requests in flight (dynamically batched);
 - the same model in-process (plain transformers), batches of 32 and of 1;
 - the same model exported to ONNX and run in-process by ONNX Runtime (CPU), batches of 32 and of 1;
-- the gRPC and HTTP services, one sentence per request, 64 concurrent clients.
+- the gRPC and HTTP services, one sentence per request, 64 concurrent clients;
+- the same model in CPython embedded in a .NET process with pythonnet (see ``pythonnet``): batches of
+  32, one at a time, and 64 .NET threads each embedding its own sentence.
 
 Everyone gets the same torch intra-op threads. The contenders take turns for several rounds over the
 same sentences, so a busy moment on the machine hits them alike; each reports its median round. A
@@ -20,6 +22,7 @@ import numpy as np
 
 from bench.baselines.inprocess import MODEL_ID, MeanPoolEmbedder
 from bench.baselines.onnx_runtime import OnnxEmbedder
+from bench.suite import pythonnet
 from bench.suite.sentences import sentences
 from bench.suite.services import GrpcClient, HttpClient, ServiceProcess, concurrent_rate
 from bench.suite.stats import median
@@ -34,6 +37,9 @@ PAIRS = [
     ("onnx_batch_32", "worker_concurrent_64"),
     ("onnx_batch_32", "inprocess_batch_32"),
     ("onnx_batch_1", "inprocess_batch_1"),
+    ("pythonnet_batch_32", "inprocess_batch_32"),
+    ("pythonnet_concurrent_64", "worker_concurrent_64"),
+    ("pythonnet_sequential", "worker_sequential"),
 ]
 
 
@@ -85,6 +91,12 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
         # same number of intra-op threads as torch.
         onnx = OnnxEmbedder(threads)
         stack.callback(onnx.close)
+        exe, reason = pythonnet.build()
+        embedded, reason = pythonnet.start_embedded(exe, items, threads) if exe else (None, reason)
+        if embedded is not None:
+            stack.callback(embedded.close)
+        else:
+            result["pythonnet_not_measured"] = reason
 
         # Same vectors everywhere (the worker's pooling and normalisation come from the model folder).
         reference = embedder.embed([items[0]])[0].numpy()
@@ -103,6 +115,8 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             "grpc": _cosine(grpc_vector, reference),
             "http": _cosine(http_vector, reference),
         }
+        if embedded is not None:
+            checks["pythonnet"] = _cosine(embedded.first_vector(), reference)
         result["cosine_to_inprocess"] = {k: round(v, 6) for k, v in checks.items()}
         if min(checks.values()) < 0.9999:
             raise RuntimeError(f"the contenders disagree on the embeddings: {checks}")
@@ -111,17 +125,27 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
         contenders: dict[str, Callable[[list[str]], float]] = {
             "onnx_batch_32": lambda xs: _inprocess_rate(onnx, xs, INPROCESS_BATCH),
             "inprocess_batch_32": lambda xs: _inprocess_rate(embedder, xs, INPROCESS_BATCH),
-            "worker_concurrent_64": lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY),
-            "grpc_concurrent_64": lambda xs: concurrent_rate(
-                lambda: _grpc_caller(grpc_service.port), xs, CONCURRENCY
-            ),
-            "http_concurrent_64": lambda xs: concurrent_rate(
-                lambda: _http_caller(http_service.port), xs, CONCURRENCY
-            ),
-            "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
-            "inprocess_batch_1": lambda xs: _inprocess_rate(embedder, xs, 1),
-            "onnx_batch_1": lambda xs: _inprocess_rate(onnx, xs, 1),
         }
+        if embedded is not None:  # its sentences are ``items``: "the first len(xs)" is xs
+            contenders["pythonnet_batch_32"] = lambda xs: embedded.rate("batch32", len(xs))
+        contenders["worker_concurrent_64"] = lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY)
+        if embedded is not None:
+            contenders["pythonnet_concurrent_64"] = lambda xs: embedded.rate("concurrent64", len(xs))
+        contenders.update(
+            {
+                "grpc_concurrent_64": lambda xs: concurrent_rate(
+                    lambda: _grpc_caller(grpc_service.port), xs, CONCURRENCY
+                ),
+                "http_concurrent_64": lambda xs: concurrent_rate(
+                    lambda: _http_caller(http_service.port), xs, CONCURRENCY
+                ),
+                "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
+            }
+        )
+        if embedded is not None:
+            contenders["pythonnet_sequential"] = lambda xs: embedded.rate("sequential", len(xs))
+        contenders["inprocess_batch_1"] = lambda xs: _inprocess_rate(embedder, xs, 1)
+        contenders["onnx_batch_1"] = lambda xs: _inprocess_rate(onnx, xs, 1)
         for run in contenders.values():  # warm-up (first batches, thread pools, connections)
             run(items[:CONCURRENCY])
         rates: dict[str, list[float]] = {name: [] for name in contenders}
@@ -134,6 +158,7 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
         result["paired_ratios"] = {
             f"{a}/{b}": round(median([x / y for x, y in zip(rates[a], rates[b], strict=True)]), 3)
             for a, b in PAIRS
+            if a in rates and b in rates
         }
         result["rounds_sentences_per_second"] = {name: [round(x, 1) for x in v] for name, v in rates.items()}
         result["memory"] = {
@@ -142,5 +167,7 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             "grpc_service_rss_bytes": grpc_service.rss_bytes(),
             "http_service_rss_bytes": http_service.rss_bytes(),
         }
+        if embedded is not None:
+            result["memory"]["pythonnet_model_loaded_rss_bytes"] = embedded.rss_bytes()
         result["batching"] = loaded.get("batching")
     return result

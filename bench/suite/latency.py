@@ -92,8 +92,8 @@ def measure_round_trips(
     *, calls: int, rounds: int, hosts: dict[str, Callable[[ExitStack], dotnet.HostRound]] | None = None
 ) -> dict[str, dict[str, Any]]:
     """p50/p99 per contender and placement (see ``cpus``: all on one core, or free), over the pooled
-    samples of all rounds. The C# ``hosts`` report each round's percentiles instead of samples:
-    their figures are medians over rounds.
+    samples of all rounds. The .NET ``hosts`` (the C# host, the pythonnet contender) report each
+    round's percentiles instead of samples: their figures are medians over rounds.
 
     Every round starts every contender afresh, so that no process's placement luck lasts a run.
     """
@@ -107,7 +107,8 @@ def measure_round_trips(
                     run(WARM_UP_CALLS)
                 for name, run in running.items():
                     samples.setdefault((name, mode), []).extend(run(calls))
-                    if name == "worker_pipe_json":  # the C# host's turn, between the worker and the services
+                    # The .NET programs' turn, between the worker and the services.
+                    if name == "worker_pipe_json":
                         for host, start in (hosts or {}).items():
                             host_rounds.setdefault((host, mode), []).append(start(stack)(calls))
     result: dict[str, dict[str, Any]] = {}
@@ -120,7 +121,7 @@ def measure_round_trips(
             "p50_us": round(median([p50 for p50, _ in per_round]) * 1e6, 1),
             "p99_us": round(median([p99 for _, p99 in per_round]) * 1e6, 1),
             "calls": calls * len(per_round),
-            "note": "median over rounds of each round's percentiles (Demo ping reports no samples)",
+            "note": "median over rounds of each round's percentiles (the .NET programs report no samples)",
         }
     return result
 

@@ -125,6 +125,7 @@ LATENCY_LABELS = {
     "worker_pipe_json": "worker, pipe, JSON",
     "csharp_host_stdio": "worker through the C# host (Mono, WorkerProcess), stdio *",
     "csharp_host_pipe": "worker through the C# host (Mono, WorkerProcess), named pipe *",
+    "pythonnet_noop": "CPython inside the .NET process (pythonnet, Mono): take the GIL, call, convert *",
     "grpc_noop": "gRPC service (grpcio), loopback",
     "http_noop": "HTTP service (uvicorn + FastAPI), loopback",
 }
@@ -138,6 +139,9 @@ EMBEDDING_LABELS = {
     "http_concurrent_64": "HTTP service, 64 concurrent clients",
     "onnx_batch_32": "ONNX Runtime in-process, batches of 32 (CPU provider)",
     "onnx_batch_1": "ONNX Runtime in-process, one at a time",
+    "pythonnet_batch_32": "CPython inside the .NET process (pythonnet), batches of 32",
+    "pythonnet_concurrent_64": "CPython inside the .NET process (pythonnet), 64 .NET threads",
+    "pythonnet_sequential": "CPython inside the .NET process (pythonnet), one at a time",
 }
 
 
@@ -172,8 +176,9 @@ def render(results: dict[str, Any]) -> str:
             ),
             "",
         ]
-        if any(key.startswith("csharp_host") and "reason" not in latency[key] for key in latency):
-            out += ["\\* the C# demo's `ping` reports percentiles: medians of each round's p50 and p99", ""]
+        dotnet_rows = [k for k in latency if k.startswith(("csharp_host", "pythonnet"))]
+        if any("reason" not in latency[k] for k in dotnet_rows):
+            out += ["\\* these .NET programs report percentiles: medians of each round's p50 and p99", ""]
     pipelined = results.get("pipelined") or {}
     if pipelined:
         labels = {
@@ -223,6 +228,13 @@ def render(results: dict[str, Any]) -> str:
                 f"{cold['inprocess_to_first_embedding_ms']:,}",
             ],
         ]
+        if "pythonnet_to_first_embedding_ms" in cold:
+            rows.append(
+                [
+                    ".NET process embedding CPython (pythonnet): start -> same model answering",
+                    f"{cold['pythonnet_to_first_embedding_ms']:,}",
+                ]
+            )
         out += ["Cold start (median)", "", *_table(["", "ms"], rows), ""]
     embeddings = results.get("embeddings") or {}
     rates = embeddings.get("sentences_per_second") or {}
@@ -247,6 +259,13 @@ def render(results: dict[str, Any]) -> str:
             ["gRPC service, same model", f"{memory['grpc_service_rss_bytes'] / MiB:.0f}"],
             ["HTTP service, same model", f"{memory['http_service_rss_bytes'] / MiB:.0f}"],
         ]
+        if "pythonnet_model_loaded_rss_bytes" in memory:
+            rows.append(
+                [
+                    ".NET process embedding CPython (pythonnet), same model",
+                    f"{memory['pythonnet_model_loaded_rss_bytes'] / MiB:.0f}",
+                ]
+            )
         out += ["Resident memory", "", *_table(["process", "MiB"], rows), ""]
     targets = results.get("targets") or []
     if targets:

@@ -18,7 +18,7 @@ namespace HfWorker.Bench
     ///   mono InProcessPython.exe ping --count N     no-op calls; prints {"p50_us", "p99_us", ...}
     ///   mono InProcessPython.exe serve --threads T --sentences FILE
     ///       loads the model, prints {"ready": ...}, then answers one command per stdin line with one
-    ///       JSON line: vector | rate sequential | rate batch32 | rate concurrent64 | quit
+    ///       JSON line: vector | rate sequential|batch32|concurrent64 [N sentences] | quit
     ///   mono InProcessPython.exe faults              an ordinary Python error, then a native crash
     ///
     /// Every command takes --libpython PATH (the shared CPython library), --site PATH (the
@@ -142,14 +142,17 @@ namespace HfWorker.Bench
                 {
                     Emit(new KeyValuePair<string, object>("vector", model.Embed(sentences, 0, 1)));
                 }
-                else if (words[0] == "rate" && words.Length == 2)
+                else if (words[0] == "rate" && (words.Length == 2 || words.Length == 3))
                 {
+                    // "rate KIND [N]": over the first N sentences (default all of them).
+                    int count = words.Length == 3 ? Math.Min(sentences.Length, int.Parse(words[2], CultureInfo.InvariantCulture)) : sentences.Length;
+                    string[] some = sentences.Take(count).ToArray();
                     var clock = Stopwatch.StartNew();
-                    if (words[1] == "sequential") Sequential(model, sentences, 1);
-                    else if (words[1] == "batch32") Sequential(model, sentences, Batch);
-                    else if (words[1] == "concurrent64") Concurrent(model, sentences, Concurrency);
+                    if (words[1] == "sequential") Sequential(model, some, 1);
+                    else if (words[1] == "batch32") Sequential(model, some, Batch);
+                    else if (words[1] == "concurrent64") Concurrent(model, some, Concurrency);
                     else { Fail("unknown rate '" + words[1] + "'"); continue; }
-                    Emit(new KeyValuePair<string, object>("sentences_per_second", sentences.Length / clock.Elapsed.TotalSeconds));
+                    Emit(new KeyValuePair<string, object>("sentences_per_second", some.Length / clock.Elapsed.TotalSeconds));
                 }
                 else
                 {

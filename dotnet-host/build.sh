@@ -5,7 +5,7 @@
 #
 #   bash dotnet-host/build.sh build              compile library, tests and samples into dotnet-host/out/
 #   bash dotnet-host/build.sh test [NUNIT ARGS]  build, then run the tests (e.g. -run=HfWorker.Tests.Pool)
-#   bash dotnet-host/build.sh sample demo|stress [ARGS]   build, then run the console demo
+#   bash dotnet-host/build.sh sample demo|stress|ping|crash [ARGS]   build, then run the console demo
 #   bash dotnet-host/build.sh readme             build, then run the README's "Using it from C#" example
 set -euo pipefail
 

@@ -7,14 +7,15 @@ namespace HfWorker.Demo
 {
     /// <summary>
     /// The console demo: a semantic search on a pool (default), a stress run that kills workers while it
-    /// runs, and a ping round-trip measurement.
+    /// runs, a ping round-trip measurement, and how a pool recovers from a worker's native crash.
     /// </summary>
     public static class Program
     {
         private const string Usage =
             "usage: Demo [demo] [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo stress --workers N --requests M [--kill-every SECONDS] [--deadline SECONDS] [--venv PATH] [--transport stdio|pipe]\n" +
-            "       Demo ping [--count N] [--venv PATH] [--transport stdio|pipe]";
+            "       Demo ping [--count N] [--venv PATH] [--transport stdio|pipe]\n" +
+            "       Demo crash [--workers N] [--venv PATH] [--transport stdio|pipe]";
 
         public static int Main(string[] args)
         {
@@ -29,6 +30,8 @@ namespace HfWorker.Demo
                         return StressTest.RunAsync(arguments).GetAwaiter().GetResult();
                     case "ping":
                         return PingBenchmark.RunAsync(arguments).GetAwaiter().GetResult();
+                    case "crash":
+                        return CrashRecovery.RunAsync(arguments).GetAwaiter().GetResult();
                     default:
                         Console.Error.WriteLine(Usage);
                         return 2;

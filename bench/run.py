@@ -5,9 +5,10 @@
 
 Each section starts its contenders first, then lets them take turns for several rounds and reports
 medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
-Sections: latency (no-op round trips, including the C# host when it is built), pipelined (calls/s with
-1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with memory; ONNX Runtime
-exported at bench time).
+Sections: latency (no-op round trips, including the C# host and pythonnet when they build), pipelined
+(calls/s with 1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with
+memory; ONNX Runtime exported at bench time; pythonnet), isolation (a native crash in Python code, in
+the .NET process with pythonnet and in a worker under the C# pool).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.suite import coldstart, dotnet, embeddings, latency, pythonnet, tensors  # noqa: E402
+from bench.suite import coldstart, dotnet, embeddings, isolation, latency, pythonnet, tensors  # noqa: E402
 from bench.suite.report import check_targets, render  # noqa: E402
 
 # How much each section does, full run and --quick.
@@ -54,7 +55,7 @@ PROFILES: dict[str, dict[str, int]] = {
         "embedding_rounds": 3,
     },
 }
-SECTIONS = ("latency", "pipelined", "tensors", "coldstart", "embeddings")
+SECTIONS = ("latency", "pipelined", "tensors", "coldstart", "embeddings", "isolation")
 
 
 def machine() -> dict[str, Any]:
@@ -134,6 +135,10 @@ def main() -> int:
             rounds=p["embedding_rounds"],
             handler_threads=args.service_handler_threads,
         )
+
+    if "isolation" in wanted:
+        log("isolation: a native crash in Python code, in-process (pythonnet) and in a worker (C# pool)")
+        results["isolation"] = isolation.measure()
 
     results["targets"] = [t.as_dict() for t in check_targets(results)]
     results["machine"]["load_average_at_end"] = list(os.getloadavg())

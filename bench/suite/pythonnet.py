@@ -141,7 +141,7 @@ def ping_round(exe: Path, calls: int) -> tuple[float, float]:
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=OUT,
         env=_env(),
     )
     lines = [x for x in _json_lines(done.stdout) if "p50_us" in x]
@@ -189,12 +189,16 @@ class EmbeddedModel:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            cwd=ROOT,
+            cwd=OUT,
             env=_env(),
         )
-        ready = self._read(READY_TIMEOUT)
-        if not ready.get("ready"):
-            raise RuntimeError(f"the pythonnet contender did not start: {ready}")
+        try:
+            ready = self._read(READY_TIMEOUT)
+            if not ready.get("ready"):
+                raise RuntimeError(f"the pythonnet contender did not start: {ready}")
+        except BaseException:
+            self.close()
+            raise
         self.start_to_first_embedding_s = time.perf_counter() - started
 
     def _read(self, timeout: float) -> dict[str, Any]:
@@ -241,6 +245,9 @@ class EmbeddedModel:
             except (OSError, subprocess.TimeoutExpired):
                 self._process.kill()
                 self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 def start_embedded(exe: Path | None, sentences: list[str], threads: int) -> tuple[EmbeddedModel | None, str]:
@@ -258,7 +265,12 @@ def start_embedded(exe: Path | None, sentences: list[str], threads: int) -> tupl
 def faults(exe: Path) -> dict[str, Any]:
     """An ordinary Python error, then a native crash, inside the .NET process: what the app saw."""
     done = subprocess.run(
-        _command(exe, "faults"), capture_output=True, text=True, timeout=300, cwd=ROOT, env=_env()
+        _command(exe, "faults"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=OUT,  # where Mono writes its crash reports (mono_crash.*)
+        env=_env(),
     )
     lines = _json_lines(done.stdout)
     seen: dict[str, Any] = {}

@@ -267,6 +267,7 @@ def render(results: dict[str, Any]) -> str:
                 ]
             )
         out += ["Resident memory", "", *_table(["process", "MiB"], rows), ""]
+    out += _isolation(results.get("isolation") or {})
     targets = results.get("targets") or []
     if targets:
         rows = [
@@ -275,3 +276,50 @@ def render(results: dict[str, Any]) -> str:
         ]
         out += ["Targets (issue 5)", "", *_table(["target", "wanted", "measured", ""], rows), ""]
     return "\n".join(out)
+
+
+def _isolation(found: dict[str, Any]) -> list[str]:
+    if not found:
+        return []
+    rows, notes = [], []
+    embedded = found.get("pythonnet") or {}
+    if "reason" in embedded:
+        rows.append(["CPython inside the .NET process", "not measured", embedded["reason"], ""])
+    elif embedded:
+        survived = embedded["dotnet_process_survived"]
+        rows.append(
+            [
+                "CPython inside the .NET process (pythonnet)",
+                "returned" if embedded["native_crash"] != "calling" else "never returned",
+                f"went on ({embedded['exit_code_meaning']})"
+                if survived
+                else f"died ({embedded['exit_code_meaning']})",
+                "none: the process is gone" if not survived else "",
+            ]
+        )
+        notes.append(
+            f"An ordinary Python exception in the same program: {embedded['python_exception']}, "
+            "and the program went on."
+        )
+    pool = found.get("worker_pool") or {}
+    if "reason" in pool:
+        rows.append(["worker under the C# pool", "not measured", pool["reason"], ""])
+    elif pool:
+        rows.append(
+            [
+                "a worker under the C# pool (1 worker)",
+                f"failed with {pool['error']} (exit code {pool['exit_code']})",
+                "went on" if pool.get("host_alive") else "died",
+                f"answered {pool['recovered_ms']:.0f} ms later by a new worker"
+                if pool["next_call"] == "ok"
+                else "failed",
+            ]
+        )
+    return [
+        "A native crash in Python code (reading address 0)",
+        "",
+        *_table(["where Python runs", "the crashing call", "the .NET process", "the next call"], rows),
+        "",
+        *notes,
+        *([""] if notes else []),
+    ]

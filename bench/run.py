@@ -1,7 +1,7 @@
 """Every measurement of issue 5 side by side, in one run: prints a table, writes bench/results/results.json.
 
     .venv/bin/python bench/run.py            # full run, about 10 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # fewer calls and rounds, under 3 minutes
+    .venv/bin/python bench/run.py --quick    # fewer calls and rounds, about 4 minutes
 
 Each section starts its contenders first, then lets them take turns for several rounds and reports
 medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
@@ -79,7 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds (about 4 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for every model contender")
     parser.add_argument(

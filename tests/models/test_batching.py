@@ -140,3 +140,36 @@ def test_after_close_the_queue_drains_and_new_requests_are_refused():
     batcher.close()
     with pytest.raises(ShuttingDown):
         batcher.submit([1], 1, b"1", None)
+
+
+def test_a_lone_request_runs_at_once_when_nothing_else_is_in_flight():
+    # A minute's delay: if the batcher waited for company, the caller would still be waiting below.
+    model = Recorder()
+    batcher = DynamicBatcher(
+        "m", model, BatchingSettings(max_batch_size=8, max_delay_ms=60_000), requests_in_flight=lambda: 1
+    )
+    outcome: dict[str, Any] = {}
+    caller = threading.Thread(target=lambda: outcome.update(result=batcher.submit([5], 1, b"1", None)))
+    caller.start()
+    caller.join(10)
+    assert outcome.get("result") == [10], "the lone request waited for company that could not come"
+    batcher.close()
+
+
+def test_with_other_requests_in_flight_a_lone_request_waits_for_them():
+    # Two requests in flight, one queued: the second is coming, so the first waits (up to a minute here)
+    # and both run in one forward pass.
+    model = Recorder()
+    batcher = DynamicBatcher(
+        "m", model, BatchingSettings(max_batch_size=2, max_delay_ms=60_000), requests_in_flight=lambda: 2
+    )
+    results: list[Any] = []
+    first = threading.Thread(target=lambda: results.append(batcher.submit([1], 1, b"1", None)))
+    first.start()
+    time.sleep(0.2)
+    assert model.calls == [], "the first request ran without waiting for the second"
+    results.append(batcher.submit([2], 1, b"1", None))
+    first.join(10)
+    assert sorted(results) == [[2], [4]]
+    assert model.calls == [[1, 2]]
+    batcher.close()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.models.builders import minilm_folder
+from tests.models.conftest import running_worker
 from worker.client import WorkerCallError
 
 pytestmark = pytest.mark.models
@@ -154,26 +155,48 @@ def test_concurrent_requests_are_coalesced_and_each_gets_its_own_result(worker, 
         np.testing.assert_allclose(mine, reference, atol=1e-5)
 
 
-def test_a_cancelled_caller_does_not_disturb_the_others_in_its_batch(worker, model_dir):
+def test_a_cancelled_caller_does_not_disturb_the_others_in_its_batch(model_dir, hf_home, tmp_path):
+    # Its own worker, with a test/sleep held in flight throughout: with another request in flight the
+    # batcher always waits max_delay_ms for company, so the batches form and the cancels land in them.
+    # (Alone, the first call could run at once and finish before its cancel arrives.)
+    with running_worker(tmp_path, hf_home, "--enable-test-methods") as worker:
+        model = worker.call(
+            "model/load",
+            {
+                "model": str(model_dir("sentence-embeddings")),
+                "batching": {"max_batch_size": 8, "max_delay_ms": 100},
+            },
+            timeout=120,
+        )
+        texts = [f"text {i}" for i in range(12)]
+        expected = [run(worker, model["handle"], text) for text in texts]
+        sleeper = worker.send("test/sleep", {"seconds": 60})
+        calls = [worker.send("model/run", {"handle": model["handle"], "inputs": text}) for text in texts]
+        for call in calls[::3]:
+            worker.cancel(call)
+        for i, call in enumerate(calls):
+            if i % 3 == 0:
+                with pytest.raises(WorkerCallError) as caught:
+                    worker.result(call, timeout=30)
+                assert caught.value.code == -32800
+            else:
+                np.testing.assert_allclose(worker.result(call, timeout=30), expected[i], atol=1e-5)
+        worker.cancel(sleeper)
+
+
+def test_one_caller_at_a_time_never_waits_for_company(worker, model_dir):
+    # The longest max_delay_ms (10 s): were a lone request to wait for company, each call would time out.
     model = worker.call(
         "model/load",
         {
             "model": str(model_dir("sentence-embeddings")),
-            "batching": {"max_batch_size": 8, "max_delay_ms": 100},
+            "batching": {"max_batch_size": 8, "max_delay_ms": 10_000},
         },
     )
-    texts = [f"text {i}" for i in range(12)]
-    expected = [run(worker, model["handle"], text) for text in texts]
-    calls = [worker.send("model/run", {"handle": model["handle"], "inputs": text}) for text in texts]
-    for call in calls[::3]:
-        worker.cancel(call)
-    for i, call in enumerate(calls):
-        if i % 3 == 0:
-            with pytest.raises(WorkerCallError) as caught:
-                worker.result(call, timeout=30)
-            assert caught.value.code == -32800
-        else:
-            np.testing.assert_allclose(worker.result(call, timeout=30), expected[i], atol=1e-5)
+    before = _batches_run(worker, model["handle"])
+    for text in ["one", "after", "another"]:
+        assert len(worker.call("model/run", {"handle": model["handle"], "inputs": text}, timeout=5)) > 0
+    assert _batches_run(worker, model["handle"]) - before == 3
 
 
 def _batches_run(worker: Any, handle: str) -> int:

@@ -7,6 +7,11 @@ request with the same parameters, up to ``max_batch_size`` inputs, waiting at mo
 gathers by itself, so under load there is no waiting at all. Each caller gets exactly the outputs
 of its own inputs.
 
+The wait is skipped when no other call can join: when every request the worker has in flight is
+already queued here, the next one has not even been read, so waiting would only delay a client
+that sends one request at a time (5 ms on a 10 ms forward pass). A pipelined client's first
+request may then run alone; the others gather while it runs.
+
 Cancellation: a request cancelled while queued is dropped before it runs; one cancelled while its
 batch runs simply never reads its outputs. Neither disturbs the other requests in the batch. If a
 coalesced batch fails, each of its requests is run again on its own, so one bad input fails only
@@ -69,10 +74,19 @@ class BatcherStats:
 
 
 class DynamicBatcher:
-    def __init__(self, name: str, infer: Infer, settings: BatchingSettings) -> None:
+    def __init__(
+        self,
+        name: str,
+        infer: Infer,
+        settings: BatchingSettings,
+        requests_in_flight: Callable[[], int | None] | None = None,
+    ) -> None:
+        """``requests_in_flight``: how many requests the worker has read and not yet answered (None
+        when unknown); without it the batcher always waits up to ``max_delay_ms`` for company."""
         self.name = name
         self.settings = settings
         self._infer = infer
+        self._requests_in_flight = requests_in_flight
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -130,7 +144,7 @@ class DynamicBatcher:
                 self._cond.wait()
             first = self._queue[0]
             deadline = first.arrived + self.settings.max_delay_ms / 1000.0
-            while self._gathered(first.key) < max_size and not self._closed:
+            while self._gathered(first.key) < max_size and not self._closed and self._others_may_come():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -147,6 +161,13 @@ class DynamicBatcher:
             for pending in batch:
                 self._queue.remove(pending)
             return batch
+
+    def _others_may_come(self) -> bool:
+        """False when every request in flight in the worker is already in this queue."""
+        if self._requests_in_flight is None:
+            return True
+        in_flight = self._requests_in_flight()
+        return in_flight is None or in_flight > len(self._queue)
 
     def _gathered(self, key: bytes) -> int:
         return sum(len(p.items) for p in self._queue if p.key == key)

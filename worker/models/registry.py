@@ -162,14 +162,20 @@ class ModelRegistry:
             loaded.batcher.close()
         loaded.batcher = self._batcher_for(loaded.task, loaded.handle, settings)
 
-    @staticmethod
-    def _batcher_for(task: Task, handle: str, settings: BatchingSettings | None) -> DynamicBatcher | None:
+    def _batcher_for(
+        self, task: Task, handle: str, settings: BatchingSettings | None
+    ) -> DynamicBatcher | None:
         if not task.batchable:
             return None
         settings = settings or BatchingSettings()
         if settings.max_batch_size <= 1:
             return None
-        return DynamicBatcher(handle, task.infer_batch, settings)
+        return DynamicBatcher(handle, task.infer_batch, settings, requests_in_flight=self._requests_in_flight)
+
+    def _requests_in_flight(self) -> int | None:
+        """Requests the worker has read and not yet answered; None without a dispatcher (in tests)."""
+        dispatcher = self._state.dispatcher
+        return None if dispatcher is None else int(dispatcher.inflight)
 
 
 def _free_memory() -> None:

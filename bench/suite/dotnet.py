@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -83,10 +84,14 @@ def run_demo(demo: Path, *args: str, timeout: float) -> subprocess.CompletedProc
 def ping_round(demo: Path, transport: str, calls: int) -> tuple[float, float]:
     done = run_demo(demo, "ping", "--count", str(calls), "--transport", transport, timeout=300)
     match = _PING_LINE.search(done.stdout)
-    if done.returncode != 0 or match is None:
-        raise RuntimeError(
-            f"Demo ping failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-300:]}"
-        )
+    if match is None:
+        first_lines = "\n".join((done.stderr or done.stdout).strip().splitlines()[:6])
+        raise RuntimeError(f"Demo ping failed ({done.returncode}): {first_lines}")
+    if done.returncode != 0:
+        # The measurement is complete; seen here about once in 50 runs: Mono's timer thread is
+        # aborted at exit mid-sort and reports it as an unhandled exception (exit code 1).
+        first_line = next(iter(done.stderr.strip().splitlines()), "")
+        sys.stderr.write(f"[bench] Demo ping gave its result, then exited {done.returncode}: {first_line}\n")
     return float(match.group(1)) / 1000, float(match.group(2)) / 1000
 
 

@@ -156,15 +156,16 @@ def test_concurrent_requests_are_coalesced_and_each_gets_its_own_result(worker, 
 
 
 def test_a_cancelled_caller_does_not_disturb_the_others_in_its_batch(model_dir, hf_home, tmp_path):
-    # Its own worker, with a test/sleep held in flight throughout: with another request in flight the
-    # batcher always waits max_delay_ms for company, so the batches form and the cancels land in them.
-    # (Alone, the first call could run at once and finish before its cancel arrives.)
+    # The 12 calls gather in one batch that is never full (max_batch_size 16), so it waits max_delay_ms,
+    # 2 s, for company: long enough for every cancel to land while it gathers. A test/sleep is held in
+    # flight meanwhile, because with nothing else in flight the batcher would not wait at all. (The
+    # 12 calls made one by one before that do not wait either.)
     with running_worker(tmp_path, hf_home, "--enable-test-methods") as worker:
         model = worker.call(
             "model/load",
             {
                 "model": str(model_dir("sentence-embeddings")),
-                "batching": {"max_batch_size": 8, "max_delay_ms": 100},
+                "batching": {"max_batch_size": 16, "max_delay_ms": 2000},
             },
             timeout=120,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.baselines.inprocess import MODEL_ID
@@ -41,7 +42,7 @@ def time_inprocess_to_embedding(threads: int) -> float:
     return time.perf_counter() - start
 
 
-def time_pythonnet_to_embedding(exe: Any, threads: int) -> float:
+def time_pythonnet_to_embedding(exe: Path, threads: int) -> float:
     """Mono start, CPython embedded and initialised, the model loaded, one sentence embedded."""
     model = pythonnet.EmbeddedModel(exe, ["How fast does this start?"], threads)
     model.close()

@@ -9,6 +9,7 @@ each round's p50 and p99. ``bench/chaos.py`` runs the demo's ``stress`` command.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from bench.suite.worker_client import ROOT
 
@@ -29,7 +31,15 @@ _PING_LINE = re.compile(r"p50 ([0-9.]+) ms, p99 ([0-9.]+) ms")
 HostRound = Callable[[int], tuple[float, float]]
 
 
-def _mcs(*args: str) -> str | None:
+def mono_missing() -> str:
+    """Why C# cannot be built and run here (mcs or mono missing), or "" when it can."""
+    for tool in ("mcs", "mono"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian: mono-devel)"
+    return ""
+
+
+def mcs(*args: str) -> str | None:
     """Run mcs with the flags dotnet-host/build.sh uses; the error text when it fails."""
     done = subprocess.run(
         [
@@ -55,19 +65,30 @@ def build() -> tuple[Path | None, str]:
         return None, "the C# host library is not there (no dotnet-host/src/HfWorker)"
     if not demo_sources:
         return None, "the C# host's demo is not there (no dotnet-host/samples/Demo)"
-    for tool in ("mcs", "mono"):
-        if shutil.which(tool) is None:
-            return None, f"{tool} is not installed (Debian: mono-devel)"
+    if mono_missing():
+        return None, mono_missing()
     OUT.mkdir(parents=True, exist_ok=True)
     library = OUT / "HfWorker.dll"
-    error = _mcs("-target:library", f"-out:{library}", *library_sources)
+    error = mcs("-target:library", f"-out:{library}", *library_sources)
     if error:
         return None, f"the C# host library does not compile: {error}"
     demo = OUT / "Demo.exe"
-    error = _mcs("-target:exe", f"-r:{library}", f"-out:{demo}", *demo_sources)
+    error = mcs("-target:exe", f"-r:{library}", f"-out:{demo}", *demo_sources)
     if error:
         return None, f"the C# demo does not compile: {error}"
     return demo, ""
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON objects a .NET program printed one per line, skipping every other line."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return found
 
 
 def run_demo(demo: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -122,30 +122,26 @@ def measure(*, threads: int, count: int, rounds: int, handler_threads: int) -> d
             raise RuntimeError(f"the contenders disagree on the embeddings: {checks}")
 
         # In this order each round, so that the pairs compared (PAIRS) run next to each other.
+        # pythonnet's sentences are ``items``, so "the first len(xs)" is xs.
         contenders: dict[str, Callable[[list[str]], float]] = {
             "onnx_batch_32": lambda xs: _inprocess_rate(onnx, xs, INPROCESS_BATCH),
             "inprocess_batch_32": lambda xs: _inprocess_rate(embedder, xs, INPROCESS_BATCH),
+            "pythonnet_batch_32": lambda xs: embedded.rate("batch32", len(xs)),
+            "worker_concurrent_64": lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY),
+            "pythonnet_concurrent_64": lambda xs: embedded.rate("concurrent64", len(xs)),
+            "grpc_concurrent_64": lambda xs: concurrent_rate(
+                lambda: _grpc_caller(grpc_service.port), xs, CONCURRENCY
+            ),
+            "http_concurrent_64": lambda xs: concurrent_rate(
+                lambda: _http_caller(http_service.port), xs, CONCURRENCY
+            ),
+            "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
+            "pythonnet_sequential": lambda xs: embedded.rate("sequential", len(xs)),
+            "inprocess_batch_1": lambda xs: _inprocess_rate(embedder, xs, 1),
+            "onnx_batch_1": lambda xs: _inprocess_rate(onnx, xs, 1),
         }
-        if embedded is not None:  # its sentences are ``items``: "the first len(xs)" is xs
-            contenders["pythonnet_batch_32"] = lambda xs: embedded.rate("batch32", len(xs))
-        contenders["worker_concurrent_64"] = lambda xs: _worker_rate(worker, handle, xs, CONCURRENCY)
-        if embedded is not None:
-            contenders["pythonnet_concurrent_64"] = lambda xs: embedded.rate("concurrent64", len(xs))
-        contenders.update(
-            {
-                "grpc_concurrent_64": lambda xs: concurrent_rate(
-                    lambda: _grpc_caller(grpc_service.port), xs, CONCURRENCY
-                ),
-                "http_concurrent_64": lambda xs: concurrent_rate(
-                    lambda: _http_caller(http_service.port), xs, CONCURRENCY
-                ),
-                "worker_sequential": lambda xs: _worker_rate(worker, handle, xs, 1),
-            }
-        )
-        if embedded is not None:
-            contenders["pythonnet_sequential"] = lambda xs: embedded.rate("sequential", len(xs))
-        contenders["inprocess_batch_1"] = lambda xs: _inprocess_rate(embedder, xs, 1)
-        contenders["onnx_batch_1"] = lambda xs: _inprocess_rate(onnx, xs, 1)
+        if embedded is None:
+            contenders = {k: v for k, v in contenders.items() if not k.startswith("pythonnet")}
         for run in contenders.values():  # warm-up (first batches, thread pools, connections)
             run(items[:CONCURRENCY])
         rates: dict[str, list[float]] = {name: [] for name in contenders}

@@ -10,7 +10,6 @@ Not a speed: a fact about each design, recorded so that the README's claim is a 
 
 from __future__ import annotations
 
-import json
 import subprocess
 from typing import Any
 
@@ -25,10 +24,10 @@ def _demo_crash() -> dict[str, Any]:
         done = dotnet.run_demo(demo, "crash", timeout=300)
     except subprocess.TimeoutExpired:
         return {"reason": "the C# demo's crash command did not finish in 300 s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    lines = dotnet.json_lines(done.stdout)
     if not lines:
         return {"reason": f"the C# demo's crash command printed no result ({done.returncode})"}
-    result: dict[str, Any] = json.loads(lines[-1])
+    result = lines[-1]
     result["demo_exit_code"] = done.returncode
     return result
 

@@ -18,7 +18,6 @@ import functools
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sysconfig
@@ -28,6 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
+from bench.suite import dotnet
 from bench.suite.worker_client import ROOT
 
 SOURCE = ROOT / "bench" / "baselines" / "pythonnet" / "InProcessPython.cs"
@@ -56,9 +56,8 @@ def libpython() -> Path | None:
 @functools.cache
 def build() -> tuple[Path | None, str]:
     """The compiled contender, or None and why it cannot run here (built once per bench run)."""
-    for tool in ("mcs", "mono"):
-        if shutil.which(tool) is None:
-            return None, f"{tool} is not installed (Debian: mono-devel)"
+    if dotnet.mono_missing():
+        return None, dotnet.mono_missing()
     dll = runtime_dll()
     if dll is None:
         return None, "pythonnet is not installed (pip install -e '.[bench]')"
@@ -68,25 +67,8 @@ def build() -> tuple[Path | None, str]:
         return None, f"Mono's netstandard facade is missing ({NETSTANDARD_FACADE})"
     OUT.mkdir(parents=True, exist_ok=True)
     exe = OUT / "InProcessPython.exe"
-    done = subprocess.run(
-        [
-            "mcs",
-            "-langversion:7",
-            "-nologo",
-            "-r:System.dll",
-            "-r:System.Core.dll",
-            "-r:System.Numerics.dll",
-            f"-r:{dll}",
-            f"-r:{NETSTANDARD_FACADE}",
-            "-target:exe",
-            f"-out:{exe}",
-            str(SOURCE),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        error = (done.stderr or done.stdout).strip()[-300:]
+    error = dotnet.mcs(f"-r:{dll}", f"-r:{NETSTANDARD_FACADE}", "-target:exe", f"-out:{exe}", str(SOURCE))
+    if error:
         return None, f"the pythonnet contender does not compile: {error}"
     return exe, ""
 
@@ -120,17 +102,6 @@ def _env() -> dict[str, str]:
     }
 
 
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    found = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return found
-
-
 # ---- latency ------------------------------------------------------------------------------
 
 
@@ -144,7 +115,7 @@ def ping_round(exe: Path, calls: int) -> tuple[float, float]:
         cwd=OUT,
         env=_env(),
     )
-    lines = [x for x in _json_lines(done.stdout) if "p50_us" in x]
+    lines = [x for x in dotnet.json_lines(done.stdout) if "p50_us" in x]
     if done.returncode != 0 or not lines:
         error = (done.stderr or done.stdout).strip()[-300:]
         raise RuntimeError(f"pythonnet ping failed ({done.returncode}): {error}")
@@ -272,9 +243,8 @@ def faults(exe: Path) -> dict[str, Any]:
         cwd=OUT,  # where Mono writes its crash reports (mono_crash.*)
         env=_env(),
     )
-    lines = _json_lines(done.stdout)
     seen: dict[str, Any] = {}
-    for line in lines:
+    for line in dotnet.json_lines(done.stdout):
         seen.update(line)
     code = done.returncode
     return {

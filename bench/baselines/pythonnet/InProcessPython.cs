@@ -127,7 +127,7 @@ namespace HfWorker.Bench
                 dimension = embeddings.GetAttr("dimension").As<int>();
             }
             var model = new Model(embeddings, dimension);
-            float[] first = model.Embed(sentences, 0, 1);
+            model.Embed(sentences, 0, 1); // the first embedding: "ready" means answering
             Emit(new KeyValuePair<string, object>("ready", true),
                  new KeyValuePair<string, object>("to_first_embedding_ms", sinceStart.Elapsed.TotalMilliseconds),
                  new KeyValuePair<string, object>("dimension", dimension),
@@ -159,7 +159,6 @@ namespace HfWorker.Bench
                     Fail("unknown command '" + line + "'");
                 }
             }
-            GC.KeepAlive(first);
             return 0;
         }
 

@@ -159,36 +159,44 @@ namespace HfWorker.Supervision
                 _scheduler.Finished(this, slot, true);
                 return;
             }
-            bool retry = false;
             _attempts++;
+            // The outcome is settled first and handed to the caller last: the slot is released in
+            // between, so a caller holding its answer already sees the pool's counters account for it.
+            T result = default(T);
+            Exception error = null;
+            bool succeeded = false, cancelled = false, retry = false;
             try
             {
-                T result = await worker.InvokeAsync(_invocation, _limit.Token).ConfigureAwait(false);
-                if (TryFinish())
-                {
-                    _scheduler.Count(PoolCallOutcome.Succeeded);
-                    _completion.TrySetResult(result);
-                }
+                result = await worker.InvokeAsync(_invocation, _limit.Token).ConfigureAwait(false);
+                succeeded = true;
             }
             catch (WorkerCrashedException e)
             {
                 retry = _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping && !_limit.IsCancellationRequested;
                 if (retry) _scheduler.Count(PoolCallOutcome.Retried);
-                else FailWith(e);
+                error = e;
             }
             catch (OperationCanceledException)
             {
-                EndAsCancelledOrTimedOut();
+                cancelled = true;
             }
             catch (Exception e)
             {
-                FailWith(e);
+                error = e;
             }
-            finally
-            {
-                if (!retry && IsFinished) Dispose();
-                _scheduler.Finished(this, slot, retry);
-            }
+            _scheduler.Finished(this, slot, retry);
+            if (retry) return;
+            if (succeeded) Succeed(result);
+            else if (cancelled) EndAsCancelledOrTimedOut();
+            else FailWith(error);
+            Dispose();
+        }
+
+        private void Succeed(T result)
+        {
+            if (!TryFinish()) return;
+            _scheduler.Count(PoolCallOutcome.Succeeded);
+            _completion.TrySetResult(result);
         }
 
         private void FailWith(Exception error)

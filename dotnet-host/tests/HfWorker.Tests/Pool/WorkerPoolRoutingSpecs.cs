@@ -27,6 +27,24 @@ namespace HfWorker.Tests.Pool
             }
         }
 
+        [Test, Timeout(60000)]
+        public async Task A_caller_holding_its_answer_sees_the_pool_counters_account_for_it()
+        {
+            // The answer used to be handed over before the worker's slot was released, so a caller
+            // could read one call still in flight after awaiting all of them (seen in CI).
+            using (var pool = await PoolTesting.Start(2))
+            {
+                for (int i = 1; i <= 400; i++)
+                {
+                    var answers = await Task.WhenAll(pool.InvokeAsync("test/echo", Params.Of("value", i)), pool.InvokeAsync("test/echo", Params.Of("value", -i)));
+                    Assert.That(answers, Is.EqualTo(new object[] { (long)i, (long)-i }));
+                    var statistics = pool.Statistics;
+                    Assert.That(statistics.InFlight, Is.EqualTo(0), "in flight after round " + i);
+                    Assert.That(statistics.Succeeded, Is.EqualTo(2 * i), "succeeded after round " + i);
+                }
+            }
+        }
+
         [Test, Timeout(30000)]
         public async Task A_full_queue_refuses_new_calls_when_the_pool_is_set_to_refuse()
         {

@@ -3,6 +3,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using HfWorker.Exceptions;
 using HfWorker.MessagePack;
+using HfWorker.Utils;
 
 namespace HfWorker.Protocol
 {
@@ -54,8 +55,7 @@ namespace HfWorker.Protocol
             new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Invocation<T> _invocation;
         private CancellationTokenRegistration _cancelRegistration;
-        private CancellationTokenRegistration _timeoutRegistration;
-        private CancellationTokenSource _timeout;
+        private Deadline _timeout;
 
         public PendingCall(long id, Invocation<T> invocation, WorkerProcess worker) : base(id, invocation.Method, worker)
         {
@@ -72,8 +72,7 @@ namespace HfWorker.Protocol
         {
             if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
             {
-                _timeout = new CancellationTokenSource(timeout);
-                _timeoutRegistration = _timeout.Token.Register(() =>
+                _timeout = Deadlines.Shared.Schedule(timeout, () =>
                 {
                     if (!TryFinish()) return;
                     sendCancel(Id);
@@ -135,7 +134,6 @@ namespace HfWorker.Protocol
         private void Disarm()
         {
             _cancelRegistration.Dispose();
-            _timeoutRegistration.Dispose();
             if (_timeout != null) _timeout.Dispose();
         }
     }

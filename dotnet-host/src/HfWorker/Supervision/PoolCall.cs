@@ -86,6 +86,7 @@ namespace HfWorker.Supervision
         private readonly CancellationToken _callerToken;
         private readonly TimeSpan _timeout;
         private readonly CancellationTokenSource _limit;
+        private readonly Deadline _deadline;
         private CancellationTokenRegistration _registration;
         private int _attempts;
 
@@ -98,7 +99,7 @@ namespace HfWorker.Supervision
             _timeout = timeout;
             _callerToken = callerToken;
             _limit = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
-            if (timeout != Timeout.InfiniteTimeSpan) _limit.CancelAfter(timeout);
+            if (timeout != Timeout.InfiniteTimeSpan) _deadline = Deadlines.Shared.Schedule(timeout, ReachTimeout);
             _registration = _limit.Token.Register(OnLimitReached);
         }
 
@@ -142,6 +143,18 @@ namespace HfWorker.Supervision
                 _completion.TrySetException(new CallTimeoutException(Method, _timeout, "queued or running in the pool"));
             }
             // No Dispose here: this may run inside the token's own callback.
+        }
+
+        private void ReachTimeout()
+        {
+            try
+            {
+                _limit.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The call ended while its deadline was on its way.
+            }
         }
 
         private void OnLimitReached()
@@ -208,6 +221,7 @@ namespace HfWorker.Supervision
 
         private void Dispose()
         {
+            if (_deadline != null) _deadline.Dispose();
             _registration.Dispose();
             _limit.Dispose();
         }

@@ -109,8 +109,8 @@ def ping_round(demo: Path, transport: str, calls: int) -> tuple[float, float]:
         first_lines = "\n".join((done.stderr or done.stdout).strip().splitlines()[:6])
         raise RuntimeError(f"Demo ping failed ({done.returncode}): {first_lines}")
     if done.returncode != 0:
-        # The measurement is complete; seen here about once in 50 runs: Mono's timer thread is
-        # aborted at exit mid-sort and reports it as an unhandled exception (exit code 1).
+        # The measurement is complete. Mono's timer thread, aborted at exit mid-sort, used to report
+        # an unhandled exception (exit code 1) about once in 50 runs; the host now keeps that list short.
         first_line = next(iter(done.stderr.strip().splitlines()), "")
         sys.stderr.write(f"[bench] Demo ping gave its result, then exited {done.returncode}: {first_line}\n")
     return float(match.group(1)) / 1000, float(match.group(2)) / 1000

@@ -65,8 +65,9 @@ namespace HfWorker.Supervision
             }
             catch (CallTimeoutException)
             {
-                worker.KillWith(WorkerExitReason.Unresponsive, "no answer to worker/ping within " + CallTimeoutException.Format(_deadline));
+                // Counted first: the kill fails the worker's calls, and their callers may read the count.
                 _onHung(slot, worker);
+                worker.KillWith(WorkerExitReason.Unresponsive, "no answer to worker/ping within " + CallTimeoutException.Format(_deadline));
             }
             catch (Exception)
             {

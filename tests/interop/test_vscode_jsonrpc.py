@@ -28,6 +28,7 @@ def test_vscode_jsonrpc_client_speaks_to_the_worker() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), f"the client printed no summary; stderr: {done.stderr}"
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["ready"]["protocol"] == 1
     assert summary["ready"]["framing"] == "lsp"

@@ -9,10 +9,21 @@ const python = process.argv[2];
 const worker = cp.spawn(python, ["-m", "worker", "--framing", "lsp", "--enable-test-methods"], {
   stdio: ["pipe", "pipe", "inherit"],
 });
+// Listened for from the start: the worker may exit before the shutdown answer has been read, and an
+// "exit" missed that way would leave nothing to wait for (node would end silently with code 0).
+const exited = new Promise((resolve) => worker.on("exit", (code) => resolve(code)));
 const connection = rpc.createMessageConnection(
   new rpc.StreamMessageReader(worker.stdout),
   new rpc.StreamMessageWriter(worker.stdin)
 );
+
+let printed = false;
+process.on("exit", (code) => {
+  if (code === 0 && !printed) {
+    console.error("the client ran out of work before its summary: something it awaited can never settle");
+    process.exitCode = 3;
+  }
+});
 
 const summary = { ready: null, ping: null, errorCode: null, progress: [], cancelledCode: null, exitCode: null };
 connection.onNotification("worker/ready", (params) => { summary.ready = params; });
@@ -39,8 +50,9 @@ async function main() {
     summary.cancelledCode = e.code;
   }
   await connection.sendRequest("worker/shutdown", {});
-  summary.exitCode = await new Promise((resolve) => worker.on("exit", (code) => resolve(code)));
+  summary.exitCode = await exited;
   console.log(JSON.stringify(summary));
+  printed = true;
   connection.dispose();
 }
 

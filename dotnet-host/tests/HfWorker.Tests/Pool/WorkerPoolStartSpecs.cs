@@ -10,32 +10,21 @@ using NUnit.Framework;
 namespace HfWorker.Tests.Pool
 {
     [TestFixture]
-    public class WorkerPoolStartSpecs
+    public class WorkerPoolStartSpecs : ScratchFolderFixture
     {
-        private string _scratch;
-
-        [SetUp]
-        public void MakeScratchFolder()
+        public WorkerPoolStartSpecs() : base("hfw-pool-start-")
         {
-            _scratch = Path.Combine(Path.GetTempPath(), "hfw-pool-start-" + Guid.NewGuid().ToString("N").Substring(0, 8));
-            Directory.CreateDirectory(_scratch);
-        }
-
-        [TearDown]
-        public void RemoveScratchFolder()
-        {
-            Directory.Delete(_scratch, true);
         }
 
         [Test, Timeout(30000)]
         public async Task A_worker_that_dies_while_the_pool_starts_is_started_again()
         {
             // The first start of this module dies; the second one is a real worker.
-            File.WriteAllText(Path.Combine(_scratch, "hfw_flaky.py"),
+            File.WriteAllText(Path.Combine(Scratch, "hfw_flaky.py"),
                 "import os, sys\nmarker = os.path.join(os.getcwd(), 'started-once')\n"
                 + "if not os.path.exists(marker):\n    open(marker, 'w').close()\n    sys.stderr.write('dying on the first start\\n')\n    sys.exit(3)\n"
                 + "from worker.cli import main\nsys.exit(main())\n");
-            using (var pool = await PoolTesting.Start(1, o => { o.Worker.Module = "hfw_flaky"; o.Worker.WorkingDirectory = _scratch; }))
+            using (var pool = await PoolTesting.Start(1, o => { o.Worker.Module = "hfw_flaky"; o.Worker.WorkingDirectory = Scratch; }))
             {
                 Assert.That(pool.Statistics.FailedStarts, Is.EqualTo(1));
                 Assert.That(pool.Statistics.ReadyWorkers, Is.EqualTo(1));
@@ -47,20 +36,20 @@ namespace HfWorker.Tests.Pool
         public async Task A_worker_that_keeps_crashing_is_restarted_with_exponential_back_off_up_to_the_cap()
         {
             // Once the marker file exists, every worker dies half a second after it starts: a crash loop.
-            File.WriteAllText(Path.Combine(_scratch, "hfw_crashy.py"),
+            File.WriteAllText(Path.Combine(Scratch, "hfw_crashy.py"),
                 "import os, sys, threading\nif os.path.exists('crash-loop'):\n    threading.Timer(0.5, lambda: os._exit(5)).start()\n"
                 + "from worker.cli import main\nsys.exit(main())\n");
             var exits = new System.Collections.Concurrent.ConcurrentQueue<WorkerExitInfo>();
             using (var pool = await PoolTesting.Start(1, o =>
             {
                 o.Worker.Module = "hfw_crashy";
-                o.Worker.WorkingDirectory = _scratch;
+                o.Worker.WorkingDirectory = Scratch;
                 o.RestartBackoffInitial = TimeSpan.FromSeconds(0.5);
                 o.RestartBackoffMax = TimeSpan.FromSeconds(1);
             }))
             {
                 pool.WorkerExited += (sender, args) => exits.Enqueue(args.ExitInfo);
-                File.WriteAllText(Path.Combine(_scratch, "crash-loop"), "");
+                File.WriteAllText(Path.Combine(Scratch, "crash-loop"), "");
                 PoolTesting.KillFromOutside(pool.Workers[0]);
                 await AsyncAssert.Eventually(() => exits.Count >= 5, TimeSpan.FromSeconds(40), "five crashes");
                 var infos = exits.ToArray();

@@ -10,21 +10,10 @@ namespace HfWorker.Tests.Workers
 {
     /// <summary>Starting goes wrong in many ways; each says what happened.</summary>
     [TestFixture]
-    public class WorkerStartSpecs
+    public class WorkerStartSpecs : ScratchFolderFixture
     {
-        private string _scratch;
-
-        [SetUp]
-        public void MakeScratchFolder()
+        public WorkerStartSpecs() : base("hfw-start-")
         {
-            _scratch = Path.Combine(Path.GetTempPath(), "hfw-start-" + Guid.NewGuid().ToString("N").Substring(0, 8));
-            Directory.CreateDirectory(_scratch);
-        }
-
-        [TearDown]
-        public void RemoveScratchFolder()
-        {
-            Directory.Delete(_scratch, true);
         }
 
         [Test, Timeout(30000)]
@@ -41,9 +30,9 @@ namespace HfWorker.Tests.Workers
         public async Task A_virtual_environment_without_python_fails_the_start_and_says_where_it_looked()
         {
             var options = TestEnvironment.Worker();
-            options.VirtualEnvironment = _scratch;
+            options.VirtualEnvironment = Scratch;
             var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
-            Mentions.All(error.Message, "no Python interpreter", Path.Combine(_scratch, "bin", "python"));
+            Mentions.All(error.Message, "no Python interpreter", Path.Combine(Scratch, "bin", "python"));
         }
 
         [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
@@ -60,10 +49,10 @@ namespace HfWorker.Tests.Workers
         [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
         public async Task A_worker_that_never_says_ready_is_killed_after_the_start_timeout(WorkerTransport transport)
         {
-            File.WriteAllText(Path.Combine(_scratch, "hfw_silent.py"), "import sys, time\nsys.stderr.write('silent worker up\\n')\nsys.stderr.flush()\ntime.sleep(600)\n");
+            File.WriteAllText(Path.Combine(Scratch, "hfw_silent.py"), "import sys, time\nsys.stderr.write('silent worker up\\n')\nsys.stderr.flush()\ntime.sleep(600)\n");
             var options = TestEnvironment.Worker(transport);
             options.Module = "hfw_silent";
-            options.WorkingDirectory = _scratch;
+            options.WorkingDirectory = Scratch;
             options.StartTimeout = TimeSpan.FromSeconds(1.5);
             var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
             Mentions.All(error.Message, "within 1.5 s", "silent worker up");
@@ -74,16 +63,16 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(30000)]
         public async Task The_environment_working_directory_and_module_reach_the_worker()
         {
-            File.WriteAllText(Path.Combine(_scratch, "hfw_wrapped.py"),
+            File.WriteAllText(Path.Combine(Scratch, "hfw_wrapped.py"),
                 "import os, sys\nsys.stderr.write('marker=%s cwd=%s\\n' % (os.environ.get('HFW_MARKER'), os.getcwd()))\n"
                 + "from worker.cli import main\nsys.exit(main())\n");
             var options = TestEnvironment.Worker();
             options.Module = "hfw_wrapped";
-            options.WorkingDirectory = _scratch;
+            options.WorkingDirectory = Scratch;
             options.Environment["HFW_MARKER"] = "it's here";
             using (var worker = await WorkerProcess.StartAsync(options))
             {
-                Assert.That(worker.StderrTail.First(), Is.EqualTo("marker=it's here cwd=" + _scratch));
+                Assert.That(worker.StderrTail.First(), Is.EqualTo("marker=it's here cwd=" + Scratch));
                 Assert.That(await worker.InvokeAsync("test/echo", Params.Of("value", 1)), Is.EqualTo(1L));
             }
         }

@@ -378,6 +378,26 @@ def test_invalid_params_are_answered_without_running_the_method(worker: MemoryWo
     assert worker.dispatcher.inflight == 0
 
 
+def test_a_request_whose_answer_is_being_written_no_longer_counts_as_unanswered(worker: MemoryWorker) -> None:
+    # The batcher skips its wait when every unanswered request is queued. A sequential client that
+    # has read an answer sends its next request at once: the request being answered must not count.
+    probe = worker.state.service(Probe)
+    unanswered_when_sent: list[int] = []
+    send = worker.dispatcher.send
+
+    def send_and_count(message: Any) -> None:
+        unanswered_when_sent.append(worker.dispatcher.unanswered)
+        send(message)
+
+    worker.dispatcher.send = send_and_count
+    request(worker, 1, "t/block")
+    probe.wait_started()
+    assert worker.dispatcher.unanswered == 1
+    probe.release.set()
+    assert worker.outbox.response(1)["result"] == "late result"
+    assert unanswered_when_sent == [0]
+
+
 # ---- progress -------------------------------------------------------------------------------
 
 

@@ -175,7 +175,7 @@ class ModelRegistry:
     def _requests_in_flight(self) -> int | None:
         """Requests the worker has read and not yet answered; None without a dispatcher (in tests)."""
         dispatcher = self._state.dispatcher
-        return None if dispatcher is None else int(dispatcher.inflight)
+        return None if dispatcher is None else int(dispatcher.unanswered)
 
 
 def _free_memory() -> None:

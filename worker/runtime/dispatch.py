@@ -97,8 +97,10 @@ class Call:
         with self._lock:
             if self.done:
                 return False
-            self.reply(response)
+            # Marked before it is written: a client that has read the answer and sent its next
+            # request must find this one no longer counted (see Dispatcher.unanswered).
             self.done = True
+            self.reply(response)
             return True
 
     def send_progress(self, send: Callable[[Any], None], token: int | str, value: Any) -> bool:
@@ -158,6 +160,13 @@ class Dispatcher:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def unanswered(self) -> int:
+        """Requests read and not yet answered. Unlike ``inflight``, a call whose response is being
+        written no longer counts, so a sequential client's next request never sees it."""
+        with self._lock:
+            return sum(1 for call in self._inflight.values() if not call.done)
 
     @property
     def running_handlers(self) -> int:

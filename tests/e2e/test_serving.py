@@ -212,13 +212,16 @@ def test_a_hang_holding_the_gil_freezes_ping_until_it_ends(shared_worker: Worker
     # The signal a supervisor relies on: a stuck C extension stops even worker/ping from answering.
     w = shared_worker
     hold = 0.6
-    started = time.monotonic()
-    rid = w.request("test/hang", {"seconds": hold, "hold_gil": True})
-    time.sleep(0.15)  # let the handler thread start and take the GIL
+    token = "gil-hold"
+    rid = w.request("test/hang", {"seconds": hold, "hold_gil": True, "progressToken": token})
+    # Sent just before the hold begins: the ping goes out while the GIL is held.
+    began = w.wait_for(
+        lambda m: m.get("method") == "$/progress" and m["params"]["token"] == token, what="the hang beginning"
+    )
     ping = w.call("worker/ping", {"frozen": True}, timeout=5)
     assert ping["result"] == {"frozen": True}
-    # Answered only once the hold ended, not 0.15 s after the hang began.
-    assert w.arrival(ping) - started > hold * 0.8
+    # Answered only once the hold ended.
+    assert w.arrival(ping) - w.arrival(began) > hold * 0.8
     assert "result" in w.response(rid)
 
 

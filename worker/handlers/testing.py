@@ -78,6 +78,8 @@ class HangResult(msgspec.Struct):
 @handlers.method("test/hang")
 def hang(params: HangParams, ctx: RequestContext) -> HangResult:
     """Busy-loop for ``seconds`` and never look at cancellation."""
+    # Reported before it begins, so a client can act while it runs instead of guessing when it started.
+    ctx.progress({"hanging": True})
     start = time.monotonic()
     if params.hold_gil:
         _sleep_holding_gil(params.seconds)

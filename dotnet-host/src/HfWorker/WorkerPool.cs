@@ -99,7 +99,8 @@ namespace HfWorker
         {
             get
             {
-                lock (_dispatcher.Lock) return _slots.Where(s => s.Active != null).Select(s => s.Active).ToList();
+                // A worker already ending (killed, not yet replaced) takes no more calls.
+                lock (_dispatcher.Lock) return _slots.Where(s => s.Active != null && !s.Active.IsEnding).Select(s => s.Active).ToList();
             }
         }
 
@@ -112,7 +113,7 @@ namespace HfWorker
                 lock (_dispatcher.Lock)
                 {
                     statistics.Workers = _slots.Length;
-                    statistics.ReadyWorkers = _slots.Count(s => s.Active != null);
+                    statistics.ReadyWorkers = _slots.Count(s => s.Active != null && !s.Active.IsEnding);
                     statistics.InFlight = _slots.Sum(s => s.InFlight);
                     _dispatcher.Fill(statistics);
                 }

@@ -49,7 +49,9 @@ namespace HfWorker.Supervision
                     lock (_lock)
                     {
                         worker = slot.Active ?? slot.SettingUp;
-                        if (worker == null || slot.Pinging) continue;
+                        // One already ending (killed, crashed, stopping) is its supervisor's business: a ping
+                        // to it would time out and count it as hung a second time.
+                        if (worker == null || worker.IsEnding || slot.Pinging) continue;
                         slot.Pinging = true;
                     }
                     CheckAsync(slot, worker, stop).Forget();
@@ -63,7 +65,7 @@ namespace HfWorker.Supervision
             {
                 await worker.PingAsync(_deadline, stop).ConfigureAwait(false);
             }
-            catch (CallTimeoutException)
+            catch (CallTimeoutException) when (!worker.IsEnding && !stop.IsCancellationRequested)
             {
                 // Counted first: the kill fails the worker's calls, and their callers may read the count.
                 _onHung(slot, worker);

@@ -15,9 +15,10 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(30000)]
         public async Task Calls_go_to_the_least_loaded_worker()
         {
-            using (var pool = await PoolTesting.Start(2))
+            // No health pings: they would count in WorkerProcess.InFlight beside the six calls.
+            using (var pool = await PoolTesting.Start(2, o => o.HealthCheckInterval = TimeSpan.FromMinutes(10)))
             {
-                var calls = Enumerable.Range(0, 6).Select(_ => pool.InvokeAsync("test/sleep", Params.Of("seconds", 0.8))).ToList();
+                var calls = Enumerable.Range(0, 6).Select(_ => pool.InvokeAsync("test/sleep", Params.Of("seconds", 2))).ToList();
                 await AsyncAssert.Eventually(() => pool.Workers.Sum(w => w.InFlight) == 6, TimeSpan.FromSeconds(5), "all six calls sent");
                 Assert.That(pool.Workers.Select(w => w.InFlight), Is.EqualTo(new[] { 3, 3 }));
                 Assert.That(pool.Statistics.InFlight, Is.EqualTo(6));

@@ -27,6 +27,8 @@ namespace HfWorker.Tests.Pool
                 Assert.That(error.ExitCode, Is.EqualTo(7));
                 Mentions.All(error.Message, "exit code 7", "test/crash: exiting with code 7");
                 await AsyncAssert.Eventually(() => pool.Statistics.Restarts == 1 && pool.Statistics.ReadyWorkers == 2, TimeSpan.FromSeconds(10), "a replacement is ready");
+                // Raised on the thread pool: it may land just after the replacement is ready.
+                await AsyncAssert.Eventually(() => exits.Count == 1, TimeSpan.FromSeconds(5), "WorkerExited raised");
                 Assert.That(exits.Single().ExitInfo.ExitCode, Is.EqualTo(7));
                 Assert.That(pool.Workers.Select(w => w.ProcessId).Except(before).Count(), Is.EqualTo(1), "one new process");
                 var echoes = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => pool.InvokeAsync("test/echo", Params.Of("value", i))));
@@ -53,15 +55,16 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(30000)]
         public async Task A_call_safe_to_retry_survives_its_worker_being_killed_from_outside()
         {
-            using (var pool = await PoolTesting.Start(2))
+            // No health pings: they count in WorkerProcess.InFlight, which picks the victim here.
+            using (var pool = await PoolTesting.Start(2, o => o.HealthCheckInterval = TimeSpan.FromMinutes(10)))
             {
-                var retried = pool.InvokeAsync(PoolTesting.Call("test/sleep", Params.Of("seconds", 1), safeToRetry: true));
+                var retried = pool.InvokeAsync(PoolTesting.Call("test/sleep", Params.Of("seconds", 3), safeToRetry: true));
                 await AsyncAssert.Eventually(() => pool.Workers.Any(w => w.InFlight == 1), TimeSpan.FromSeconds(5), "the call is running");
                 var victim = pool.Workers.Single(w => w.InFlight == 1);
                 var notRetried = victim.InvokeAsync("test/sleep", Params.Of("seconds", 5));
                 PoolTesting.KillFromOutside(victim);
                 var result = (Dictionary<string, object>)await retried;
-                Assert.That(result["slept_seconds"], Is.GreaterThanOrEqualTo(1.0));
+                Assert.That(result["slept_seconds"], Is.GreaterThanOrEqualTo(3.0));
                 Assert.That(pool.Statistics.Retried, Is.EqualTo(1));
                 var error = await AsyncAssert.Throws<WorkerCrashedException>(() => notRetried);
                 Assert.That(error.ExitCode, Is.EqualTo(137));
@@ -71,7 +74,8 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(30000)]
         public async Task A_call_not_marked_safe_fails_with_WorkerCrashedException_when_its_worker_dies()
         {
-            using (var pool = await PoolTesting.Start(2))
+            // No health pings: they count in WorkerProcess.InFlight, which picks the victim here.
+            using (var pool = await PoolTesting.Start(2, o => o.HealthCheckInterval = TimeSpan.FromMinutes(10)))
             {
                 var call = pool.InvokeAsync("test/sleep", Params.Of("seconds", 5));
                 await AsyncAssert.Eventually(() => pool.Workers.Any(w => w.InFlight == 1), TimeSpan.FromSeconds(5), "the call is running");

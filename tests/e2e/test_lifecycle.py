@@ -50,15 +50,18 @@ def test_a_native_crash_kills_the_process_with_sigsegv(wire: Wire) -> None:
 
 def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
-        sleeper = w.request("test/sleep", {"seconds": 0.3})
+        # Long enough to outlast the round trips below on a loaded machine (checked: the ping comes first).
+        sleeper = w.request("test/sleep", {"seconds": 2.0})
         w.call("worker/ping")
         shutdown = w.request("worker/shutdown")
         probes = wait_until_draining(w)
         # Probes admitted before the shutdown began were answered like any request.
         assert all(p.get("result") == "probe" for p in probes[:-1])
-        assert w.call("worker/ping", {"while": "draining"})["result"] == {"while": "draining"}
+        draining_ping = w.call("worker/ping", {"while": "draining"})
+        assert draining_ping["result"] == {"while": "draining"}
         slept = w.response(sleeper)
         assert "result" in slept
+        assert w.arrival(draining_ping) < w.arrival(slept), "the sleeper ended before the draining ping"
         done = w.response(shutdown)
         assert done["result"] == {"completed": True, "cancelled": 0}
         assert w.arrival(slept) <= w.arrival(done)
@@ -82,7 +85,7 @@ def test_shutdown_with_a_short_grace_cancels_a_long_sleep(wire: Wire) -> None:
 def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
     # StreamJsonRpc cancels a call whose CancellationToken fires, worker/shutdown included.
     with WorkerProcess(wire, TEST_METHODS) as w:
-        sleeper = w.request("test/sleep", {"seconds": 0.4})
+        sleeper = w.request("test/sleep", {"seconds": 2.0})  # still running when the cancel lands
         w.call("worker/ping")
         shutdown = w.request("worker/shutdown", {"grace_seconds": 5})
         wait_until_draining(w)

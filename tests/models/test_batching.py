@@ -17,14 +17,17 @@ from worker.models.batching import BatchingSettings, DynamicBatcher
 class Recorder:
     """A fake model: doubles numbers, records each forward pass, refuses negative inputs."""
 
-    def __init__(self, seconds: float = 0.0) -> None:
+    def __init__(self, seconds: float = 0.0, gate: threading.Event | None = None) -> None:
         self.calls: list[list[Any]] = []
         self.seconds = seconds
+        self.gate = gate  # when given, each forward pass holds until the test opens it
         self.lock = threading.Lock()
 
     def __call__(self, items: list[Any], params: Any) -> list[Any]:
         with self.lock:
             self.calls.append(list(items))
+        if self.gate is not None:
+            assert self.gate.wait(10), "the test never opened the gate"
         time.sleep(self.seconds)
         if any(i < 0 for i in items):
             raise ValueError("negative input")
@@ -38,6 +41,13 @@ class FakeContext:
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
+
+
+def wait_until(condition: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+        time.sleep(0.002)
 
 
 def submit_all(batcher: DynamicBatcher, inputs: list[list[int]], params: int = 1) -> list[Any]:
@@ -105,11 +115,12 @@ def test_a_failing_input_fails_only_its_own_request():
 
 
 def test_a_request_cancelled_while_queued_never_runs_and_others_are_undisturbed():
-    model = Recorder(seconds=0.2)
+    gate = threading.Event()
+    model = Recorder(gate=gate)
     batcher = DynamicBatcher("m", model, BatchingSettings(max_batch_size=2, max_delay_ms=0))
     first = threading.Thread(target=batcher.submit, args=([1, 2], 1, b"1", None))
-    first.start()  # occupies the batcher for 0.2 s
-    time.sleep(0.05)
+    first.start()
+    wait_until(lambda: model.calls == [[1, 2]], "the first batch running (held at the gate)")
     ctx = FakeContext()
     outcome: dict[str, Any] = {}
 
@@ -121,12 +132,13 @@ def test_a_request_cancelled_while_queued_never_runs_and_others_are_undisturbed(
 
     caller = threading.Thread(target=cancelled_caller)
     caller.start()
-    time.sleep(0.02)
+    wait_until(lambda: batcher.queued == 1, "[99] queued behind the running batch")
     ctx.cancel_event.set()
-    caller.join(2)
+    caller.join(5)
     assert isinstance(outcome.get("error"), RequestCancelled)
+    gate.set()
     assert batcher.submit([3], 1, b"1", None) == [6]
-    first.join(2)
+    first.join(5)
     assert all(99 not in call for call in model.calls)
     batcher.close()
 
@@ -166,6 +178,7 @@ def test_with_other_requests_in_flight_a_lone_request_waits_for_them():
     results: list[Any] = []
     first = threading.Thread(target=lambda: results.append(batcher.submit([1], 1, b"1", None)))
     first.start()
+    wait_until(lambda: batcher.queued == 1, "the first request queued")
     time.sleep(0.2)
     assert model.calls == [], "the first request ran without waiting for the second"
     results.append(batcher.submit([2], 1, b"1", None))

@@ -112,6 +112,12 @@ class DynamicBatcher:
         assert pending.outputs is not None
         return pending.outputs
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a forward pass (a cancelled one counts until the batcher drops it)."""
+        with self._cond:
+            return len(self._queue)
+
     def close(self) -> None:
         """Stop after the queued requests have run."""
         with self._cond:

@@ -79,7 +79,7 @@ def test_shutdown_with_a_short_grace_cancels_a_long_sleep(wire: Wire) -> None:
         assert error_code(w.response(sleeper)) == -32800
         assert w.response(shutdown)["result"] == {"completed": False, "cancelled": 1}
         assert w.wait_exit() == 0
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 8, "the 0.2 s grace was not applied (the sleep lasts 30 s)"
 
 
 def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
@@ -166,7 +166,7 @@ def test_a_second_signal_exits_at_once_with_128_plus_its_number() -> None:
         started = time.monotonic()
         w.proc.send_signal(signal.SIGTERM)
         assert w.wait_exit(5) == 128 + signal.SIGTERM
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5, "the second signal did not wait out the 10 s grace"
 
 
 @pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
@@ -208,7 +208,7 @@ def test_overload_is_answered_at_once_and_ping_still_works(wire: Wire) -> None:
         c = w.request("test/sleep", {"seconds": 30})
         refused = w.response(c)
         assert error_code(refused) == -32001
-        assert w.arrival(refused) - sent < 0.5
+        assert w.arrival(refused) - sent < 3, "refused at once, not queued behind the 30 s sleeps"
         assert w.call("worker/ping", {"alive": True})["result"] == {"alive": True}
         assert w.call("worker/info")["result"]["inflight"] == 2
         w.cancel(a)

@@ -167,15 +167,15 @@ def test_errors_name_the_problem(shared_worker: WorkerProcess) -> None:
         assert answer["id"] is None and error_code(answer) == -32600
 
 
-def test_cancelled_sleep_is_answered_within_a_second(shared_worker: WorkerProcess) -> None:
+def test_cancelled_sleep_is_answered_at_once(shared_worker: WorkerProcess) -> None:
     w = shared_worker
     rid = w.request("test/sleep", {"seconds": 30})
     w.call("worker/ping")  # the sleep is surely in flight now
     sent = time.monotonic()
     w.cancel(rid)
-    answer = w.response(rid, timeout=5)
+    answer = w.response(rid, timeout=10)
     assert error_code(answer) == -32800
-    assert w.arrival(answer) - sent < 1.0
+    assert w.arrival(answer) - sent < 3, "the cancel waited for the 30 s sleep"
     w.cancel(rid)  # already answered: ignored
     w.cancel(987654321)  # never existed: ignored
     w.call("worker/ping")
@@ -187,16 +187,16 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
 ) -> None:
     w = shared_worker
     # Long enough that a loaded machine cannot make the prompt answer look late.
-    hang_seconds = 2.0
+    hang_seconds = 4.0
     rid = w.request("test/hang", {"seconds": hang_seconds})
     started = time.monotonic()
-    ping = w.call("worker/ping", {"during": "hang"}, timeout=2)
+    ping = w.call("worker/ping", {"during": "hang"}, timeout=3)
     assert ping["result"] == {"during": "hang"}
     sent = time.monotonic()
     w.cancel(rid)
-    answer = w.response(rid, timeout=2)
+    answer = w.response(rid, timeout=3)
     assert error_code(answer) == -32800
-    assert w.arrival(answer) - sent < 1.0
+    assert w.arrival(answer) - sent < 2.0
     assert w.arrival(answer) - started < hang_seconds, "the cancel waited for the hang to end"
     info = w.call("worker/info")["result"]
     assert info["running_handlers"] >= 1  # still burning CPU in the background

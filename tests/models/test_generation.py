@@ -89,7 +89,7 @@ def test_cancelling_a_generation_stops_it_within_a_decoding_step(worker, load):
     assert caught.value.code == -32800
     # The handler thread itself ends promptly: generation stopped, it did not run on unobserved.
     while worker.call("worker/info", timeout=10)["running_handlers"] > 0:
-        assert time.monotonic() - cancelled_at < 2.0, "generation kept running after $/cancelRequest"
+        assert time.monotonic() - cancelled_at < 5.0, "generation kept running after $/cancelRequest"
         time.sleep(0.01)
     assert len(pieces) < 1000
     assert worker.call("worker/ping", {"after": "cancel"}) == {"after": "cancel"}

@@ -233,7 +233,7 @@ def test_cancel_is_answered_at_once_even_when_the_handler_ignores_it(worker: Mem
     cancel(worker, "c1")
     # Answered by the cancel itself, on the reading thread, not by the stuck handler.
     assert [code(m) for m in worker.outbox.responses_to("c1")] == [-32800]
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 3
     assert worker.dispatcher.inflight == 0
     assert worker.dispatcher.running_handlers == 1
     probe.release.set()

@@ -35,31 +35,34 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(60000)]
         public async Task A_worker_that_keeps_crashing_is_restarted_with_exponential_back_off_up_to_the_cap()
         {
-            // Once the marker file exists, every worker dies half a second after it starts: a crash loop.
+            // Once the marker file exists, every worker dies two seconds after it starts: a crash loop.
             File.WriteAllText(Path.Combine(Scratch, "hfw_crashy.py"),
-                "import os, sys, threading\nif os.path.exists('crash-loop'):\n    threading.Timer(0.5, lambda: os._exit(5)).start()\n"
+                "import os, sys, threading\nif os.path.exists('crash-loop'):\n    threading.Timer(2.0, lambda: os._exit(5)).start()\n"
                 + "from worker.cli import main\nsys.exit(main())\n");
             var exits = new System.Collections.Concurrent.ConcurrentQueue<WorkerExitInfo>();
             using (var pool = await PoolTesting.Start(1, o =>
             {
                 o.Worker.Module = "hfw_crashy";
                 o.Worker.WorkingDirectory = Scratch;
-                o.RestartBackoffInitial = TimeSpan.FromSeconds(0.5);
-                o.RestartBackoffMax = TimeSpan.FromSeconds(1);
+                // A 2 s life, so that each replacement is surely ready (and counted a restart, not a
+                // failed start) before it dies; back-off steps of a second leave room for a slow start.
+                o.RestartBackoffInitial = TimeSpan.FromSeconds(1);
+                o.RestartBackoffMax = TimeSpan.FromSeconds(2);
             }))
             {
                 pool.WorkerExited += (sender, args) => exits.Enqueue(args.ExitInfo);
                 File.WriteAllText(Path.Combine(Scratch, "crash-loop"), "");
                 PoolTesting.KillFromOutside(pool.Workers[0]);
-                await AsyncAssert.Eventually(() => exits.Count >= 5, TimeSpan.FromSeconds(40), "five crashes");
+                await AsyncAssert.Eventually(() => exits.Count >= 5, TimeSpan.FromSeconds(50), "five crashes");
                 var infos = exits.ToArray();
                 // The wait between one worker's exit and its replacement's start: the back-off.
                 var gaps = Enumerable.Range(0, 4).Select(i => (infos[i + 1].StartedAt - infos[i].ExitedAt).TotalSeconds).ToArray();
                 Assert.That(infos.Select(i => i.ExitCode), Is.EqualTo(new int?[] { 137, 5, 5, 5, 5 }));
-                Assert.That(gaps[0], Is.LessThan(0.45), "the first restart is immediate");
-                Assert.That(gaps[1], Is.GreaterThanOrEqualTo(0.45).And.LessThan(0.95), "then the initial delay");
-                Assert.That(gaps[2], Is.GreaterThanOrEqualTo(0.95).And.LessThan(1.5), "doubled, which reaches the cap");
-                Assert.That(gaps[3], Is.GreaterThanOrEqualTo(0.95).And.LessThan(1.5), "and stays there");
+                Assert.That(gaps[0], Is.LessThan(0.9), "the first restart is immediate");
+                Assert.That(gaps[1], Is.GreaterThanOrEqualTo(0.95).And.LessThan(1.9), "then the initial delay");
+                Assert.That(gaps[2], Is.GreaterThanOrEqualTo(1.95).And.LessThan(2.9), "doubled, which reaches the cap");
+                Assert.That(gaps[3], Is.GreaterThanOrEqualTo(1.95).And.LessThan(2.9), "and stays there");
+                Assert.That(pool.Statistics.FailedStarts, Is.EqualTo(0), "every replacement got as far as ready");
             }
         }
 

@@ -6,9 +6,10 @@ using System.Threading.Tasks;
 namespace HfWorker.Tests.Support
 {
     /// <summary>
-    /// A one-way in-memory pipe: what is written is read, in order, by a reader that blocks until data
-    /// comes or the writer closes. Optionally hands out at most <see cref="MaxReadSize"/> bytes per read,
-    /// to exercise frames arriving in pieces.
+    /// A one-way in-memory pipe: what is written is read, in order, by a reader that waits until data
+    /// comes or the writer closes (blocking in Read, asynchronously in ReadAsync, so that a connection
+    /// left reading holds no thread-pool thread). Optionally hands out at most <see cref="MaxReadSize"/>
+    /// bytes per read, to exercise frames arriving in pieces.
     /// </summary>
     internal sealed class MemoryPipe : Stream
     {
@@ -16,6 +17,7 @@ namespace HfWorker.Tests.Support
         private readonly MemoryStream _data = new MemoryStream();
         private long _readPosition;
         private bool _closed;
+        private TaskCompletionSource<bool> _changed = NewSignal();
 
         public int MaxReadSize { get; set; } = int.MaxValue;
 
@@ -24,7 +26,7 @@ namespace HfWorker.Tests.Support
             lock (_lock)
             {
                 _closed = true;
-                Monitor.PulseAll(_lock);
+                Changed();
             }
         }
 
@@ -33,18 +35,48 @@ namespace HfWorker.Tests.Support
             lock (_lock)
             {
                 while (_readPosition == _data.Length && !_closed) Monitor.Wait(_lock);
-                int available = (int)Math.Min(_data.Length - _readPosition, Math.Min(count, MaxReadSize));
-                if (available == 0) return 0;
-                var all = _data.GetBuffer();
-                Buffer.BlockCopy(all, (int)_readPosition, buffer, offset, available);
-                _readPosition += available;
-                return available;
+                return Take(buffer, offset, count);
             }
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
-            return Task.Run(() => Read(buffer, offset, count), cancellationToken);
+            while (true)
+            {
+                Task changed;
+                lock (_lock)
+                {
+                    if (_readPosition < _data.Length || _closed) return Take(buffer, offset, count);
+                    changed = _changed.Task;
+                }
+                if (cancellationToken.CanBeCanceled) await Task.WhenAny(changed, Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+                else await changed.ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+
+        // Under _lock, with data or the end at hand.
+        private int Take(byte[] buffer, int offset, int count)
+        {
+            int available = (int)Math.Min(_data.Length - _readPosition, Math.Min(count, MaxReadSize));
+            if (available == 0) return 0;
+            Buffer.BlockCopy(_data.GetBuffer(), (int)_readPosition, buffer, offset, available);
+            _readPosition += available;
+            return available;
+        }
+
+        // Under _lock: wake blocked readers and asynchronous ones.
+        private void Changed()
+        {
+            Monitor.PulseAll(_lock);
+            var changed = _changed;
+            _changed = NewSignal();
+            changed.TrySetResult(true);
+        }
+
+        private static TaskCompletionSource<bool> NewSignal()
+        {
+            return new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
         public override void Write(byte[] buffer, int offset, int count)
@@ -54,7 +86,7 @@ namespace HfWorker.Tests.Support
                 if (_closed) throw new IOException("the pipe is closed");
                 _data.Position = _data.Length;
                 _data.Write(buffer, offset, count);
-                Monitor.PulseAll(_lock);
+                Changed();
             }
         }
 

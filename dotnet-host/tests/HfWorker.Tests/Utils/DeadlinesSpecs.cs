@@ -20,7 +20,7 @@ namespace HfWorker.Tests.Utils
             var deadlines = new Deadlines();
             var fired = new List<int>();
             var all = new CountdownEvent(3);
-            foreach (var ms in new[] { 300, 100, 200 })
+            foreach (var ms in new[] { 900, 300, 600 })
             {
                 int label = ms;
                 deadlines.Schedule(TimeSpan.FromMilliseconds(ms), () =>
@@ -30,7 +30,7 @@ namespace HfWorker.Tests.Utils
                 });
             }
             await Task.Run(() => all.Wait(5000));
-            Assert.That(fired, Is.EqualTo(new[] { 100, 200, 300 }));
+            Assert.That(fired, Is.EqualTo(new[] { 300, 600, 900 }));
             Assert.That(deadlines.Pending, Is.EqualTo(0));
         }
 
@@ -40,11 +40,11 @@ namespace HfWorker.Tests.Utils
             var deadlines = new Deadlines();
             var clock = Stopwatch.StartNew();
             var late = new TaskCompletionSource<TimeSpan>();
-            deadlines.Schedule(TimeSpan.FromMilliseconds(2000), () => { });
+            deadlines.Schedule(TimeSpan.FromSeconds(8), () => { });
             deadlines.Schedule(TimeSpan.FromMilliseconds(250), () => late.TrySetResult(clock.Elapsed));
             var firedAfter = await late.Task;
             Assert.That(firedAfter, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(250)));
-            Assert.That(firedAfter, Is.LessThan(TimeSpan.FromMilliseconds(1500)), "the earlier deadline set after a later one moves the timer forward");
+            Assert.That(firedAfter, Is.LessThan(TimeSpan.FromSeconds(5)), "the earlier deadline set after a later one moves the timer forward");
         }
 
         [Test, Timeout(10000)]
@@ -53,8 +53,8 @@ namespace HfWorker.Tests.Utils
             var deadlines = new Deadlines();
             int withdrawnRan = 0;
             var kept = new TaskCompletionSource<bool>();
-            var withdrawn = deadlines.Schedule(TimeSpan.FromMilliseconds(100), () => Interlocked.Increment(ref withdrawnRan));
-            deadlines.Schedule(TimeSpan.FromMilliseconds(300), () => kept.TrySetResult(true));
+            var withdrawn = deadlines.Schedule(TimeSpan.FromSeconds(1), () => Interlocked.Increment(ref withdrawnRan));
+            deadlines.Schedule(TimeSpan.FromMilliseconds(1300), () => kept.TrySetResult(true));
             withdrawn.Dispose();
             Assert.That(deadlines.Pending, Is.EqualTo(1));
             Assert.That(await kept.Task, Is.True);

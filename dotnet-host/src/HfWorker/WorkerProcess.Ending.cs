@@ -53,8 +53,8 @@ namespace HfWorker
                     await WaitForProcessExitAsync(KillAfterGrace).ConfigureAwait(false);
                 }
                 // A process that died has closed its end; only a surviving child holding it could delay this.
-                await Task.WhenAny(_streamEnded.Task, Task.Delay(StreamEndWait)).ConfigureAwait(false);
-                await Task.WhenAny(Task.WhenAll(_stderrDone, _stdoutDone), Task.Delay(StderrDrainWait)).ConfigureAwait(false);
+                await _streamEnded.Task.EndsWithin(StreamEndWait).ConfigureAwait(false);
+                await Task.WhenAll(_stderrDone, _stdoutDone).EndsWithin(StderrDrainWait).ConfigureAwait(false);
                 int? exitCode = null;
                 try
                 {

@@ -189,7 +189,7 @@ namespace HfWorker
                 // Gone already, or frozen and not answering: the deadline below settles it.
             }
             var left = limit - deadline.Elapsed;
-            if (left > TimeSpan.Zero) await Task.WhenAny(_exited.Task, Task.Delay(left)).ConfigureAwait(false);
+            if (left > TimeSpan.Zero) await _exited.Task.EndsWithin(left).ConfigureAwait(false);
             if (!HasExited)
             {
                 KillWith(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace)
@@ -306,13 +306,13 @@ namespace HfWorker
             var connected = _pipe.WaitForConnectionAsync(cancellationToken);
             // If we give up waiting, disposing the pipe faults this task; observe that here.
             connected.Forget();
-            var first = await Task.WhenAny(connected, _exited.Task, Task.Delay(_options.StartTimeout, cancellationToken)).ConfigureAwait(false);
+            var first = await TaskUtils.FirstWithin(_options.StartTimeout, cancellationToken, connected, _exited.Task).ConfigureAwait(false);
             if (first == connected && connected.Status == TaskStatus.RanToCompletion) return;
             cancellationToken.ThrowIfCancellationRequested();
             if (first == connected)
             {
                 // The pipe is disposed when the process ends: then the exit is the real story.
-                await Task.WhenAny(_exited.Task, Task.Delay(KillAfterGrace)).ConfigureAwait(false);
+                await _exited.Task.EndsWithin(KillAfterGrace).ConfigureAwait(false);
                 if (!HasExited) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
             }
             if (HasExited) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
@@ -323,7 +323,7 @@ namespace HfWorker
 
         private async Task WaitForReadyAsync(CancellationToken cancellationToken)
         {
-            var first = await Task.WhenAny(_ready.Task, _exited.Task, Task.Delay(_options.StartTimeout, cancellationToken)).ConfigureAwait(false);
+            var first = await TaskUtils.FirstWithin(_options.StartTimeout, cancellationToken, _ready.Task, _exited.Task).ConfigureAwait(false);
             if (first == _ready.Task)
             {
                 var ready = await _ready.Task.ConfigureAwait(false);

@@ -249,11 +249,12 @@ namespace HfWorker
         /// </summary>
         private void Raise<T>(Func<EventHandler<T>> handler, T args) where T : EventArgs
         {
+            // The subscribers when it is raised, as with any .NET event: one added meanwhile gets only later events.
+            var current = handler();
             lock (_eventsLock)
             {
                 _events = _events.ContinueWith(_ =>
                 {
-                    var current = handler();
                     try
                     {
                         if (current != null) current(this, args);

@@ -7,8 +7,8 @@ request with the same parameters, up to ``max_batch_size`` inputs, waiting at mo
 gathers by itself, so under load there is no waiting at all. Each caller gets exactly the outputs
 of its own inputs.
 
-The wait is skipped when no other call can join: when every request the worker has in flight is
-already queued here, the next one has not even been read, so waiting would only delay a client
+The wait is skipped when no other call can join: when every request the worker has read and not yet
+answered is already queued here, the next one has not even been read, so waiting would only delay a client
 that sends one request at a time (5 ms on a 10 ms forward pass). A pipelined client's first
 request may then run alone; the others gather while it runs.
 
@@ -169,7 +169,7 @@ class DynamicBatcher:
             return batch
 
     def _others_may_come(self) -> bool:
-        """False when every request in flight in the worker is already in this queue."""
+        """False when every request the worker has read and not yet answered is already in this queue."""
         if self._requests_in_flight is None:
             return True
         in_flight = self._requests_in_flight()

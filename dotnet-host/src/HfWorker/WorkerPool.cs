@@ -99,8 +99,7 @@ namespace HfWorker
         {
             get
             {
-                // A worker already ending (killed, not yet replaced) takes no more calls.
-                lock (_dispatcher.Lock) return _slots.Where(s => s.Active != null && !s.Active.IsEnding).Select(s => s.Active).ToList();
+                lock (_dispatcher.Lock) return _slots.Where(s => s.TakesCalls).Select(s => s.Active).ToList();
             }
         }
 
@@ -113,7 +112,7 @@ namespace HfWorker
                 lock (_dispatcher.Lock)
                 {
                     statistics.Workers = _slots.Length;
-                    statistics.ReadyWorkers = _slots.Count(s => s.Active != null && !s.Active.IsEnding);
+                    statistics.ReadyWorkers = _slots.Count(s => s.TakesCalls);
                     statistics.InFlight = _slots.Sum(s => s.InFlight);
                     _dispatcher.Fill(statistics);
                 }

@@ -24,7 +24,7 @@ namespace HfWorker.Models
         /// <summary>Dynamic batching: the most inputs per forward pass. Default null: the worker's (32).</summary>
         public int? MaxBatchSize { get; set; }
 
-        /// <summary>Dynamic batching: how long the oldest call waits for company, in milliseconds (never when the worker has no other call in flight). Default null: the worker's (5).</summary>
+        /// <summary>Dynamic batching: how long the oldest call waits for company, in milliseconds (never when the worker has no other call unanswered). Default null: the worker's (5).</summary>
         public double? MaxBatchDelayMilliseconds { get; set; }
 
         /// <summary>How long a load may take. Default null: the invoker's default call timeout.</summary>

@@ -109,7 +109,7 @@ namespace HfWorker.Supervision
                             Dequeue(call);
                             orphans.Add(call);
                         }
-                        else if (slot != null && !slot.Active.IsEnding && slot.InFlight < _maxCallsPerWorker)
+                        else if (slot != null && slot.TakesCalls && slot.InFlight < _maxCallsPerWorker)
                         {
                             Dequeue(call);
                             slot.InFlight++;
@@ -244,8 +244,7 @@ namespace HfWorker.Supervision
             for (int k = 0; k < n; k++)
             {
                 var slot = _slots[(first + k) % n];
-                // A worker already ending would fail the call at once, and the next, and the next.
-                if (slot.Active == null || slot.Active.IsEnding || slot.InFlight >= _maxCallsPerWorker) continue;
+                if (!slot.TakesCalls || slot.InFlight >= _maxCallsPerWorker) continue;
                 if (best == null || slot.InFlight < best.InFlight) best = slot;
             }
             return best;

@@ -16,6 +16,15 @@ namespace HfWorker.Supervision
         /// <summary>The worker taking calls, or null while the slot is being refilled.</summary>
         public WorkerProcess Active;
 
+        /// <summary>
+        /// True when its active worker can be sent calls: one already ending (killed, not yet replaced)
+        /// would fail them at once, and the next, and the next.
+        /// </summary>
+        public bool TakesCalls
+        {
+            get { return Active != null && !Active.IsEnding; }
+        }
+
         /// <summary>A worker started and being set up (models loading), not yet taking calls.</summary>
         public WorkerProcess SettingUp;
 

@@ -11,9 +11,13 @@ import sys
 
 from worker import __version__
 from worker.config import (
+    DEFAULT_HUB_TIMEOUT_SECONDS,
     DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_IMAGE_PIXELS,
     DEFAULT_MAX_INFLIGHT,
+    DEFAULT_MAX_INPUT_BYTES,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    MAX_SHUTDOWN_GRACE_SECONDS,
     Config,
     Encoding,
 )
@@ -23,6 +27,21 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _grace_seconds(text: str) -> float:
+    value = float(text)
+    # float() takes "inf" and "nan"; a grace must be a wait that ends.
+    if not 0.0 <= value <= MAX_SHUTDOWN_GRACE_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SHUTDOWN_GRACE_SECONDS:g} seconds, got {text}")
+    return value
+
+
+def _timeout_seconds(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 3600.0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3600 seconds, got {text}")
     return value
 
 
@@ -67,11 +86,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--shutdown-grace",
-        type=float,
+        type=_grace_seconds,
         default=DEFAULT_SHUTDOWN_GRACE_SECONDS,
         metavar="SECONDS",
         help="default time worker/shutdown and SIGTERM give in-flight requests before cancelling them "
-        f"(default {DEFAULT_SHUTDOWN_GRACE_SECONDS:g})",
+        f"(default {DEFAULT_SHUTDOWN_GRACE_SECONDS:g}; 0 to {MAX_SHUTDOWN_GRACE_SECONDS:g})",
+    )
+    p.add_argument(
+        "--input-root",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="read {\"path\": ...} inputs only from inside DIR (repeatable; default: no confinement)",
+    )
+    p.add_argument(
+        "--max-input-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_INPUT_BYTES,
+        help=f"largest file a {{\"path\": ...}} input may name (default {DEFAULT_MAX_INPUT_BYTES})",
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        help=f"largest image (width x height) decoded or made (default {DEFAULT_MAX_IMAGE_PIXELS})",
+    )
+    p.add_argument(
+        "--max-tensor-bytes",
+        type=_positive_int,
+        default=None,
+        help="total bytes of tensors kept in the worker (default: half the memory the worker may use)",
+    )
+    p.add_argument(
+        "--hub-timeout",
+        type=_timeout_seconds,
+        default=DEFAULT_HUB_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="deadline for the hub part of a model/load: every network step, and all of them together "
+        f"(default {DEFAULT_HUB_TIMEOUT_SECONDS:g})",
     )
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     p.add_argument("--debug", action="store_true", help="include tracebacks in error.data")
@@ -111,6 +163,11 @@ def parse_config(argv: list[str] | None = None) -> Config:
         trust_remote_code=args.trust_remote_code,
         threads=args.threads,
         log_level=args.log_level,
+        input_roots=tuple(args.input_root),
+        max_input_bytes=args.max_input_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_tensor_bytes=args.max_tensor_bytes,
+        hub_timeout_seconds=args.hub_timeout,
     )
 
 

@@ -12,6 +12,15 @@ Encoding = Literal["msgpack", "json"]
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT = 256
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0
+# Grace periods (--shutdown-grace, worker/shutdown's grace_seconds) must be finite and within this.
+MAX_SHUTDOWN_GRACE_SECONDS = 3600.0
+# A file named by {"path": ...} larger than this is refused before it is read.
+DEFAULT_MAX_INPUT_BYTES = 1024 * 1024 * 1024
+# Decoded images past this many pixels are refused before decoding (a 20 KB PNG can claim 13000x13000).
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+# Every network step of a model/load from the hub (metadata, each download's connect and read) has
+# this deadline, and the whole hub part of a load gives up after it too.
+DEFAULT_HUB_TIMEOUT_SECONDS = 15.0
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,6 +37,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     trust_remote_code: bool = False
     threads: int | None = None
     log_level: str = "info"
+    # Folders that {"path": ...} inputs must lie in; empty means no confinement.
+    input_roots: tuple[str, ...] = ()
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    # None: derived from the memory the worker may use (see worker.tensors.budget).
+    max_tensor_bytes: int | None = None
+    hub_timeout_seconds: float = DEFAULT_HUB_TIMEOUT_SECONDS
 
     @property
     def transport(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -159,6 +160,42 @@ def test_lsp_invalid_length_is_a_parse_error_then_reading_recovers(header: bytes
     assert frames("lsp", data) == [ParseError, b"after"]
 
 
+@pytest.mark.parametrize(
+    "digits",
+    [b"9" * 5000, b"1" + b"0" * 4300, b"1" * 20, b"9223372036854775808", b"0" * 3000 + b"1" * 20],
+    ids=["5000-nines", "4301-digits", "20-digits", "2**63", "zeros-then-20-digits"],
+)
+def test_lsp_length_too_long_for_any_stream_is_a_parse_error_then_reading_recovers(digits: bytes) -> None:
+    # Python's int() raises past 4300 digits: that once ended the reader, and the worker with it.
+    data = b"Content-Length: " + digits + b"\r\n\r\n" + lsp_frame(b"after")
+    assert frames("lsp", data) == [ParseError, b"after"]
+
+
+@pytest.mark.parametrize("zeros", [1, 5000, 8000])
+def test_lsp_length_with_leading_zeros_is_its_value(zeros: int) -> None:
+    data = b"Content-Length: " + b"0" * zeros + b"2\r\n\r\nhi" + lsp_frame(b"after")
+    assert frames("lsp", data) == [b"hi", b"after"]
+
+
+def test_lsp_length_of_zeros_only_is_an_empty_frame() -> None:
+    data = b"Content-Length: " + b"0" * 5000 + b"\r\n\r\n" + lsp_frame(b"after")
+    assert frames("lsp", data) == [b"", b"after"]
+
+
+@pytest.mark.parametrize("digits", [b"\xd9\xa3", b"\xef\xbc\x93", b"\xc2\xb2", b"5 5", b"0x10"])
+def test_lsp_length_in_other_digits_than_ascii_is_a_parse_error(digits: bytes) -> None:
+    # Arabic-Indic three, a fullwidth three, a superscript two: str.isdigit() would take them.
+    data = b"Content-Length: " + digits + b"\r\n\r\n" + lsp_frame(b"after")
+    assert frames("lsp", data) == [ParseError, b"after"]
+
+
+def test_lsp_largest_length_is_skipped_by_count_as_documented() -> None:
+    # 2**63 - 1 is a number a stream could in principle carry: it is discarded, not refused, and
+    # the input ends first.
+    data = b"Content-Length: 9223372036854775807\r\n\r\n" + lsp_frame(b"after")
+    assert frames("lsp", data, limit=100) == [TruncatedStream]
+
+
 def test_lsp_malformed_header_line_without_length_is_a_parse_error_then_reading_recovers() -> None:
     data = b"this is not a header\r\n\r\n" + lsp_frame(b"after")
     assert frames("lsp", data) == [ParseError, b"after"]
@@ -306,3 +343,74 @@ def test_framings_report_their_names() -> None:
         "lsp",
         "ndjson",
     )
+
+
+# ---- a frame's buffer grows with its bytes ---------------------------------------------------
+
+
+def readinto_source(data: bytes, step: int, seen: list[int] | None = None) -> ByteSource:
+    """A ByteSource with readinto, as the stdio transport has, giving at most ``step`` bytes a call."""
+    pos = 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        chunk = data[pos : pos + min(n, step)]
+        pos += len(chunk)
+        return chunk
+
+    def readinto(view: memoryview) -> int:
+        nonlocal pos
+        if seen is not None:
+            seen.append(len(view))
+        take = min(len(view), step, len(data) - pos)
+        view[:take] = data[pos : pos + take]
+        pos += take
+        return take
+
+    return ByteSource(read, readinto)
+
+
+@pytest.mark.parametrize("step", [1000, 65536, 1 << 20, 5 << 20])
+def test_large_frame_read_into_a_growing_buffer_is_exact_and_keeps_the_surplus(step: int) -> None:
+    big = bytes(range(256)) * 20_000  # 5 MB: several doublings past the first step
+    src = readinto_source(struct.pack(">I", len(big)) + big + length_frame(b"next"), step)
+    framing = LengthFraming(src, 1 << 30)
+    assert framing.read_frame() == big
+    assert framing.read_frame() == b"next"
+    assert framing.read_frame() is None
+
+
+def test_a_large_declared_length_takes_no_memory_until_its_bytes_arrive() -> None:
+    # Seven bytes announcing 256 MiB: four of header, three of payload, then the end of input.
+    framing = LengthFraming(readinto_source(b"\x10\x00\x00\x00abc", 1 << 20), 1 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TruncatedStream):
+            framing.read_frame()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_a_large_frame_buffer_stays_within_twice_what_arrived() -> None:
+    arrived = 6 << 20
+    seen: list[int] = []
+    src = readinto_source(b"\x10\x00\x00\x00" + b"x" * arrived, 1 << 16, seen)
+    tracemalloc.start()
+    try:
+        with pytest.raises(TruncatedStream):
+            LengthFraming(src, 1 << 30).read_frame()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * arrived + (4 << 20)
+    assert max(seen) <= arrived
+
+
+def test_lsp_large_frame_grows_with_its_bytes_too() -> None:
+    big = b"y" * (3 << 20)
+    src = readinto_source(lsp_frame(big) + lsp_frame(b"next"), 1 << 16)
+    framing = LspFraming(src, 1 << 30)
+    assert framing.read_frame() == big
+    assert framing.read_frame() == b"next"

@@ -9,8 +9,14 @@ Three framings, chosen with ``--framing``:
 - ``ndjson``  one JSON payload per line (``\\n``; a ``\\r`` before it is dropped; blank lines skipped).
 
 A frame over the size limit is consumed and thrown away without buffering it, and ``FrameTooLarge``
-is raised: the stream stays in step and the next frame is read normally. Only the end of input in
-the middle of a frame (``TruncatedStream``) ends the stream. Framing knows nothing of JSON-RPC.
+is raised: the stream stays in step and the next frame is read normally. A header that cannot be
+parsed raises ``ParseError`` once the reader is past it. Only the end of input in the middle of a
+frame (``TruncatedStream``) ends the stream. Framing knows nothing of JSON-RPC.
+
+Nothing here trusts a number it reads: a declared length is compared with the limit before anything
+is done with it, a decimal length is bounded in digits before it becomes an int (Python refuses to
+convert more than 4300 digits, and would build a giant int below that), and a frame's buffer grows
+with the bytes that actually arrive, never allocated whole from the declared length.
 """
 
 from __future__ import annotations
@@ -26,6 +32,12 @@ ReadIntoFn = Callable[[memoryview], int]
 
 _CHUNK = 1 << 16
 _MAX_HEADER_LINE = 8192
+# A large frame's buffer starts at this size and doubles as its bytes arrive (see _read_large).
+_FIRST_STEP = 1 << 20
+# No stream can carry more than 2**63 - 1 bytes (19 digits), and no client declares it: a longer
+# Content-Length is refused as malformed rather than discarded byte by byte until the end of input.
+_MAX_LENGTH = (1 << 63) - 1
+_MAX_LENGTH_DIGITS = len(str(_MAX_LENGTH))
 
 
 class TruncatedStream(Exception):
@@ -87,20 +99,30 @@ class ByteSource:
         return bytes(self._buf[start : self._pos])
 
     def _read_large(self, n: int, readinto: ReadIntoFn) -> bytes:
-        """A large frame read straight into its own buffer: the only copy is the kernel's."""
-        frame = bytearray(n)
-        view = memoryview(frame)
-        got = self._available()
-        view[:got] = self._buf[self._pos :]
+        """A large frame read straight into its own buffer: the only copy is the kernel's.
+
+        The buffer is never allocated from ``n`` alone: it starts small and doubles only when the
+        bytes received so far fill it, so a header that announces 256 MiB and sends nothing more
+        costs nothing, and at any time the buffer is at most twice what has arrived. Growing a
+        large bytearray is a ``realloc``, which moves pages rather than copying them.
+        """
+        frame = bytearray(self._buf[self._pos :])
         self._buf.clear()
         self._pos = 0
+        got = len(frame)
         while got < n:
-            count = readinto(view[got:])
+            if got == len(frame):
+                step = min(n - got, max(got, _FIRST_STEP))
+                frame += bytes(step)  # zero pages from calloc, so no more than the bytes themselves
+            view = memoryview(frame)
+            try:
+                count = readinto(view[got:])
+            finally:
+                view.release()  # a bytearray with a live view cannot grow
             if not count:
                 self.eof = True
                 raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
             got += count
-        view.release()
         return frame  # type: ignore[return-value]  # a bytearray: the decoders take any buffer
 
     def discard(self, n: int) -> None:
@@ -229,13 +251,11 @@ class LspFraming:
             if not sep:
                 problem = f"malformed header line {line[:80]!r}"
             elif name.strip().lower() == b"content-length":
-                digits = value.strip()
-                # Decimal digits only: int() would also take "-5" (and the reader would then step
-                # backwards in its buffer), "+5" and "1_0".
-                if digits.isdigit():
-                    length = int(digits)
+                parsed, why = _parse_length(value.strip())
+                if parsed is None:
+                    problem = why
                 else:
-                    problem = f"invalid Content-Length {digits[:40]!r}"
+                    length = parsed
         if length is None:
             # Without a length the body cannot be found; the header block is dropped and the
             # reader looks for the next one.
@@ -250,6 +270,22 @@ class LspFraming:
 
     def wrap_parts(self, payload: bytes) -> tuple[bytes, bytes, bytes]:
         return b"Content-Length: %d\r\n\r\n" % len(payload), payload, b""
+
+
+def _parse_length(digits: bytes) -> tuple[int | None, str | None]:
+    """A Content-Length value: (length, None), or (None, why it is refused).
+
+    Decimal ASCII digits only: int() would also take "-5" (and the reader would then step
+    backwards in its buffer), "+5", "1_0" and other scripts' digits. Leading zeros are dropped
+    before the digits are counted, so "000...0002" is 2 however many zeros it has, and the count
+    is bounded before int() sees them.
+    """
+    if not digits.isdigit():  # bytes.isdigit is ASCII only, and false for b""
+        return None, f"invalid Content-Length {digits[:40]!r}"
+    significant = digits.lstrip(b"0") or b"0"
+    if len(significant) > _MAX_LENGTH_DIGITS or int(significant) > _MAX_LENGTH:
+        return None, f"Content-Length of {len(significant)} digits is out of range"
+    return int(significant), None
 
 
 class NdjsonFraming:

@@ -12,9 +12,12 @@ else was sent.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgpack
 
 # Methods the fuzzers may call: answered quickly, never ending or freezing the worker.
 KNOWN_METHODS = frozenset({"worker/ping", "worker/info", "test/echo"})
@@ -96,6 +99,44 @@ def expect(message: Any) -> Expected:
 def expect_error(codes: set[int]) -> Expected:
     """One response with id null and one of ``codes`` (a frame that is not a message at all)."""
     return Expected(singles=[Answer(None, frozenset(codes))])
+
+
+class OpaqueExt:
+    """A MessagePack extension value as the oracle sees it: neither an object nor an array, unhashable."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, code: int, data: bytes) -> None:
+        self.code, self.data = code, data
+
+
+def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
+    """(True, value) if payload is a well-formed document for a decoder that is not the worker's."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        if encoding == "json":
+            return True, json.loads(payload.decode("utf-8"), parse_constant=refuse)
+        # Extension types stand for themselves: the msgpack package refuses the reserved negative
+        # type codes by default, which MessagePack itself allows. They are opaque values that cannot
+        # be map keys (protocol.md §3): an unhashable stand-in makes such a frame undecodable here as
+        # it is in the worker.
+        return True, msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt)
+    except Exception:
+        return False, None
+
+
+def expect_payload(encoding: str, payload: bytes) -> Expected:
+    """The answers to arbitrary bytes read as one frame."""
+    ok, value = decode_independently(encoding, payload)
+    if not ok:
+        return expect_error({PARSE_ERROR})
+    if not isinstance(value, (dict, list)):
+        # A bare value: not a message (some, like 1e400 in JSON, the worker rejects as it decodes).
+        return expect_error({INVALID_REQUEST, PARSE_ERROR})
+    return expect(value)
 
 
 def _key(id_: Any) -> tuple[str, Any]:

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from tests.e2e.wire import Wire, WorkerProcess, is_response
 from tests.property.oracle import (
-    INVALID_REQUEST,
     KNOWN_METHODS,
-    PARSE_ERROR,
     Expected,
+    decode_independently,
     expect,
     expect_error,
+    expect_payload,
     match,
 )
 from tests.unit.framing_outcomes import read_outcomes
@@ -138,44 +138,6 @@ def encode(encoding: str, value: Any) -> bytes:
     if encoding == "json":
         return json.dumps(value, allow_nan=False).encode()
     return msgpack.packb(value, use_bin_type=True)
-
-
-class OpaqueExt:
-    """A MessagePack extension value as the oracle sees it: neither an object nor an array, unhashable."""
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(self, code: int, data: bytes) -> None:
-        self.code, self.data = code, data
-
-
-def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
-    """(True, value) if payload is a well-formed document for a decoder that is not the worker's."""
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    try:
-        if encoding == "json":
-            return True, json.loads(payload.decode("utf-8"), parse_constant=refuse)
-        # Extension types stand for themselves: the msgpack package refuses the reserved negative
-        # type codes by default, which MessagePack itself allows. They are opaque values that cannot
-        # be map keys (protocol.md §3): an unhashable stand-in makes such a frame undecodable here as
-        # it is in the worker.
-        return True, msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt)
-    except Exception:
-        return False, None
-
-
-def expect_payload(encoding: str, payload: bytes) -> Expected:
-    """The answers to random bytes sent as one frame."""
-    ok, value = decode_independently(encoding, payload)
-    if not ok:
-        return expect_error({PARSE_ERROR})
-    if not isinstance(value, (dict, list)):
-        # A bare value: not a message (some, like 1e400 in JSON, the worker rejects as it decodes).
-        return expect_error({INVALID_REQUEST, PARSE_ERROR})
-    return expect(value)
 
 
 # ---- framing ------------------------------------------------------------------------------------

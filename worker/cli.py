@@ -7,6 +7,7 @@ are imported, so nothing here (or in what it imports) may pull them in.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from worker import __version__
@@ -34,7 +35,9 @@ def _grace_seconds(text: str) -> float:
     value = float(text)
     # float() takes "inf" and "nan"; a grace must be a wait that ends.
     if not 0.0 <= value <= MAX_SHUTDOWN_GRACE_SECONDS:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_SHUTDOWN_GRACE_SECONDS:g} seconds, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {MAX_SHUTDOWN_GRACE_SECONDS:g} seconds, got {text}"
+        )
     return value
 
 
@@ -43,6 +46,15 @@ def _timeout_seconds(text: str) -> float:
     if not 0.0 < value <= 3600.0:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3600 seconds, got {text}")
     return value
+
+
+def _input_root(text: str) -> str:
+    # Resolved once, at start: a root given through a symlink contains its files' real paths.
+    # A missing root is a typo that would refuse every path input, so it stops the start instead.
+    real = os.path.realpath(text)
+    if not os.path.isdir(real):
+        raise argparse.ArgumentTypeError(f"must be an existing directory, got {text}")
+    return real
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,16 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--input-root",
+        type=_input_root,
         metavar="DIR",
         action="append",
         default=[],
-        help="read {\"path\": ...} inputs only from inside DIR (repeatable; default: no confinement)",
+        help='read {"path": ...} inputs only from inside DIR (repeatable; default: no confinement)',
     )
     p.add_argument(
         "--max-input-bytes",
         type=_positive_int,
         default=DEFAULT_MAX_INPUT_BYTES,
-        help=f"largest file a {{\"path\": ...}} input may name (default {DEFAULT_MAX_INPUT_BYTES})",
+        help=f'largest file a {{"path": ...}} input may name (default {DEFAULT_MAX_INPUT_BYTES})',
     )
     p.add_argument(
         "--max-image-pixels",
@@ -122,8 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timeout_seconds,
         default=DEFAULT_HUB_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help="deadline for the hub part of a model/load: every network step, and all of them together "
-        f"(default {DEFAULT_HUB_TIMEOUT_SECONDS:g})",
+        help="deadline for the hub part of a model/load: every network step, and any stretch of the "
+        f"download without progress (default {DEFAULT_HUB_TIMEOUT_SECONDS:g})",
     )
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     p.add_argument("--debug", action="store_true", help="include tracebacks in error.data")

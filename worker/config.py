@@ -19,7 +19,7 @@ DEFAULT_MAX_INPUT_BYTES = 1024 * 1024 * 1024
 # Decoded images past this many pixels are refused before decoding (a 20 KB PNG can claim 13000x13000).
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 # Every network step of a model/load from the hub (metadata, each download's connect and read) has
-# this deadline, and the whole hub part of a load gives up after it too.
+# this deadline, and the hub part of a load gives up after this long without progress (worker.models.hub).
 DEFAULT_HUB_TIMEOUT_SECONDS = 15.0
 
 

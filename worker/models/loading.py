@@ -73,7 +73,13 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     device = devices.resolve_device(request.device)
     report("resolving")
     token = options.get("token")
-    source = sources.resolve(request.model, revision=request.revision, token=token, report=report)
+    source = sources.resolve(
+        request.model,
+        revision=request.revision,
+        token=token,
+        report=report,
+        hub_timeout=config.hub_timeout_seconds,
+    )
     model_config = _read_config(source, trust)
     task = tasks.settle_task(request.task, source.path, model_config)
     dtype = devices.resolve_dtype(request.dtype, device, getattr(model_config, "dtype", None))

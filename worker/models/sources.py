@@ -9,7 +9,8 @@ Every model is loaded from a local folder in the end; this module finds or fetch
 
 The HuggingFace environment (HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, HF_ENDPOINT, HF_TOKEN) is read
 by huggingface_hub itself. Without a network the hub is probed with a short connect timeout first,
-so a model that is neither cached nor bundled fails in seconds with ModelNotFound, never hangs.
+so a model that is neither cached nor bundled fails in seconds with ModelNotFound, never hangs; a hub
+that accepts the connection and then stalls is bounded by ``worker.models.hub`` (``--hub-timeout``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from worker.errors import Forbidden, ModelNotFound
+from worker.config import DEFAULT_HUB_TIMEOUT_SECONDS
+from worker.errors import ModelNotFound
 
 Origin = Literal["folder", "cache", "bundled", "hub"]
 
@@ -64,6 +66,7 @@ def resolve(
     revision: str | None = None,
     token: str | bool | None = None,
     report: Callable[[str], None] = lambda stage: None,
+    hub_timeout: float = DEFAULT_HUB_TIMEOUT_SECONDS,
 ) -> ModelSource:
     """Find the folder for ``model``; raise ModelNotFound (naming it) when there is none."""
     folder = _as_folder(model)
@@ -77,7 +80,7 @@ def resolve(
     bundled = bundled_folder(model)
     if bundled is not None and revision in (None, "main"):
         return ModelSource(model, bundled, "bundled")
-    return ModelSource(model, _download(model, revision, token, report), "hub")
+    return ModelSource(model, _download(model, revision, token, report, hub_timeout), "hub")
 
 
 def bundled_folder(model: str) -> Path | None:
@@ -124,46 +127,41 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def _probe_hub() -> str | None:
-    """None if the hub endpoint accepts a TCP connection quickly, else why not."""
+def _probe_hub(timeout: float) -> str | None:
+    """None if the hub endpoint accepts a TCP connection within ``timeout``, else why not."""
     from huggingface_hub import constants
 
     url = urlparse(constants.ENDPOINT)
     host = url.hostname or "huggingface.co"
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_SECONDS):
+        with socket.create_connection((host, port), timeout=timeout):
             return None
     except OSError as exc:
         return f"{constants.ENDPOINT} is unreachable ({exc.__class__.__name__}: {exc})"
 
 
 def _download(
-    model: str, revision: str | None, token: str | bool | None, report: Callable[[str], None]
+    model: str,
+    revision: str | None,
+    token: str | bool | None,
+    report: Callable[[str], None],
+    hub_timeout: float,
 ) -> Path:
-    from huggingface_hub import errors as hub_errors
-    from huggingface_hub import snapshot_download
+    from worker.models import hub
 
     if _offline():
         raise ModelNotFound(
             f"model {model!r} is not in the HuggingFace cache and the worker is offline (HF_HUB_OFFLINE)",
             data={"model": model},
         )
-    problem = _probe_hub()
+    problem = _probe_hub(min(HUB_PROBE_TIMEOUT_SECONDS, hub_timeout))
     if problem is not None:
         raise ModelNotFound(
             f"model {model!r} is not in the HuggingFace cache and cannot be downloaded: {problem}",
             data={"model": model},
         )
     report("downloading")
-    try:
-        found = snapshot_download(model, revision=revision, token=token, ignore_patterns=_IGNORED_FILES)
-    except hub_errors.GatedRepoError as exc:
-        raise Forbidden(f"model {model!r} is gated: accept its terms and pass a token ({exc})") from None
-    except (hub_errors.RepositoryNotFoundError, hub_errors.RevisionNotFoundError) as exc:
-        raise ModelNotFound(f"model {model!r} not found on the hub: {exc}", data={"model": model}) from None
-    except (hub_errors.HfHubHTTPError, OSError) as exc:
-        raise ModelNotFound(
-            f"model {model!r} could not be downloaded: {exc}", data={"model": model}
-        ) from None
-    return Path(str(found))
+    return hub.download(
+        model, revision=revision, token=token, timeout=hub_timeout, ignore_patterns=_IGNORED_FILES
+    )

@@ -20,20 +20,61 @@
 
 Exceptions that are not RpcError are internal: the dispatcher turns them into WorkerError (-32000)
 when they come from handler code, so a transformers ValueError reaches the client with its type and
-message instead of killing the worker.
+message instead of killing the worker; ``is_out_of_memory`` picks out the ones that mean memory ran
+out (MemoryError, torch's CPU and CUDA allocators), answered ResourceExhausted (-32008) instead.
+
+Error messages often quote what the client sent (a method name, an unknown member, a handle), so
+every message is bounded: ``shorten`` keeps the head and tail of a text and says how long it was.
+``quote`` shortens one quoted value much further, for messages that name what they refuse.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# A whole error message (error.message, error.data.message) and one quoted value in it, in characters.
+MAX_MESSAGE_CHARS = 1024
+MAX_QUOTE_CHARS = 128
+# A --debug traceback: long enough for a deep stack, not for a quoted 10 MB string.
+MAX_TRACEBACK_CHARS = 16384
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` if it fits in ``limit`` characters; else its head and tail around a marker giving
+    its length, ``limit`` characters in all (the tail often says where: msgspec's ``- at `$.x```)."""
+    if len(text) <= limit:
+        return text
+    marker = f"...[{len(text)} characters, shortened]..."
+    keep = max(limit - len(marker), 0)
+    head = keep - keep // 3
+    return text[:head] + marker + text[len(text) - (keep - head) :] if keep else marker[:limit]
+
+
+def quote(value: object, limit: int = MAX_QUOTE_CHARS) -> str:
+    """A client-supplied value for an error message: its text, shortened to ``limit`` characters."""
+    return shorten(value if isinstance(value, str) else repr(value), limit)
+
+
+def bounded(value: Any) -> Any:
+    """A member of an error's data with its strings shortened, at any depth (they may quote input)."""
+    if isinstance(value, str):
+        return shorten(value)
+    if isinstance(value, dict):
+        return {key: bounded(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [bounded(item) for item in value]
+    return value
+
 
 class RpcError(Exception):
-    """An error that is answered on the wire with ``code`` and ``message``."""
+    """An error that is answered on the wire with ``code`` and ``message``.
+
+    The message is bounded here (``shorten``), whoever built it and whatever it quotes."""
 
     code: ClassVar[int] = -32000
 
     def __init__(self, message: str, *, data: dict[str, Any] | None = None) -> None:
+        message = shorten(message)
         super().__init__(message)
         self.message = message
         self.data = data
@@ -124,3 +165,39 @@ ALL_ERRORS: tuple[type[RpcError], ...] = (
     ResourceExhausted,
     UnsupportedTask,
 )
+
+
+# What torch's allocators say when memory runs out. On the CPU this is a plain RuntimeError from
+# c10's alloc_cpu.cpp ("[enforce fail at alloc_cpu.cpp:127] ... DefaultCPUAllocator: can't allocate
+# memory: you tried to allocate N bytes"; "... not enough memory: ..." where posix_memalign is not
+# used); on CUDA it is torch.OutOfMemoryError (also torch.cuda.OutOfMemoryError), while some CUDA
+# and cuBLAS paths raise a RuntimeError with their own status text.
+_TORCH_OOM_MARKERS = (
+    "DefaultCPUAllocator: can't allocate memory",
+    "DefaultCPUAllocator: not enough memory",
+    "CUDA out of memory",
+    "CUDA error: out of memory",
+    "MPS backend out of memory",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_ALLOC_FAILED",
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception means memory ran out, here or in what caused it (a library that wraps
+    torch's error in its own keeps it as ``__cause__`` or ``__context__``).
+
+    By name and message, so that torch is never imported to ask: the worker runs without it.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return True
+        if any(cls.__name__ == "OutOfMemoryError" for cls in type(current).__mro__):
+            return True
+        if isinstance(current, RuntimeError) and any(m in str(current) for m in _TORCH_OOM_MARKERS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

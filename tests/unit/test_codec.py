@@ -376,6 +376,86 @@ def test_a_msgpack_batch_with_a_malformed_element_is_one_parse_error() -> None:
         codec.decode_batch_item(msgspec.Raw(b"\x81\xa6method\xa2\xff\xfe"))
 
 
+# A single request, {"jsonrpc": "2.0", "id": 1, "method": "m", ...}, with one more member after the
+# three (the map header says four or five members).
+MSGPACK_REQUEST_MEMBERS = b"\xa7jsonrpc\xa32.0\xa2id\x01\xa6method\xa1m"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x84" + MSGPACK_REQUEST_MEMBERS + b"\xa2\xff\xfe\x01",  # a key of invalid UTF-8
+        b"\x84" + MSGPACK_REQUEST_MEMBERS + b"\xa1x\xa2\xff\xfe",  # an unknown member's value
+        b"\x84" + MSGPACK_REQUEST_MEMBERS + b"\xa1x\x91\x81\xa1k\xa2\xff\xfe",  # ...deep inside it
+        b"\x85" + MSGPACK_REQUEST_MEMBERS + b"\xa1x\xa2\xff\xfe\xa1x\x01",  # hidden by a repeated key
+        b"\xde\x00\x04" + MSGPACK_REQUEST_MEMBERS + b"\xa2\xff\xfe\x01",  # map 16
+    ],
+    ids=["key", "unknown-member", "nested-in-unknown-member", "repeated-key", "map16-key"],
+)
+def test_a_msgpack_message_with_invalid_utf8_anywhere_outside_params_is_a_parse_error(frame: bytes) -> None:
+    # As in JSON, where the whole frame's UTF-8 is checked: msgspec skips unknown members unread.
+    with pytest.raises(ParseError):
+        Codec("msgpack").decode_frame(frame)
+
+
+@ENCODINGS
+def test_well_formed_unknown_members_of_a_message_are_ignored(encoding: str) -> None:
+    codec = Codec(encoding)  # type: ignore[arg-type]
+    message = {"jsonrpc": "2.0", "id": 1, "method": "m", "x": [1, {"é": "ü"}], "y": None}
+    envelope = codec.decode_frame(encode(encoding, message))
+    assert not isinstance(envelope, list) and isinstance(codec.classify(envelope), Request)
+
+
+def test_a_json_frame_larger_than_a_check_slice_with_characters_across_slices_is_accepted() -> None:
+    # UTF-8 is checked in 1 MiB slices; a 3-byte character straddles every slice boundary here.
+    text = "€" * 800_000
+    payload = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "m", "params": {"t": text}}).encode()
+    payload = payload.replace(b"\\u20ac", "€".encode())
+    assert len(payload) > 2 << 20 and not payload.isascii()
+    assert isinstance(Codec("json").decode_frame(payload), msgspec.Struct)
+
+
+def test_invalid_utf8_far_into_a_large_json_frame_is_a_parse_error_naming_where() -> None:
+    payload = b'{"jsonrpc":"2.0","id":1,"method":"m","params":{"t":"' + "é".encode() * (1 << 20) + b'\xff"}}'
+    with pytest.raises(ParseError) as caught:
+        Codec("json").decode_frame(payload)
+    where = payload.index(b"\xff")
+    assert f"byte {where}" in caught.value.message
+
+
+@ENCODINGS
+def test_an_unknown_params_member_of_a_megabyte_is_named_shortened_not_echoed(encoding: str) -> None:
+    key = "k" * (1 << 20)
+    with pytest.raises(InvalidParams) as caught:
+        Codec(encoding).decode_params(msgspec.Raw(encode(encoding, {"x": 1, key: 2})), Point)  # type: ignore[arg-type]
+    message = caught.value.message
+    assert message.startswith("invalid params: Object contains unknown field `kkk")
+    assert str(1 << 20) in message  # says how long the name was
+    assert len(message) < 300 and str(caught.value) == message
+
+
+@ENCODINGS
+def test_a_wrong_type_deep_under_a_long_key_keeps_its_path_and_stays_short(encoding: str) -> None:
+    class Nested(Params):
+        inner: dict[str, int]
+
+    with pytest.raises(InvalidParams) as caught:
+        Codec(encoding).decode_params(  # type: ignore[arg-type]
+            msgspec.Raw(encode(encoding, {"inner": {"q" * 100_000: "not an int"}})), Nested
+        )
+    assert caught.value.message.endswith("- at `$.inner[...]`")
+    assert len(caught.value.message) < 300
+
+
+def test_error_data_strings_are_shortened_at_any_depth() -> None:
+    error = UnknownHandle(
+        "no such handle", data={"handle": "h" * 100_000, "more": [{"x": "y" * 5000}], "n": 3}
+    )
+    response = error_response(1, error)
+    data = response.error.data
+    assert len(data["handle"]) <= 1024 and len(data["more"][0]["x"]) <= 1024 and data["n"] == 3
+
+
 @pytest.mark.parametrize(
     ("encoding", "payload"), [("json", b"0\x00"), ("msgpack", b"\x00\x00"), ("json", b"42 x")]
 )

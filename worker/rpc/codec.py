@@ -5,15 +5,21 @@ decoders are built once too and cached. Both encodings carry the same messages: 
 MessagePack map with the same string keys, and a batch is an array of them. Binary values are
 MessagePack ``bin`` in MessagePack and standard base64 strings in JSON (msgspec's rules for
 ``bytes``), so a params field declared ``bytes`` accepts either.
+
+Malformed data is refused alike in both encodings: invalid UTF-8 anywhere in a JSON frame, or in a
+MessagePack string the worker reads (every key and unknown member of a message, and whatever its
+method's params decode), is -32700. Messages that quote what the client sent quote it shortened.
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from worker.errors import InvalidParams, InvalidRequest, ParseError, RpcError
+from worker.errors import InvalidParams, InvalidRequest, ParseError, RpcError, bounded, quote
 from worker.rpc.messages import (
     JSONRPC,
     Envelope,
@@ -72,6 +78,7 @@ class Codec:
         self._incoming = self._module.Decoder(Incoming)
         self._envelope = self._module.Decoder(Envelope)
         self._any = self._module.Decoder()
+        self._members = self._module.Decoder(dict[str, msgspec.Raw])
 
     # ---- outgoing -------------------------------------------------------------------------
 
@@ -99,17 +106,17 @@ class Codec:
             # Params stay Raw, and msgspec does not check the UTF-8 of what it skips: without this a
             # frame with invalid UTF-8 in its params would be accepted (and worker/ping would echo it
             # back as invalid JSON). ASCII frames, the common case, skip the check.
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ParseError(f"cannot decode json: invalid UTF-8 at byte {exc.start}") from None
+            _check_utf8(payload)
         try:
             incoming = self._incoming.decode(payload)
-            if isinstance(incoming, list) and self.encoding == "msgpack":
-                # A batch's elements were only skipped over, and MessagePack strings are not checked
-                # when skipped: check the whole batch now, so that a malformed one is one -32700
-                # (as in JSON) rather than a mix of answers. Single messages skip this cost.
-                self._any.decode(payload)
+            if self.encoding == "msgpack":
+                if isinstance(incoming, list):
+                    # A batch's elements were only skipped over, and MessagePack strings are not
+                    # checked when skipped: check the whole batch now, so that a malformed one is one
+                    # -32700 (as in JSON) rather than a mix of answers.
+                    self._any.decode(payload)
+                else:
+                    self._check_members(payload)
             return incoming
         except msgspec.ValidationError as exc:
             # msgspec checks the type before it reaches trailing bytes (`0` followed by junk), so
@@ -118,9 +125,20 @@ class Codec:
                 self._any.decode(payload)
             except _MALFORMED as inner:
                 raise ParseError(f"cannot decode {self.encoding}: {_describe(inner)}") from None
-            raise InvalidRequest(f"a message must be an object or an array: {exc}") from None
+            raise InvalidRequest(f"a message must be an object or an array: {_quote_in(exc)}") from None
         except _MALFORMED as exc:
             raise ParseError(f"cannot decode {self.encoding}: {_describe(exc)}") from None
+
+    def _check_members(self, payload: BytesLike) -> None:
+        """A MessagePack message's keys, and the values of members the Envelope does not know, as
+        strictly as JSON's: msgspec matches a key against the Struct's fields by its bytes and skips
+        an unknown member unread, so invalid UTF-8 there would pass. Costs one shallow decode."""
+        members = self._members.decode(payload)  # every key decoded: invalid UTF-8 raises
+        unknown = [raw for name, raw in members.items() if name not in _ENVELOPE_MEMBERS]
+        if len(members) != _msgpack_map_size(payload):
+            self._any.decode(payload)  # a repeated key: the dict kept one value, check them all
+        for raw in unknown:
+            self._any.decode(raw)
 
     def decode_batch_item(self, raw: msgspec.Raw) -> Envelope | None:
         """A batch element, or None when it is not an object (answered Invalid Request).
@@ -178,7 +196,7 @@ class Codec:
         try:
             return decoder.decode(payload)
         except msgspec.ValidationError as exc:
-            raise InvalidParams(f"invalid params: {exc}") from None
+            raise InvalidParams(f"invalid params: {_quote_in(exc)}") from None
         except _MALFORMED as exc:
             raise _params_malformed(exc) from None
 
@@ -211,6 +229,43 @@ class Codec:
 _MALFORMED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
+_ENVELOPE_MEMBERS = frozenset(Envelope.__struct_fields__)
+
+# msgspec's messages quote names in backticks, the client's too: "Object contains unknown field `k`".
+_BACKTICKED = re.compile(r"`([^`]*)`")
+
+
+def _quote_in(exc: msgspec.ValidationError) -> str:
+    """msgspec's message with each quoted name shortened: an unknown member of 10 MB is named, not
+    echoed, and the path at the end (``- at `$.x```) stays."""
+    return _BACKTICKED.sub(lambda m: f"`{quote(m.group(1))}`", str(exc))
+
+
+def _check_utf8(payload: BytesLike) -> None:
+    """Raise ParseError unless payload is UTF-8, in slices, so that checking a 256 MB frame does
+    not build a 256 MB (or, with one emoji, a 1 GB) str."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(payload)
+    step = 1 << 20
+    try:
+        for start in range(0, len(view), step):
+            decoder.decode(view[start : start + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        # exc.start counts from the slice that failed (give or take a character split between two).
+        raise ParseError(f"cannot decode json: invalid UTF-8 near byte {start + exc.start}") from None
+
+
+def _msgpack_map_size(payload: BytesLike) -> int:
+    """The entry count in a MessagePack map's header (the payload decoded as a map already)."""
+    first = payload[0]
+    if first == 0xDE:
+        return int.from_bytes(payload[1:3], "big")
+    if first == 0xDF:
+        return int.from_bytes(payload[1:5], "big")
+    return first & 0x0F
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
@@ -226,5 +281,5 @@ def _params_malformed(exc: BaseException) -> RpcError:
 
 
 def error_response(id: Id, error: RpcError, *, data: Any = msgspec.UNSET) -> ErrorResponse:
-    payload = error.data if error.data is not None else data
+    payload = bounded(error.data) if error.data is not None else data
     return ErrorResponse(id=id, error=ErrorObject(error.code, error.message, payload))

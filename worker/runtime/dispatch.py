@@ -19,6 +19,7 @@ import msgspec
 
 from worker.config import Config
 from worker.errors import (
+    MAX_TRACEBACK_CHARS,
     InvalidRequest,
     MethodNotFound,
     Overloaded,
@@ -27,6 +28,9 @@ from worker.errors import (
     RpcError,
     ShuttingDown,
     WorkerError,
+    bounded,
+    is_out_of_memory,
+    shorten,
 )
 from worker.rpc.codec import Codec, error_response
 from worker.rpc.messages import (
@@ -55,14 +59,16 @@ Reply = Callable[[Response], None]
 
 
 def describe_exception(exc: BaseException, *, debug: bool) -> dict[str, Any]:
-    """error.data for an exception: its type and message, and its traceback in --debug mode."""
+    """error.data for an exception: its type and message, and its traceback in --debug mode.
+
+    Both texts are bounded (``shorten``): an exception's message can quote what the client sent."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     if isinstance(exc, RpcError):
         name = cls.__name__
-    data: dict[str, Any] = {"type": name, "message": str(exc)}
+    data: dict[str, Any] = {"type": name, "message": shorten(str(exc))}
     if debug:
-        data["traceback"] = "".join(traceback.format_exception(exc))
+        data["traceback"] = shorten("".join(traceback.format_exception(exc)), MAX_TRACEBACK_CHARS)
     return data
 
 
@@ -70,11 +76,11 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
     data = describe_exception(exc, debug=debug)
     if isinstance(exc, RpcError):
         if exc.data:
-            data.update(exc.data)
+            data.update({key: bounded(value) for key, value in exc.data.items()})
         # Built here rather than with error_response(), which would send exc.data alone and lose
         # the type and message that protocol.md promises in every error.data.
         return ErrorResponse(id=id, error=ErrorObject(exc.code, exc.message, data))
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+    if is_out_of_memory(exc):
         return error_response(id, ResourceExhausted(f"out of memory: {exc}"), data=data)
     return error_response(id, WorkerError(f"{type(exc).__name__}: {exc}"), data=data)
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from worker.errors import UnsupportedTask
+from worker.models.inputs.sources import TEXT_ONLY
 from worker.models.inputs.spec import InputObject
 from worker.models.registry import ModelRegistry
 from worker.models.running import infer
@@ -27,7 +28,7 @@ def embed_texts(state: Any, handle: str, texts: list[str], ctx: RequestContext |
             "'sentence-embeddings'"
         )
     params = task.validate({})
-    items = [task.load_input(InputObject(text=text), _no_tensors) for text in texts]
+    items = [task.load_input(InputObject(text=text), TEXT_ONLY) for text in texts]
     if not items:
         return np.zeros((0, task.dimension), dtype=np.float32)
     loaded.enter()
@@ -36,7 +37,3 @@ def embed_texts(state: Any, handle: str, texts: list[str], ctx: RequestContext |
     finally:
         loaded.exit()
     return np.stack(outputs).astype(np.float32, copy=False)
-
-
-def _no_tensors(handle: str) -> Any:
-    raise AssertionError("text inputs never name tensors")

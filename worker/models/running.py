@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from worker.errors import InvalidParams
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import Input, as_object
 from worker.models.registry import LoadedModel, ModelRegistry
 from worker.runtime.context import RequestContext
@@ -33,10 +34,12 @@ def run(
         raise InvalidParams(
             f"keep: true needs a task whose outputs are tensors; {task.task_name} returns values"
         )
-    lookup = _tensor_lookup(state)
+    # Tensors, files and the operator's bounds on them (--input-root, --max-input-bytes,
+    # --max-image-pixels), from the worker's config.
+    sources = InputSources.for_state(state)
     loaded.enter()
     try:
-        items = [task.load_input(as_object(value), lookup) for value in values]
+        items = [task.load_input(as_object(value), sources) for value in values]
         if ctx is not None:
             ctx.check_cancelled()
         outputs = infer(loaded, items, params, ctx)
@@ -56,15 +59,6 @@ def infer(loaded: LoadedModel, items: list[Any], params: Any, ctx: RequestContex
     if batcher is not None:
         return batcher.submit(items, params, task.batch_key(params), ctx)
     return task.infer(items, params, ctx)
-
-
-def _tensor_lookup(state: WorkerState) -> Any:
-    def lookup(handle: str) -> Any:
-        from worker.tensors.store import TensorStore
-
-        return state.service(TensorStore).get_array(handle)
-
-    return lookup
 
 
 def _keep(state: WorkerState, outputs: list[Any], is_batch: bool) -> Any:

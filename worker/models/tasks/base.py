@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from worker.errors import InvalidParams
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.sources import ModelSource
 from worker.runtime.context import RequestContext
@@ -54,10 +55,6 @@ class LoadContext:
         return {"dtype": self.dtype, "trust_remote_code": self.trust_remote_code, **self.options}
 
 
-# Turns a tensor handle into its array (the TensorStore's get_array).
-TensorLookup = Callable[[str], Any]
-
-
 class Task(ABC):
     name: ClassVar[str]
     Parameters: ClassVar[type[TaskParameters]] = NoParameters
@@ -81,7 +78,9 @@ class Task(ABC):
             raise InvalidParams(f"parameters for {self.task_name}: {exc}") from None
 
     @abstractmethod
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any: ...
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
+        """One wire input as the model takes it; ``sources`` gives kept tensors, files and the
+        operator's bounds on them (see worker.models.inputs.sources)."""
 
     @abstractmethod
     def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]: ...

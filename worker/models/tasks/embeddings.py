@@ -18,9 +18,10 @@ from typing import Any
 
 from worker.errors import UnsupportedTask
 from worker.models import runtime
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup
+from worker.models.tasks.base import LoadContext, Task, TaskParameters
 from worker.runtime.context import RequestContext
 
 _POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
@@ -200,7 +201,7 @@ class _Encoder(Task):
         self.max_length = max_length
         self.lower_case = lower_case
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         text = load_text(value, self.task_name)
         return text.lower() if self.lower_case else text
 

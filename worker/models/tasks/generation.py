@@ -15,9 +15,10 @@ from typing import Any
 
 from worker.errors import InvalidInput, InvalidParams
 from worker.models import runtime
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup, TokenizedTask, given
+from worker.models.tasks.base import LoadContext, Task, TaskParameters, TokenizedTask, given
 from worker.runtime.context import RequestContext
 
 # Used when neither the request nor the model's generation config says how long to generate.
@@ -158,7 +159,7 @@ class TextGeneration(TokenizedTask):
         model = AutoModelForCausalLM.from_pretrained(lc.path, **lc.pretrained_kwargs())
         return cls(lc.task, model.to(lc.device).eval(), tokenizer, lc.device)
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         if value.kind == "messages":
             if not getattr(self.tokenizer, "chat_template", None):
                 raise InvalidInput(
@@ -218,7 +219,7 @@ class _Seq2Seq(TokenizedTask):
         model = AutoModelForSeq2SeqLM.from_pretrained(lc.path, **lc.pretrained_kwargs())
         return cls(lc.task, model.to(lc.device).eval(), tokenizer, lc.device)
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         return load_text(value, self.task_name)
 
     def prefix(self, params: Any) -> str:

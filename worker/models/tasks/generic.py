@@ -13,9 +13,10 @@ from typing import Any
 
 from worker.models.inputs.audio import load_audio
 from worker.models.inputs.image import load_image
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TensorLookup
+from worker.models.tasks.base import LoadContext, Task
 from worker.models.tasks.pipelined import build_pipeline
 from worker.runtime.context import RequestContext
 
@@ -45,11 +46,11 @@ class GenericPipeline(Task):
     def batch_key(self, params: Any) -> bytes:
         return repr(sorted(params.items())).encode()
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         if self.modality == "image":
-            return load_image(value, tensors, self.task_name)
+            return load_image(value, sources, self.task_name)
         if self.modality == "audio":
-            return load_audio(value, self.sampling_rate, tensors, self.task_name)
+            return load_audio(value, self.sampling_rate, sources, self.task_name)
         return load_text(value, self.task_name)
 
     def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:

@@ -11,9 +11,10 @@ from typing import Any, ClassVar, Literal
 
 from worker.models.inputs.audio import load_audio
 from worker.models.inputs.image import load_image
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TensorLookup, given
+from worker.models.tasks.base import LoadContext, Task, given
 from worker.runtime.context import RequestContext
 
 Modality = Literal["text", "audio", "image"]
@@ -59,11 +60,11 @@ class PipelineTask(Task):
         extractor = getattr(self.pipe, "feature_extractor", None)
         return int(getattr(extractor, "sampling_rate", 16_000))
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         if self.modality == "audio":
-            return load_audio(value, self.sampling_rate, tensors, self.task_name)
+            return load_audio(value, self.sampling_rate, sources, self.task_name)
         if self.modality == "image":
-            return load_image(value, tensors, self.task_name)
+            return load_image(value, sources, self.task_name)
         return load_text(value, self.task_name)
 
     def call_kwargs(self, params: Any) -> dict[str, Any]:

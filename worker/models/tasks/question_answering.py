@@ -15,9 +15,10 @@ import numpy as np
 
 from worker.errors import InvalidInput, InvalidParams
 from worker.models import runtime
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_question
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup, TokenizedTask
+from worker.models.tasks.base import LoadContext, Task, TaskParameters, TokenizedTask
 from worker.runtime.context import RequestContext
 
 
@@ -56,7 +57,7 @@ class QuestionAnswering(TokenizedTask):
             raise InvalidParams("doc_stride must be smaller than max_seq_len")
         return params
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         return load_question(value, self.task_name)
 
     def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:

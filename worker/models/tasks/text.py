@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from worker.errors import InvalidInput, InvalidParams
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import TaskParameters, TensorLookup
+from worker.models.tasks.base import TaskParameters
 from worker.models.tasks.pipelined import PipelineTask
 
 
@@ -76,7 +77,7 @@ class FillMask(PipelineTask):
     pipeline_task = "fill-mask"
     Parameters = FillMaskParameters
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
         text = load_text(value, self.task_name)
         mask = self.pipe.tokenizer.mask_token
         if mask is None or mask not in text:

@@ -14,8 +14,9 @@ from typing import Any
 
 from worker.errors import InvalidParams
 from worker.models.inputs.image import load_image
+from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TensorLookup
+from worker.models.tasks.base import LoadContext, Task, TaskParameters
 from worker.models.tasks.generation import GenerationParameters, generate
 from worker.models.tasks.pipelined import PipelineTask
 from worker.models.tasks.text import ClassificationParameters
@@ -96,8 +97,8 @@ class ImageToText(Task):
         model = AutoModelForImageTextToText.from_pretrained(lc.path, **lc.pretrained_kwargs())
         return cls(lc.task, model.to(lc.device).eval(), processor, image_processor, tokenizer, lc.device)
 
-    def load_input(self, value: InputObject, tensors: TensorLookup) -> Any:
-        return load_image(value, tensors, self.task_name)
+    def load_input(self, value: InputObject, sources: InputSources) -> Any:
+        return load_image(value, sources, self.task_name)
 
     def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:
         results = []

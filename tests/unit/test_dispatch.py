@@ -6,8 +6,10 @@ whose behaviour the tests steer through a per-worker ``Probe`` service.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,19 +227,24 @@ def test_every_request_gets_exactly_one_response(worker: MemoryWorker) -> None:
 # ---- cancellation ---------------------------------------------------------------------------
 
 
-def test_cancel_is_answered_at_once_even_when_the_handler_ignores_it(worker: MemoryWorker) -> None:
+def test_cancel_is_answered_at_once_even_when_the_handler_ignores_it(
+    worker: MemoryWorker, caplog: pytest.LogCaptureFixture
+) -> None:
     probe = worker.state.service(Probe)
     request(worker, "c1", "t/block")
     probe.wait_started()
-    started = time.monotonic()
     cancel(worker, "c1")
-    # Answered by the cancel itself, on the reading thread, not by the stuck handler.
+    # Answered by the cancel itself, on the reading thread, before cancel() returned, while the
+    # handler is still blocked (only the test releases it): it did not wait for the handler.
     assert [code(m) for m in worker.outbox.responses_to("c1")] == [-32800]
-    assert time.monotonic() - started < 3
     assert worker.dispatcher.inflight == 0
     assert worker.dispatcher.running_handlers == 1
-    probe.release.set()
-    worker.wait_idle()
+    assert worker.dispatcher.abandoned_handlers == 1
+    with caplog.at_level("INFO", logger="worker.dispatch"):
+        probe.release.set()
+        worker.wait_idle()
+    assert worker.dispatcher.abandoned_handlers == 0
+    assert any("t/block (id 'c1') stopped" in r.getMessage() for r in caplog.records)
     # The late result was dropped.
     assert [code(m) for m in worker.outbox.responses_to("c1")] == [-32800]
 
@@ -265,22 +272,92 @@ def test_cancel_for_an_unknown_or_answered_id_and_malformed_cancels_are_ignored(
     assert worker.outbox.snapshot() == before
 
 
-def test_a_request_cancelled_before_its_handler_starts_never_runs(make_worker: Any) -> None:
-    worker = make_worker(max_inflight=1)
+class HeldExecutor:
+    """Stands in for the handler pool: keeps what is submitted until the test runs it."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self.held.append((fn, args))
+
+    def run_held(self) -> None:
+        for fn, args in self.held:
+            fn(*args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.run_held()
+
+
+def test_a_request_cancelled_before_its_handler_starts_never_runs(worker: MemoryWorker) -> None:
+    # Admission keeps requests from waiting for a thread (see the pool tests below), but between
+    # submit and start a handler is still queued for a moment: hold it there and cancel it.
+    pool = HeldExecutor()
+    worker.dispatcher._executor = pool  # type: ignore[assignment]
+    request(worker, "queued", "t/echo", {"value": "should not run"})
+    assert len(pool.held) == 1
+    cancel(worker, "queued")
+    assert [code(m) for m in worker.outbox.responses_to("queued")] == [-32800]
+    assert worker.dispatcher.abandoned_handlers == 0  # it never started: no thread is stuck
+    pool.held, held = [], pool.held
+    for fn, args in held:
+        fn(*args)
+    assert "should not run" not in worker.state.service(Probe).ran
+    assert [code(m) for m in worker.outbox.responses_to("queued")] == [-32800]
+    assert worker.dispatcher.running_handlers == 0 and worker.dispatcher.abandoned_handlers == 0
+
+
+# ---- handlers that outlive their request ----------------------------------------------------
+
+
+def fill_pool_with_abandoned_handlers(worker: MemoryWorker) -> int:
+    """Start and cancel blockers until they hold every handler thread; returns how many."""
     probe = worker.state.service(Probe)
-    # Occupy every handler thread with cancelled-but-running blockers, so the next call queues.
-    for i in range(worker.dispatcher.handler_threads):
+    threads = worker.dispatcher.handler_threads
+    for i in range(threads):
         request(worker, f"b{i}", "t/block")
         probe.wait_started()
         cancel(worker, f"b{i}")
-    request(worker, "queued", "t/echo", {"value": "should not run"})
-    cancel(worker, "queued")
-    assert [code(m) for m in worker.outbox.responses_to("queued")] == [-32800]
+        assert [code(m) for m in worker.outbox.responses_to(f"b{i}")] == [-32800]
+    assert worker.dispatcher.abandoned_handlers == threads
+    return threads
+
+
+def test_when_abandoned_handlers_hold_every_thread_requests_are_refused_not_queued(make_worker: Any) -> None:
+    worker = make_worker(max_inflight=1)
+    probe = worker.state.service(Probe)
+    threads = fill_pool_with_abandoned_handlers(worker)
+    assert threads == 2 * 1 + 16
+    request(worker, "next", "t/echo", {"value": "would wait for ever"})
+    (refused,) = worker.outbox.responses_to("next")
+    assert code(refused) == -32001
+    assert "abandoned_handlers" in refused["error"]["message"] and str(threads) in refused["error"]["message"]
+    # A notification call would wait for a thread as well: dropped, like one past its own bound.
+    worker.feed({"jsonrpc": "2.0", "method": "t/echo", "params": {"value": "notified"}})
+    # Inline methods still answer, and worker/info counts what is stuck.
+    request(worker, "ping", "worker/ping", [1])
+    assert worker.outbox.response("ping")["result"] == [1]
+    request(worker, "info", "worker/info")
+    info = worker.outbox.response("info")["result"]
+    assert info["abandoned_handlers"] == threads and info["running_handlers"] == threads
+    assert info["handler_threads"] == threads and info["inflight"] == 0
+    # Once they return, their threads are free again.
     probe.release.set()
     worker.wait_idle()
+    assert worker.dispatcher.abandoned_handlers == 0
+    request(worker, "after", "t/echo", {"value": "after"})
+    assert worker.outbox.response("after")["result"] == "after"
     worker.close()
-    assert "should not run" not in probe.ran
-    assert [code(m) for m in worker.outbox.responses_to("queued")] == [-32800]
+    assert probe.ran == ["after"], "the dropped notification ran"
+
+
+def test_a_handler_that_stops_when_cancelled_is_abandoned_only_until_it_returns(worker: MemoryWorker) -> None:
+    request(worker, 1, "t/cooperative")
+    worker.state.service(Probe).wait_started()
+    cancel(worker, 1)
+    worker.wait_idle()
+    assert worker.dispatcher.abandoned_handlers == 0
+    assert [code(m) for m in worker.outbox.responses_to(1)] == [-32800]
 
 
 # ---- admission ------------------------------------------------------------------------------
@@ -298,6 +375,44 @@ def test_an_id_already_in_flight_is_refused_and_reusable_once_answered(worker: M
     request(worker, 1, "t/echo", {"value": "again"})
     worker.wait_idle()
     assert worker.outbox.responses_to(1)[-1]["result"] == "again"
+
+
+@pytest.mark.parametrize("method", ["worker/ping", "worker/info", "t/inline"])
+def test_an_inline_method_with_an_id_in_flight_is_refused_too(worker: MemoryWorker, method: str) -> None:
+    probe = worker.state.service(Probe)
+    request(worker, 5, "t/block")
+    probe.wait_started()
+    request(worker, 5, method)
+    (refused,) = worker.outbox.responses_to(5)
+    assert code(refused) == -32600 and "already in flight" in refused["error"]["message"]
+    assert worker.state.service(Probe).threads == [], "the inline method ran"
+    probe.release.set()
+    worker.wait_idle()
+    assert [m.get("result", code(m)) for m in worker.outbox.responses_to(5)] == [-32600, "late result"]
+
+
+def test_ids_repeated_within_a_batch_are_refused_whatever_the_method(worker: MemoryWorker) -> None:
+    worker.feed(
+        [
+            {"jsonrpc": "2.0", "id": 7, "method": "worker/ping", "params": ["first"]},
+            {"jsonrpc": "2.0", "id": 7, "method": "worker/ping", "params": ["second"]},
+            {"jsonrpc": "2.0", "id": "e", "method": "t/echo", "params": {"value": "first"}},
+            {"jsonrpc": "2.0", "id": "e", "method": "t/echo", "params": {"value": "second"}},
+            {"jsonrpc": "2.0", "id": "e", "method": "worker/info"},
+            # The method is checked first (protocol.md §4): both are unknown, whatever their ids.
+            {"jsonrpc": "2.0", "id": 9, "method": "no/such"},
+            {"jsonrpc": "2.0", "id": 9, "method": "no/such"},
+        ]
+    )
+    batch = worker.outbox.wait_for(lambda m: isinstance(m, list))
+    by_id: dict[Any, list[Any]] = {}
+    for answer in batch:
+        by_id.setdefault(answer["id"], []).append(answer.get("result", code(answer)))
+    assert sorted(by_id[7], key=str) == [-32600, ["first"]]
+    assert sorted(by_id["e"], key=str) == [-32600, -32600, "first"]
+    assert by_id[9] == [-32601, -32601]
+    worker.close()
+    assert worker.state.service(Probe).ran == ["first"]
 
 
 def test_past_max_inflight_requests_are_refused_at_once_while_inline_ping_works(make_worker: Any) -> None:
@@ -338,7 +453,8 @@ def test_notifications_past_their_own_bound_are_dropped_not_queued(make_worker: 
     assert worker.outbox.response(1)["result"] == 1
     probe.release.set()
     worker.wait_idle()
-    assert not probe.started.acquire(timeout=0.2), "a dropped notification ran"
+    worker.close()  # runs whatever was queued: a notification that was not dropped would run now
+    assert not probe.started.acquire(blocking=False), "a dropped notification ran"
     assert all("id" in m for m in worker.outbox.snapshot()), "a notification was answered"
 
 
@@ -576,6 +692,75 @@ def test_a_batch_is_answered_once_all_its_requests_are(worker: MemoryWorker) -> 
     ]
 
 
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_a_batch_over_max_inflight_is_refused_as_a_whole_before_any_of_it_runs(
+    make_worker: Any, encoding: str
+) -> None:
+    worker = make_worker(encoding=encoding, max_inflight=4)
+    calls = [{"jsonrpc": "2.0", "id": i, "method": "t/echo", "params": {"value": i}} for i in range(5)]
+    worker.feed(calls)
+    (refused,) = worker.outbox.snapshot()
+    assert refused["id"] is None and code(refused) == -32600
+    assert "the limit is 4 (--max-inflight)" in refused["error"]["message"]
+    worker.feed(calls[:4])
+    batch = worker.outbox.wait_for(lambda m: isinstance(m, list))
+    assert sorted(m["result"] for m in batch) == [0, 1, 2, 3]
+    worker.close()
+    assert sorted(worker.state.service(Probe).ran) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_a_huge_batch_is_refused_without_decoding_its_elements(make_worker: Any, encoding: str) -> None:
+    # The attack of issue 9: 10 MB of tiny elements once took 5 GB and ended in one -32603.
+    worker = make_worker(encoding=encoding)
+    payload = worker.encode([1] * 5_000_000)
+    tracemalloc.start()
+    try:
+        worker.dispatcher.handle_frame(payload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (refused,) = worker.outbox.snapshot()
+    assert refused["id"] is None and code(refused) == -32600
+    assert "the limit is 256" in refused["error"]["message"]
+    # One Raw per element would be 5,000,000 objects (over 200 MB); nothing of the kind was built.
+    assert peak < 1_000_000, f"{peak} bytes allocated to refuse the batch"
+
+
+def test_a_json_batch_with_many_commas_inside_its_elements_is_counted_by_elements(make_worker: Any) -> None:
+    worker = make_worker(max_inflight=2)
+    many = list(range(50))  # 49 commas inside one element
+    worker.feed(
+        [{"jsonrpc": "2.0", "id": i, "method": "t/echo", "params": {"value": many}} for i in range(2)]
+    )
+    batch = worker.outbox.wait_for(lambda m: isinstance(m, list))
+    assert [m["result"] for m in batch] == [many, many]
+    worker.feed(
+        [{"jsonrpc": "2.0", "id": i, "method": "t/echo", "params": {"value": many}} for i in range(3)]
+    )
+    refused = worker.outbox.wait_for(lambda m: isinstance(m, dict) and m.get("id", 0) is None)
+    assert code(refused) == -32600 and "more than 2 elements" in refused["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+def test_a_batch_whose_answers_could_not_fit_one_frame_is_refused_before_it_runs(
+    make_worker: Any, encoding: str
+) -> None:
+    worker = make_worker(encoding=encoding, max_frame_bytes=1000)
+    calls = [
+        {"jsonrpc": "2.0", "id": f"id-{i}", "method": "t/echo", "params": {"value": i}} for i in range(20)
+    ]
+    worker.feed(calls)
+    (refused,) = worker.outbox.snapshot()
+    assert refused["id"] is None and code(refused) == -32600
+    assert "over the frame limit of 1000 bytes" in refused["error"]["message"]
+    worker.feed(calls[:5])  # five short errors fit in 1000 bytes: the batch runs
+    batch = worker.outbox.wait_for(lambda m: isinstance(m, list))
+    assert sorted(m["result"] for m in batch) == [0, 1, 2, 3, 4]
+    worker.close()
+    assert sorted(worker.state.service(Probe).ran) == [0, 1, 2, 3, 4]
+
+
 # ---- shutdown -------------------------------------------------------------------------------
 
 
@@ -618,6 +803,57 @@ def test_a_cancelled_shutdown_still_stops_the_worker(worker: MemoryWorker) -> No
     deadline = time.monotonic() + 5
     while not worker.stops and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert worker.stops == [("shutdown", 0)]
+
+
+def test_a_shutdown_sent_as_a_notification_drains_and_stops_the_worker(worker: MemoryWorker) -> None:
+    probe = worker.state.service(Probe)
+    request(worker, 1, "t/block")
+    probe.wait_started()
+    worker.feed({"jsonrpc": "2.0", "method": "worker/shutdown", "params": {"grace_seconds": 30}})
+    wait_until_draining(worker)
+    assert worker.stops == []
+    probe.release.set()
+    assert worker.outbox.response(1)["result"] == "late result"
+    deadline = time.monotonic() + 5
+    while not worker.stops and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.stops == [("shutdown", 0)]
+    assert worker.outbox.responses_to(None) == []  # a notification is never answered
+
+
+@pytest.mark.parametrize(
+    "grace",
+    [math.inf, -math.inf, math.nan, 1e300, -1.0, 3600.5],
+    ids=["inf", "-inf", "nan", "1e300", "-1", "3600.5"],
+)
+def test_a_grace_that_is_not_a_finite_0_to_3600_is_invalid_params_and_nothing_drains(
+    make_worker: Any, grace: float
+) -> None:
+    worker = make_worker(encoding="msgpack")  # MessagePack carries inf and NaN; JSON cannot
+    request(worker, 1, "worker/shutdown", {"grace_seconds": grace})
+    answer = worker.outbox.response(1)
+    assert code(answer) == -32602 and "grace_seconds" in answer["error"]["message"]
+    worker.feed({"jsonrpc": "2.0", "method": "worker/shutdown", "params": {"grace_seconds": grace}})
+    request(worker, 2, "t/echo", {"value": "still serving"})
+    assert worker.outbox.response(2)["result"] == "still serving"
+    worker.close()
+    assert not worker.dispatcher._draining and worker.stops == []
+
+
+def test_a_grace_of_1e400_in_json_is_invalid_params(worker: MemoryWorker) -> None:
+    worker.dispatcher.handle_frame(
+        b'{"jsonrpc":"2.0","id":1,"method":"worker/shutdown","params":{"grace_seconds":1e400}}'
+    )
+    assert code(worker.outbox.response(1)) == -32602
+    assert not worker.dispatcher._draining
+
+
+@pytest.mark.parametrize("grace", [0, 3600])
+def test_a_grace_at_either_end_of_its_range_is_accepted(worker: MemoryWorker, grace: float) -> None:
+    request(worker, 1, "worker/shutdown", {"grace_seconds": grace})
+    assert worker.outbox.response(1)["result"] == {"completed": True, "cancelled": 0}
+    worker.wait_idle()
     assert worker.stops == [("shutdown", 0)]
 
 

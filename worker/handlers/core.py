@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Annotated
 
 import msgspec
 
 from worker import PROTOCOL_VERSION, __version__
+from worker.config import MAX_SHUTDOWN_GRACE_SECONDS
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.process_stats import peak_rss_bytes, rss_bytes
@@ -34,6 +36,8 @@ class InfoResult(msgspec.Struct):
     uptime_seconds: float
     inflight: int
     running_handlers: int
+    abandoned_handlers: int
+    handler_threads: int
     requests_total: int
     rss_bytes: int | None
     peak_rss_bytes: int | None
@@ -60,6 +64,8 @@ def info(params: InfoParams, ctx: RequestContext) -> InfoResult:
         uptime_seconds=round(state.uptime_seconds, 3),
         inflight=dispatcher.inflight,
         running_handlers=dispatcher.running_handlers,
+        abandoned_handlers=dispatcher.abandoned_handlers,
+        handler_threads=dispatcher.handler_threads,
         requests_total=dispatcher.requests_total,
         rss_bytes=rss_bytes(),
         peak_rss_bytes=peak_rss_bytes(),
@@ -74,7 +80,8 @@ def info(params: InfoParams, ctx: RequestContext) -> InfoResult:
 
 
 class ShutdownParams(Params):
-    grace_seconds: float | None = None
+    # Finite and bounded like --shutdown-grace: inf, NaN or 1e300 are -32602, before any draining.
+    grace_seconds: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_SHUTDOWN_GRACE_SECONDS)] | None = None
 
 
 class ShutdownResult(msgspec.Struct):
@@ -85,12 +92,16 @@ class ShutdownResult(msgspec.Struct):
 @handlers.method("worker/shutdown")
 def shutdown(params: ShutdownParams, ctx: RequestContext) -> ShutdownResult:
     """Stop taking requests, let those in flight finish within the grace period, cancel the rest,
-    answer, and exit 0."""
+    answer, and exit 0. Sent as a notification, the same without the answer."""
     state = ctx.state
     dispatcher = state.dispatcher
     grace = params.grace_seconds if params.grace_seconds is not None else state.config.shutdown_grace_seconds
     dispatcher.begin_draining()
-    completed = dispatcher.wait_idle(max(grace, 0.0), ignore=ctx.id)
-    cancelled = 0 if completed else dispatcher.cancel_all(ignore=ctx.id)
-    ctx.after_response(lambda: state.stop_requested("shutdown", 0))
+    try:
+        completed = dispatcher.wait_idle(grace, ignore=ctx.id)
+        cancelled = 0 if completed else dispatcher.cancel_all(ignore=ctx.id)
+    finally:
+        # Whatever happened above, a worker that has begun draining must go on to stop: it takes no
+        # new requests, so staying up would only answer -32003 until its input ends.
+        ctx.after_response(lambda: state.stop_requested("shutdown", 0))
     return ShutdownResult(completed=completed, cancelled=cancelled)

@@ -10,6 +10,7 @@ import ctypes
 import math
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from worker.errors import InvalidParams
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Handlers
+from worker.runtime.state import WorkerState
 
 handlers = Handlers()
 
@@ -69,19 +71,56 @@ class HangParams(Params):
     # true: hold the GIL the whole time (like a stuck C extension): the whole worker freezes and
     # stops answering worker/ping. false: a Python busy loop that ignores cancellation.
     hold_gil: bool = False
+    # A key: instead of busy-looping, wait (using no CPU, still deaf to cancellation) until
+    # test/release is called with this key or ``seconds`` pass. Lets a test decide when a stuck
+    # handler ends instead of guessing how long it must last.
+    release: str | None = None
 
 
 class HangResult(msgspec.Struct):
     hung_seconds: float
 
 
+class Releases:
+    """The keys test/release has been called with, and the hangs waiting on each."""
+
+    def __init__(self, state: WorkerState) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+        self._waiting: dict[str, int] = {}
+
+    def event(self, key: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(key, threading.Event())
+
+    def wait(self, key: str, seconds: float) -> None:
+        event = self.event(key)
+        with self._lock:
+            self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            event.wait(seconds)
+        finally:
+            with self._lock:
+                self._waiting[key] -= 1
+
+    def release(self, key: str) -> int:
+        self.event(key).set()
+        with self._lock:
+            return self._waiting.get(key, 0)
+
+
 @handlers.method("test/hang")
 def hang(params: HangParams, ctx: RequestContext) -> HangResult:
-    """Busy-loop for ``seconds`` and never look at cancellation."""
+    """Busy-loop for ``seconds`` and never look at cancellation; with ``release``, wait for
+    test/release instead, as deaf to cancellation."""
+    if params.seconds < 0 or not math.isfinite(params.seconds):
+        raise InvalidParams("seconds must be a finite number, not negative")
     # Reported before it begins, so a client can act while it runs instead of guessing when it started.
     ctx.progress({"hanging": True})
     start = time.monotonic()
-    if params.hold_gil:
+    if params.release is not None:
+        ctx.state.service(Releases).wait(params.release, params.seconds)
+    elif params.hold_gil:
         _sleep_holding_gil(params.seconds)
     else:
         deadline = start + params.seconds
@@ -100,6 +139,21 @@ def _sleep_holding_gil(seconds: float) -> None:
         if whole:
             libc.sleep(ctypes.c_uint(whole))
         libc.usleep(ctypes.c_uint(int((seconds - whole) * 1_000_000)))
+
+
+class ReleaseParams(Params):
+    key: str
+
+
+class ReleaseResult(msgspec.Struct):
+    waiting: int
+
+
+@handlers.method("test/release", inline=True)
+def release(params: ReleaseParams, ctx: RequestContext) -> ReleaseResult:
+    """End every test/hang waiting on ``key``, and those that will (the key stays released).
+    Answered on the reader thread, so even a worker whose handler threads are all stuck takes it."""
+    return ReleaseResult(waiting=ctx.state.service(Releases).release(params.key))
 
 
 class CrashParams(Params):

@@ -4,12 +4,22 @@ Threads: frames arrive on the reader thread, which decodes them, answers inline 
 hands every other request to a handler thread. So ``worker/ping`` and ``$/cancelRequest`` are never
 queued behind slow work. A request's response is written by whoever finishes it first: its handler
 thread, or the reader thread answering a cancellation. ``Call.finish`` makes that exactly once.
+
+Handler threads are a fixed pool. A handler that ignores cancellation keeps its thread after its
+request was answered -32800 (it is *abandoned*); admission counts those threads, so once requests,
+notification calls and abandoned handlers would take every thread, new requests are refused -32001
+instead of waiting behind the pool for ever. Abandoned handlers never hold up the worker's exit.
+
+Batches are bounded before their elements are decoded (``BatchLimit``: at most --max-inflight
+elements) and before any of them runs (``batch_floor_bytes``: their response must be able to fit
+--max-frame-bytes); a batch over either bound is refused as a whole with one -32600.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +42,7 @@ from worker.errors import (
     is_out_of_memory,
     shorten,
 )
+from worker.rpc.batch_limit import BatchLimit
 from worker.rpc.codec import Codec, error_response
 from worker.rpc.messages import (
     CancelParams,
@@ -49,6 +60,7 @@ from worker.rpc.messages import (
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Method
 from worker.runtime.state import WorkerState
+from worker.runtime.writer import batch_floor_bytes
 
 log = logging.getLogger("worker.dispatch")
 
@@ -88,7 +100,7 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
 class Call:
     """One request in flight."""
 
-    __slots__ = ("id", "method", "ctx", "reply", "_lock", "done")
+    __slots__ = ("id", "method", "ctx", "reply", "_lock", "done", "running", "abandoned_at")
 
     def __init__(self, id: int | str, method: str, ctx: RequestContext, reply: Reply) -> None:
         self.id = id
@@ -97,6 +109,10 @@ class Call:
         self.reply = reply
         self._lock = threading.Lock()
         self.done = False
+        # Both guarded by the Dispatcher's lock: whether the handler runs now, and since when it has
+        # run on after its request was answered without it (monotonic; None if it was not).
+        self.running = False
+        self.abandoned_at: float | None = None
 
     def finish(self, response: Response) -> bool:
         """Send the response unless one was already sent. True if this call sent it."""
@@ -155,11 +171,14 @@ class Dispatcher:
         self._draining = False
         self._running_handlers = 0
         self._notifications = 0  # notification calls queued or running on the handler pool
+        self._abandoned = 0  # handlers still running after their request was answered without them
         self.requests_total = 0
         # Handler threads: one per request and one per notification call in flight at most, plus
         # room for cancelled requests whose code does not check for cancellation and still runs.
+        # Admission keeps what needs a thread within this (see _pool_full).
         self.handler_threads = 2 * config.max_inflight + 16
         self._executor = ThreadPoolExecutor(max_workers=self.handler_threads, thread_name_prefix="handler")
+        self._batch_limit = BatchLimit(codec.encoding, config.max_inflight)
 
     # ---- stats ----------------------------------------------------------------------------
 
@@ -178,9 +197,26 @@ class Dispatcher:
     def running_handlers(self) -> int:
         return self._running_handlers
 
+    @property
+    def abandoned_handlers(self) -> int:
+        """Handlers still running after their request was answered without them (cancelled)."""
+        return self._abandoned
+
     # ---- frames ---------------------------------------------------------------------------
 
     def handle_frame(self, payload: bytes) -> None:
+        excess = self._batch_limit.excess(payload)
+        if excess is not None:
+            self.send(
+                error_response(
+                    None,
+                    InvalidRequest(
+                        f"a batch of {excess} elements; the limit is {self._batch_limit.limit} "
+                        "(--max-inflight): nothing in it was run"
+                    ),
+                )
+            )
+            return
         try:
             incoming = self.codec.decode_frame(payload)
         except RpcError as exc:
@@ -214,12 +250,28 @@ class Dispatcher:
             message = self.codec.classify(env)
             if message is not None:
                 messages.append(message)
-        expected = sum(1 for m in messages if not isinstance(m, Notification))
-        batch = BatchReply(expected, self.send)
+        ids = [m.id for m in messages if not isinstance(m, Notification)]
+        floor = batch_floor_bytes(self.codec, ids)
+        if floor > self.config.max_frame_bytes:
+            # Refused before any of it runs: a response that cannot fit would lose answers.
+            problem = InvalidRequest(
+                f"the response to this batch of {len(ids)} requests could need {floor} bytes, over "
+                f"the frame limit of {self.config.max_frame_bytes} bytes (--max-frame-bytes): send "
+                "fewer requests per batch or shorter ids; nothing in it was run"
+            )
+            self.send(error_response(None, problem))
+            return
+        batch = BatchReply(len(ids), self.send)
+        batch_ids: set[int | str] = set()
         for message in messages:
-            self._handle_message(message, batch.add)
+            self._handle_message(message, batch.add, batch_ids)
 
-    def _handle_message(self, message: Request | Notification | ErrorResponse | None, reply: Reply) -> None:
+    def _handle_message(
+        self,
+        message: Request | Notification | ErrorResponse | None,
+        reply: Reply,
+        batch_ids: set[int | str] | None = None,
+    ) -> None:
         if message is None:
             log.debug("ignored a response sent to the worker")
         elif isinstance(message, ErrorResponse):
@@ -227,7 +279,7 @@ class Dispatcher:
         elif isinstance(message, Notification):
             self._notify(message)
         else:
-            self._request(message, reply)
+            self._request(message, reply, batch_ids)
 
     # ---- notifications --------------------------------------------------------------------
 
@@ -258,7 +310,11 @@ class Dispatcher:
         # requests): without it a flood of them would queue on the handler pool without limit.
         # There is no one to tell, so a notification past the bound is dropped with a log warning.
         with self._lock:
-            admitted = not self._draining and self._notifications < self.config.max_inflight
+            admitted = (
+                not self._draining
+                and self._notifications < self.config.max_inflight
+                and not self._pool_full()
+            )
             if admitted:
                 self._notifications += 1
         if not admitted:
@@ -278,23 +334,37 @@ class Dispatcher:
             method.fn(params, ctx)
         except BaseException:  # even SystemExit: on the reading thread it would stop all reading
             log.exception("notification %r failed", method.name)
+        finally:
+            # A notification has no response: what was to follow it follows the call (a
+            # worker/shutdown sent as a notification must still stop the worker).
+            ctx.run_after_response()
 
     # ---- requests -------------------------------------------------------------------------
 
-    def _request(self, request: Request, reply: Reply) -> None:
+    def _request(self, request: Request, reply: Reply, batch_ids: set[int | str] | None = None) -> None:
         method = self.methods.get(request.method)
         if method is None:
             reply(error_response(request.id, MethodNotFound(f"method not found: {request.method}")))
             return
+        # Ids are unique among the requests in flight and within a batch (whose answers are all
+        # still unsent), for inline methods too: two answers with one id cannot be told apart.
+        repeated = batch_ids is not None and request.id in batch_ids
+        if batch_ids is not None:
+            batch_ids.add(request.id)
         if method.inline:
-            self._run_inline(method, request, reply)
+            with self._lock:
+                duplicate = repeated or request.id in self._inflight
+            if duplicate:
+                reply(error_response(request.id, _duplicate(request.id, repeated)))
+            else:
+                self._run_inline(method, request, reply)
             return
         ctx = RequestContext(id=request.id, method=method.name, state=self.state)
         call = Call(request.id, method.name, ctx, reply)
         # Admission before params, in the order protocol.md documents: a worker that is shutting
         # down or full says so whatever the params.
         with self._lock:
-            problem = self._admission_problem(request.id)
+            problem = self._admission_problem(request.id, repeated)
             if problem is None:
                 self._inflight[request.id] = call
                 self.requests_total += 1
@@ -310,17 +380,28 @@ class Dispatcher:
         ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
         self._executor.submit(self._run, method, params, call)
 
-    def _admission_problem(self, id: int | str) -> RpcError | None:
+    def _admission_problem(self, id: int | str, repeated: bool) -> RpcError | None:
         if self._draining:
             return ShuttingDown("the worker is shutting down and takes no new requests")
-        if id in self._inflight:
-            return InvalidRequest(f"a request with id {id!r} is already in flight")
+        if repeated or id in self._inflight:
+            return _duplicate(id, repeated)
         if len(self._inflight) >= self.config.max_inflight:
             return Overloaded(
                 f"{len(self._inflight)} requests in flight, the limit (--max-inflight) is "
                 f"{self.config.max_inflight}; retry later"
             )
+        if self._pool_full():
+            return Overloaded(
+                f"all {self.handler_threads} handler threads are taken, {self._abandoned} of them by "
+                "cancelled requests whose handlers ignore cancellation and still run "
+                "(worker/info: abandoned_handlers); retry later or on another worker"
+            )
         return None
+
+    def _pool_full(self) -> bool:
+        """Whether one more call would wait for a handler thread: every thread is promised to a
+        request in flight (running or about to), a notification call, or an abandoned handler."""
+        return len(self._inflight) + self._notifications + self._abandoned >= self.handler_threads
 
     def _decode(self, method: Method, request: Request | Notification) -> Any:
         if method.params_type is msgspec.Raw:
@@ -340,6 +421,7 @@ class Dispatcher:
     def _run(self, method: Method, params: Any, call: Call) -> None:
         with self._lock:
             self._running_handlers += 1
+            call.running = True
         try:
             if call.ctx.cancelled:
                 return  # cancelled while queued: already answered
@@ -352,24 +434,39 @@ class Dispatcher:
                 if not isinstance(exc, RpcError):
                     log.error("%s (id %r) failed: %s", method.name, call.id, exc, exc_info=self.config.debug)
                 response = response_for_exception(call.id, exc, debug=self.config.debug)
-            self._complete(call, response)
+            self._complete(call, response, by_handler=True)
         finally:
             with self._lock:
                 self._running_handlers -= 1
+                call.running = False
+                abandoned_at = call.abandoned_at
+                if abandoned_at is not None:
+                    self._abandoned -= 1
+            if abandoned_at is not None:
+                # The news a host waits for: the cancelled work has really stopped (issue 10).
+                log.info(
+                    "%s (id %r) stopped %.1f s after it was answered without it",
+                    call.method,
+                    call.id,
+                    time.monotonic() - abandoned_at,
+                )
 
-    def _complete(self, call: Call, response: Response) -> None:
+    def _complete(self, call: Call, response: Response, *, by_handler: bool = False) -> None:
+        sent = False
         try:
             sent = call.finish(response)
         finally:
-            self._forget(call)
+            with self._lock:
+                if self._inflight.get(call.id) is call:
+                    del self._inflight[call.id]
+                if sent and not by_handler and call.running:
+                    # Answered for it (a cancellation) while its handler runs on: its thread stays
+                    # taken until the handler returns, and admission must count it.
+                    call.abandoned_at = time.monotonic()
+                    self._abandoned += 1
+                self._idle.notify_all()
         if sent:
             call.ctx.run_after_response()
-
-    def _forget(self, call: Call) -> None:
-        with self._lock:
-            if self._inflight.get(call.id) is call:
-                del self._inflight[call.id]
-            self._idle.notify_all()
 
     # ---- cancellation and shutdown --------------------------------------------------------
 
@@ -400,3 +497,9 @@ class Dispatcher:
         with self._lock:
             ids = [key for key in self._inflight if key != ignore]
         return sum(self.cancel(key, reason) for key in ids)
+
+
+def _duplicate(id: int | str, repeated: bool) -> InvalidRequest:
+    if repeated:
+        return InvalidRequest(f"id {id!r} is used by an earlier request in this batch")
+    return InvalidRequest(f"a request with id {id!r} is already in flight")

@@ -14,7 +14,9 @@ to the dispatcher while the main thread waits for a reason to stop:
     crash         the reader failed unexpectedly         exit 1
 
 A second SIGTERM/SIGINT exits at once. The process ends with ``os._exit`` so that a handler thread
-stuck in native code cannot keep a stopping worker alive.
+stuck in native code, or one that ignored its cancellation (an *abandoned* handler, whose request
+was already answered), cannot keep a stopping worker alive: "requests in flight" above are those
+not yet answered, never abandoned handlers.
 """
 
 from __future__ import annotations

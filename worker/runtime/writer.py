@@ -17,7 +17,7 @@ from typing import Any
 from worker.errors import FrameTooLarge, WorkerError
 from worker.rpc.codec import Codec
 from worker.rpc.framing import Framing
-from worker.rpc.messages import ErrorObject, ErrorResponse, SuccessResponse
+from worker.rpc.messages import ErrorObject, ErrorResponse, Id, SuccessResponse
 
 log = logging.getLogger("worker.writer")
 
@@ -113,22 +113,47 @@ class FrameWriter:
 
     def _shrink_batch(self, responses: list[Any], parts: list[bytes], joined_size: int) -> list[bytes]:
         """Each response of the batch fits on its own but not all in one frame: replace the largest
-        results with -32002 errors for their ids until the array fits."""
+        with short errors for their ids (see ``short_error``) until the array fits."""
         parts = list(parts)
         size = joined_size
         for i in sorted(range(len(parts)), key=lambda i: len(parts[i]), reverse=True):
             if size <= self._max:
                 break
             response = responses[i]
-            if not isinstance(response, SuccessResponse):
-                continue
-            replacement = self._plain_error(
-                response.id,
-                FrameTooLarge.code,
-                f"the batch response exceeds the frame limit of {self._max} bytes",
-            )
-            size += len(replacement) - len(parts[i])
-            parts[i] = replacement
+            if isinstance(response, SuccessResponse):
+                code, message = FrameTooLarge.code, f"the batch response exceeds the frame limit of {self._max} bytes"
+            else:
+                code, message = response.error.code, response.error.message
+            replacement = short_error(self._codec, response.id, code, message)
+            if len(replacement) < len(parts[i]):
+                size += len(replacement) - len(parts[i])
+                parts[i] = replacement
         if size > self._max:
-            log.error("a batch response of %d bytes exceeds the frame limit even without its results", size)
+            # Not reached: the dispatcher refuses a batch whose floor (batch_floor_bytes) is over the limit.
+            log.error("a batch response of %d bytes exceeds the frame limit even with short errors", size)
         return parts
+
+
+# ---- batch responses ------------------------------------------------------------------------------
+# A batch response over the frame limit has elements replaced, largest first, by a short error for the
+# same id: -32002 for a result, the same code with its message cut for an error. No element so
+# replaced is longer than its part of ``batch_floor_bytes``, and the dispatcher refuses a batch whose
+# floor is over the limit before running any of it, so a batch response always fits its frame.
+
+SHORT_MESSAGE_CHARS = 64
+# The code that takes the most bytes: -32800 is the only one below -32768 (a MessagePack int32).
+_WIDEST_CODE = -32800
+
+
+def short_error(codec: Codec, id: Id, code: int, message: str) -> bytes:
+    """An encoded error response with at most SHORT_MESSAGE_CHARS of message and no data."""
+    # Printable ASCII without quotes or backslashes: nothing JSON would escape into more bytes.
+    text = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in message[:SHORT_MESSAGE_CHARS])
+    return codec.encode(ErrorResponse(id=id, error=ErrorObject(code, text)))
+
+
+def batch_floor_bytes(codec: Codec, ids: list[Id]) -> int:
+    """The size of the response to a batch with these ids when every element is a short error: the
+    least the writer can make it."""
+    widest = "x" * SHORT_MESSAGE_CHARS
+    return len(codec.join_array([short_error(codec, id, _WIDEST_CODE, widest) for id in ids]))

@@ -152,9 +152,11 @@ def signature(exc: BaseException) -> str:
     from bench.fuzz_target import Violation
 
     if isinstance(exc, Violation):
-        # The detail up to its first number, quote or bracket: the kind of failure without its data.
-        detail = re.split(r"[0-9'\"\[{(]", str(exc)[len(exc.kind) + 2 :], maxsplit=1)[0].strip()
-        return f"{exc.kind}: {detail}"
+        # The detail without the data: up to the responses it lists, ids and sizes left out.
+        detail = re.split(r" among |: \[|: b'|: '", str(exc)[len(exc.kind) + 2 :], maxsplit=1)[0]
+        detail = re.sub(r"id=('[^']*'|[^,]*)", "id=?", detail)
+        detail = re.sub(r"\b\d+ (arrays|bytes|characters|still)", r"N \1", detail)
+        return f"{exc.kind}: {detail[:160]}".rstrip(": ")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}worker{os.sep}" in f.filename]
     where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "harness"
     return f"{type(exc).__name__} at {where}"

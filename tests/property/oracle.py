@@ -7,13 +7,15 @@ means "any outcome": a known method, whose result or error depends on its params
 
 ``match(expected, received)`` then checks that every request got exactly one response with the
 right id (and code, where the oracle knows it), that batches came back as arrays, and that nothing
-else was sent.
+else was sent. A caller may allow a batch to be refused as a whole instead (one error with id null,
+for a batch past the worker's bounds): ``match(..., refusable=...)``.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,8 @@ import msgpack
 KNOWN_METHODS = frozenset({"worker/ping", "worker/info", "test/echo"})
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND = -32700, -32600, -32601
+# A batch past the bounds is refused whole with one -32600 and id null (protocol.md, "Batch").
+BATCH_REFUSAL_CODES = frozenset({INVALID_REQUEST})
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,16 @@ class Answer:
     codes: frozenset[int | None] | None  # None: any outcome; {None} would mean "a result"
 
 
+@dataclass(frozen=True)
+class Batch:
+    size: int  # elements, answered or not
+    answers: list[Answer]  # empty: no array is sent (all notifications or responses)
+
+
 @dataclass
 class Expected:
     singles: list[Answer] = field(default_factory=list)
-    batches: list[list[Answer]] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
 
     def add(self, other: Expected) -> None:
         self.singles += other.singles
@@ -43,7 +53,7 @@ class Expected:
     @property
     def count(self) -> int:
         """How many messages (responses or arrays) the worker must send."""
-        return len(self.singles) + len(self.batches)
+        return len(self.singles) + sum(1 for b in self.batches if b.answers)
 
 
 def _valid_id(value: Any) -> bool:
@@ -87,8 +97,7 @@ def expect(message: Any) -> Expected:
             out.singles.append(Answer(None, frozenset({INVALID_REQUEST})))
             return out
         answers = [a for a in (_answer(m) for m in message) if a is not None]
-        if answers:
-            out.batches.append(answers)
+        out.batches.append(Batch(len(message), answers))
         return out
     answer = _answer(message)
     if answer is not None:
@@ -110,8 +119,10 @@ class OpaqueExt:
         self.code, self.data = code, data
 
 
-def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
-    """(True, value) if payload is a well-formed document for a decoder that is not the worker's."""
+def decode_independently(encoding: str, payload: bytes, *, lenient: bool = False) -> tuple[bool, Any]:
+    """(True, value) if payload is a well-formed document for a decoder that is not the worker's.
+
+    ``lenient``: invalid UTF-8 in MessagePack strings is let through as lone surrogates."""
 
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
@@ -123,20 +134,57 @@ def decode_independently(encoding: str, payload: bytes) -> tuple[bool, Any]:
         # type codes by default, which MessagePack itself allows. They are opaque values that cannot
         # be map keys (protocol.md §3): an unhashable stand-in makes such a frame undecodable here as
         # it is in the worker.
-        return True, msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt)
+        errors = "surrogateescape" if lenient else "strict"
+        value = msgpack.unpackb(
+            payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt, unicode_errors=errors
+        )
+        return True, value
     except Exception:
         return False, None
 
 
-def expect_payload(encoding: str, payload: bytes) -> Expected:
+# protocol.md's default --max-inflight, which also bounds a batch's elements.
+DEFAULT_MAX_INFLIGHT = 256
+
+
+def expect_payload(encoding: str, payload: bytes, *, max_batch: int = DEFAULT_MAX_INFLIGHT) -> Expected:
     """The answers to arbitrary bytes read as one frame."""
     ok, value = decode_independently(encoding, payload)
-    if not ok:
-        return expect_error({PARSE_ERROR})
-    if not isinstance(value, (dict, list)):
+    if ok and not isinstance(value, (dict, list)):
         # A bare value: not a message (some, like 1e400 in JSON, the worker rejects as it decodes).
         return expect_error({INVALID_REQUEST, PARSE_ERROR})
-    return expect(value)
+    if ok:
+        return expect(value)
+    if _counts_as_a_large_batch(encoding, payload, max_batch):
+        # protocol.md: a batch's elements are counted before any is decoded, so one that is too
+        # large may be refused for that before it is found malformed.
+        return expect_error({INVALID_REQUEST, PARSE_ERROR})
+    if encoding == "msgpack":
+        # protocol.md §3: a request's params are decoded once its method is found, so invalid UTF-8
+        # only there is answered like any other bad params, with the request's id.
+        ok, value = decode_independently(encoding, payload, lenient=True)
+        if ok and isinstance(value, dict) and _dirty(value.get("params")):
+            if not _dirty({k: v for k, v in value.items() if k != "params"}):
+                return expect(value)
+    return expect_error({PARSE_ERROR})
+
+
+def _counts_as_a_large_batch(encoding: str, payload: bytes, limit: int) -> bool:
+    if encoding == "msgpack":
+        header = {0xDC: 2, 0xDD: 4}.get(payload[0]) if payload else None
+        return header is not None and int.from_bytes(payload[1 : 1 + header], "big") > limit
+    return payload.lstrip(b" \t\r\n").startswith(b"[") and payload.count(b",") >= limit
+
+
+def _dirty(value: Any) -> bool:
+    """Whether a leniently decoded value holds a string that was not valid UTF-8."""
+    if isinstance(value, str):
+        return any("\udc80" <= c <= "\udcff" for c in value)
+    if isinstance(value, dict):
+        return any(_dirty(k) or _dirty(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_dirty(v) for v in value)
+    return False
 
 
 def _key(id_: Any) -> tuple[str, Any]:
@@ -149,8 +197,9 @@ def _code(response: Any) -> int | None:
     return error.get("code") if isinstance(error, dict) else None
 
 
-def _match_answers(expected: list[Answer], received: list[Any], where: str) -> None:
-    pool = Counter()
+def _match_answers(expected: list[Answer], received: list[Any], where: str) -> Counter:
+    """Pairs each expected answer with a response; what is left over (a Counter of (id, code))."""
+    pool: Counter = Counter()
     for r in received:
         assert isinstance(r, dict) and "id" in r, f"{where}: not a response: {r!r}"
         assert ("result" in r) != ("error" in r), f"{where}: needs exactly one of result and error: {r!r}"
@@ -164,29 +213,61 @@ def _match_answers(expected: list[Answer], received: list[Any], where: str) -> N
             candidates = [k for k in candidates if k[1] in answer.codes]
         assert candidates, f"{where}: no response for {answer} among {received!r}"
         pool[candidates[0]] -= 1
-    extra = +pool
-    assert not extra, f"{where}: responses nobody asked for: {dict(extra)} (expected {expected})"
+    return +pool
 
 
-def match(expected: Expected, received: list[Any]) -> None:
-    """Everything ``received`` (responses and arrays, no notifications) against ``expected``."""
+def _never(batch: Batch) -> bool:
+    return False
+
+
+# protocol.md: a batch is refused whole when it holds more than --max-inflight elements, or when its
+# response could not fit one frame even if every answer were a short error (at most 125 bytes plus
+# its id). The oracle allows a refusal from a little below that floor, as it only estimates ids.
+SHORT_ANSWER_BYTES = 100
+
+
+def refusable_batch(max_frame_bytes: int, max_inflight: int) -> Callable[[Batch], bool]:
+    """The batches a worker with these limits may refuse whole."""
+
+    def refusable(b: Batch) -> bool:
+        floor = sum(SHORT_ANSWER_BYTES + len(str(a.id).encode()) for a in b.answers)
+        return b.size > max_inflight or floor > max_frame_bytes
+
+    return refusable
+
+
+def match(expected: Expected, received: list[Any], *, refusable: Callable[[Batch], bool] = _never) -> None:
+    """Everything ``received`` (responses and arrays, no notifications) against ``expected``.
+
+    A batch for which ``refusable`` is true may instead be answered by one error with id null and a
+    code of BATCH_REFUSAL_CODES (and a batch that needs no array may get such an error too)."""
     arrays = [m for m in received if isinstance(m, list)]
     singles = [m for m in received if not isinstance(m, list)]
-    assert len(arrays) == len(expected.batches), (
-        f"{len(arrays)} arrays for {len(expected.batches)} batches: {arrays}"
-    )
+    answered = [b for b in expected.batches if b.answers]
+    assert len(arrays) <= len(answered), f"{len(arrays)} arrays for {len(answered)} batches: {arrays}"
     assert all(arrays), "an empty array was sent"
-    _match_answers(expected.singles, singles, "single responses")
     # Batches: each received array must be the answer to one expected batch.
-    remaining = list(expected.batches)
+    remaining = list(answered)
     for array in sorted(arrays, key=len):
         for i, batch in enumerate(remaining):
-            if len(batch) == len(array):
+            if len(batch.answers) == len(array):
                 try:
-                    _match_answers(batch, array, "batch")
+                    extra = _match_answers(batch.answers, array, "batch")
                 except AssertionError:
+                    continue
+                if extra:
                     continue
                 del remaining[i]
                 break
         else:
             raise AssertionError(f"array {array!r} answers none of the batches {remaining}")
+    # Batches without their array must have been refused whole, each with one error.
+    for batch in remaining:
+        assert refusable(batch), f"no array for a batch of {batch.size} ({len(arrays)} arrays): {batch}"
+    refusal = Answer(None, BATCH_REFUSAL_CODES)
+    extra = _match_answers(expected.singles + [refusal] * len(remaining), singles, "single responses")
+    optional = sum(1 for b in expected.batches if not b.answers and refusable(b))
+    refusals = sum(n for (id_, code), n in extra.items() if id_ == _key(None) and code in BATCH_REFUSAL_CODES)
+    assert sum(extra.values()) == refusals <= optional, (
+        f"single responses: responses nobody asked for: {dict(extra)} (expected {expected})"
+    )

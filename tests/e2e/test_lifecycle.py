@@ -29,6 +29,19 @@ def wait_until_draining(w: WorkerProcess, timeout: float = 5.0) -> list[dict[str
     raise AssertionError(f"the worker never started draining: {answers[-3:]}")
 
 
+def hang_until_released(w: WorkerProcess) -> tuple[int, str]:
+    """Start a test/hang that ends only when released, and wait until it runs; returns (id, key)."""
+    key = f"hang-{uuid.uuid4().hex[:8]}"
+    mark = w.mark()
+    rid = w.request("test/hang", {"release": key, "progressToken": key})
+    w.wait_for(
+        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
+        what="the hang beginning",
+        after=mark,
+    )
+    return rid, key
+
+
 def test_crash_exits_with_the_code_asked_for(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         rid = w.request("test/crash", {"exit_code": 7})
@@ -50,18 +63,18 @@ def test_a_native_crash_kills_the_process_with_sigsegv(wire: Wire) -> None:
 
 def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
-        # Long enough to outlast the round trips below on a loaded machine (checked: the ping comes first).
-        sleeper = w.request("test/sleep", {"seconds": 2.0})
-        w.call("worker/ping")
-        shutdown = w.request("worker/shutdown")
+        # In flight until the test releases it, however slowly the steps below run.
+        sleeper, key = hang_until_released(w)
+        shutdown = w.request("worker/shutdown", {"grace_seconds": 3600})
         probes = wait_until_draining(w)
         # Probes admitted before the shutdown began were answered like any request.
         assert all(p.get("result") == "probe" for p in probes[:-1])
         draining_ping = w.call("worker/ping", {"while": "draining"})
         assert draining_ping["result"] == {"while": "draining"}
+        assert w.responses_to(sleeper) == [] and w.responses_to(shutdown) == []
+        assert w.call("test/release", {"key": key})["result"] == {"waiting": 1}
         slept = w.response(sleeper)
         assert "result" in slept
-        assert w.arrival(draining_ping) < w.arrival(slept), "the sleeper ended before the draining ping"
         done = w.response(shutdown)
         assert done["result"] == {"completed": True, "cancelled": 0}
         assert w.arrival(slept) <= w.arrival(done)
@@ -71,28 +84,28 @@ def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> Non
 
 
 def test_shutdown_with_a_short_grace_cancels_a_long_sleep(wire: Wire) -> None:
-    with WorkerProcess(wire, TEST_METHODS) as w:
-        sleeper = w.request("test/sleep", {"seconds": 30})
+    # The default grace is an hour and the sleep too: an exit within the waits below (30 s at most)
+    # can only come from the 0.2 s grace asked for.
+    with WorkerProcess(wire, TEST_METHODS, "--shutdown-grace", "3600") as w:
+        sleeper = w.request("test/sleep", {"seconds": 3600})
         w.call("worker/ping")
-        started = time.monotonic()
         shutdown = w.request("worker/shutdown", {"grace_seconds": 0.2})
-        assert error_code(w.response(sleeper)) == -32800
+        assert error_code(w.response(sleeper, timeout=30)) == -32800
         assert w.response(shutdown)["result"] == {"completed": False, "cancelled": 1}
-        assert w.wait_exit() == 0
-        assert time.monotonic() - started < 8, "the 0.2 s grace was not applied (the sleep lasts 30 s)"
+        assert w.wait_exit(30) == 0
 
 
 def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
     # StreamJsonRpc cancels a call whose CancellationToken fires, worker/shutdown included.
     with WorkerProcess(wire, TEST_METHODS) as w:
-        sleeper = w.request("test/sleep", {"seconds": 2.0})  # still running when the cancel lands
-        w.call("worker/ping")
-        shutdown = w.request("worker/shutdown", {"grace_seconds": 5})
+        sleeper, key = hang_until_released(w)  # still running when the cancel lands, however late
+        shutdown = w.request("worker/shutdown", {"grace_seconds": 3600})
         wait_until_draining(w)
         w.cancel(shutdown)
         assert error_code(w.response(shutdown)) == -32800
+        w.call("test/release", {"key": key})
         assert "result" in w.response(sleeper)
-        assert w.wait_exit(5) == 0
+        assert w.wait_exit(30) == 0
 
 
 def test_end_of_input_answers_requests_in_flight_then_exits_0(wire: Wire) -> None:
@@ -158,15 +171,14 @@ def test_signal_cancels_what_outlives_the_grace_period(wire: Wire) -> None:
 
 
 def test_a_second_signal_exits_at_once_with_128_plus_its_number() -> None:
-    with WorkerProcess(Wire("stdio", "length", "msgpack"), TEST_METHODS) as w:
-        w.request("test/hang", {"seconds": 30})  # ignores cancellation; the grace is the default 10 s
-        w.call("worker/ping")
+    # The hang is never released and the grace is an hour: only the second signal can end the worker
+    # within the wait below.
+    with WorkerProcess(Wire("stdio", "length", "msgpack"), TEST_METHODS, "--shutdown-grace", "3600") as w:
+        hang_until_released(w)
         w.proc.send_signal(signal.SIGTERM)
         w.wait_stderr("stopping: signal")
-        started = time.monotonic()
         w.proc.send_signal(signal.SIGTERM)
-        assert w.wait_exit(5) == 128 + signal.SIGTERM
-        assert time.monotonic() - started < 5, "the second signal did not wait out the 10 s grace"
+        assert w.wait_exit(30) == 128 + signal.SIGTERM
 
 
 @pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
@@ -201,14 +213,13 @@ def test_worker_exits_when_its_parent_dies(reap: bool) -> None:
 
 def test_overload_is_answered_at_once_and_ping_still_works(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS, "--max-inflight", "2") as w:
-        a = w.request("test/sleep", {"seconds": 30})
-        b = w.request("test/sleep", {"seconds": 30})
+        a = w.request("test/sleep", {"seconds": 3600})
+        b = w.request("test/sleep", {"seconds": 3600})
         w.call("worker/ping")
-        sent = time.monotonic()
-        c = w.request("test/sleep", {"seconds": 30})
-        refused = w.response(c)
+        c = w.request("test/sleep", {"seconds": 3600})
+        # Behind the hour-long sleeps, any answer within the wait is the refusal at once, not a queue.
+        refused = w.response(c, timeout=30)
         assert error_code(refused) == -32001
-        assert w.arrival(refused) - sent < 3, "refused at once, not queued behind the 30 s sleeps"
         assert w.call("worker/ping", {"alive": True})["result"] == {"alive": True}
         assert w.call("worker/info")["result"]["inflight"] == 2
         w.cancel(a)

@@ -169,13 +169,12 @@ def test_errors_name_the_problem(shared_worker: WorkerProcess) -> None:
 
 def test_cancelled_sleep_is_answered_at_once(shared_worker: WorkerProcess) -> None:
     w = shared_worker
-    rid = w.request("test/sleep", {"seconds": 30})
+    rid = w.request("test/sleep", {"seconds": 3600})
     w.call("worker/ping")  # the sleep is surely in flight now
-    sent = time.monotonic()
     w.cancel(rid)
-    answer = w.response(rid, timeout=10)
+    # An hour's sleep: any answer within the wait below came from the cancel, not from the sleep ending.
+    answer = w.response(rid, timeout=30)
     assert error_code(answer) == -32800
-    assert w.arrival(answer) - sent < 3, "the cancel waited for the 30 s sleep"
     w.cancel(rid)  # already answered: ignored
     w.cancel(987654321)  # never existed: ignored
     w.call("worker/ping")
@@ -186,24 +185,27 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
     shared_worker: WorkerProcess,
 ) -> None:
     w = shared_worker
-    # Long enough that a loaded machine cannot make the prompt answer look late.
-    hang_seconds = 4.0
-    rid = w.request("test/hang", {"seconds": hang_seconds})
-    started = time.monotonic()
-    ping = w.call("worker/ping", {"during": "hang"}, timeout=3)
+    # The hang ends only when released (or after an hour), so whatever the machine's load, every step
+    # below happens while it runs: no step depends on how long anything takes.
+    key = f"hang-{uuid.uuid4().hex[:8]}"
+    mark = w.mark()
+    rid = w.request("test/hang", {"release": key, "progressToken": key})
+    w.wait_for(
+        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
+        what="the hang beginning",
+        after=mark,
+    )
+    ping = w.call("worker/ping", {"during": "hang"})
     assert ping["result"] == {"during": "hang"}
-    sent = time.monotonic()
     w.cancel(rid)
-    answer = w.response(rid, timeout=3)
-    assert error_code(answer) == -32800
-    assert w.arrival(answer) - sent < 2.0
-    assert w.arrival(answer) - started < hang_seconds, "the cancel waited for the hang to end"
+    answer = w.response(rid)
+    assert error_code(answer) == -32800  # answered while the hang still runs: the cancel did not wait
     info = w.call("worker/info")["result"]
-    assert info["running_handlers"] >= 1  # still burning CPU in the background
-    # Once the hang ends its late result is dropped: still exactly one answer.
-    deadline = time.monotonic() + 10
-    while w.call("worker/info")["result"]["running_handlers"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert info["running_handlers"] >= 1 and info["abandoned_handlers"] >= 1  # still running, unanswerable
+    assert w.call("test/release", {"key": key})["result"] == {"waiting": 1}
+    # The worker logs when the abandoned handler has really stopped; its late result is dropped.
+    w.wait_stderr(f"test/hang (id {rid!r}) stopped", timeout=30)
+    assert w.call("worker/info")["result"]["abandoned_handlers"] == 0
     w.call("worker/ping")
     assert len(w.responses_to(rid)) == 1
 
@@ -231,7 +233,7 @@ def test_a_hang_holding_the_gil_freezes_ping_until_it_ends(shared_worker: Worker
 def test_duplicate_id_in_flight_is_refused(shared_worker: WorkerProcess) -> None:
     w = shared_worker
     rid = f"dup-{uuid.uuid4().hex[:6]}"
-    w.request("test/sleep", {"seconds": 30}, id=rid)
+    w.request("test/sleep", {"seconds": 3600}, id=rid)
     w.call("worker/ping")
     mark = w.mark()
     w.request("test/sleep", {"seconds": 0}, id=rid)

@@ -36,7 +36,7 @@ from worker.rpc.codec import Codec, error_response
 from worker.rpc.framing import TruncatedStream, make_framing
 from worker.rpc.messages import OutgoingNotification
 from worker.runtime.dispatch import Dispatcher
-from worker.runtime.ready import ReadyParams
+from worker.runtime.ready import ReadyParams, take_token
 from worker.runtime.registry import Handlers, merge
 from worker.runtime.state import WorkerState
 from worker.transport import Transport
@@ -66,10 +66,12 @@ def open_transport(config: Config) -> Transport:
         return open_stdio()
     from worker.transport.pipe import open_pipe
 
+    # Connect first: a pipe that cannot be used ends the worker with exit 2 before anything changes.
+    transport = open_pipe(config.pipe)
     # Even on a pipe, stray writes to stdout must not reach whoever reads our stdout.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return open_pipe(config.pipe)
+    return transport
 
 
 class Worker:
@@ -117,7 +119,12 @@ class Worker:
 
     # ---- serving --------------------------------------------------------------------------
 
-    def send_ready(self) -> None:
+    def send_ready(self, token: str | None = None) -> None:
+        """Send ``worker/ready``; ``token`` is the host's one-time secret, echoed only when it gave one.
+
+        The secret goes only to the peer the transport vouches for: on stdio the host made our pipes,
+        and on a named pipe the listener's uid has been checked (worker.transport.pipe).
+        """
         ready = ReadyParams(
             protocol=PROTOCOL_VERSION,
             version=__version__,
@@ -129,6 +136,7 @@ class Worker:
             methods=sorted(self.dispatcher.methods),
             max_frame_bytes=self.config.max_frame_bytes,
             max_inflight=self.config.max_inflight,
+            token=token,
         )
         self.writer.send(OutgoingNotification(method="worker/ready", params=ready))
 
@@ -251,17 +259,20 @@ def _hard_exit(code: int) -> None:
 
 def run(config: Config) -> int:
     started = time.monotonic()
+    # First, before any thread or child process exists that could see it.
+    token = take_token()
     logs.configure(config.log_level)
     try:
         transport = open_transport(config)
-    except ConnectionError as exc:
-        log.error("%s", exc)
+    except (OSError, ValueError) as exc:
+        # One line, no traceback: the pipe's reason (PipeError) or what stdio could not set up.
+        log.error("cannot open the %s transport: %s", config.transport, exc)
         return 2
     worker = Worker(config, transport)
     # Before the handshake: a host may stop the worker the moment it reads worker/ready, and a
     # signal before the handlers exist would kill it with -15 (or a KeyboardInterrupt traceback).
     worker._install_signal_handlers()
-    worker.send_ready()
+    worker.send_ready(token)
     log.info(
         "worker ready in %.1f ms (%s/%s/%s, pid %d)",
         (time.monotonic() - started) * 1000,

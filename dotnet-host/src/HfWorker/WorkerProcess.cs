@@ -34,6 +34,7 @@ namespace HfWorker
 
         private readonly WorkerProcessOptions _options;
         private readonly StderrTail _stderr;
+        private readonly string _token = WorkerCommand.NewToken();
         private readonly TaskCompletionSource<WorkerReadyInfo> _ready = NewSource<WorkerReadyInfo>();
         private readonly TaskCompletionSource<WorkerExitInfo> _exited = NewSource<WorkerExitInfo>();
         private readonly TaskCompletionSource<bool> _streamEnded = NewSource<bool>();
@@ -263,7 +264,7 @@ namespace HfWorker
                     throw new WorkerStartException("cannot create the named pipe " + pipeName + ": " + e.Message, null, e);
                 }
             }
-            var startInfo = WorkerCommand.StartInfo(_options, pipeName, hostPid);
+            var startInfo = WorkerCommand.StartInfo(_options, pipeName, hostPid, _token);
             try
             {
                 _process = Process.Start(startInfo);
@@ -274,7 +275,7 @@ namespace HfWorker
             }
             StartedAt = DateTimeOffset.Now;
             ProcessId = _process.Id;
-            _stderrDone = OutputPump.RunAsync(_process.StandardError, null, _stderr, OnOutputLine);
+            _stderrDone = OutputPump.Start(_process.StandardError, null, _stderr, OnOutputLine);
             _process.EnableRaisingEvents = true;
             _process.Exited += (sender, args) => BeginTermination();
             if (_process.HasExited) BeginTermination();
@@ -282,7 +283,7 @@ namespace HfWorker
             Stream input, output;
             if (_pipe != null)
             {
-                _stdoutDone = OutputPump.RunAsync(_process.StandardOutput, "[stdout] ", _stderr, OnOutputLine);
+                _stdoutDone = OutputPump.Start(_process.StandardOutput, "[stdout] ", _stderr, OnOutputLine);
                 await WaitForPipeClientAsync(pipeName, cancellationToken).ConfigureAwait(false);
                 input = output = _pipe;
             }
@@ -331,6 +332,22 @@ namespace HfWorker
                 {
                     throw new WorkerStartException("the worker speaks protocol " + ready.Protocol + " with " + ready.Framing + " framing and "
                         + ready.Encoding + " encoding; this host speaks protocol 1 with length framing and msgpack");
+                }
+                if (!WorkerCommand.TokenMatches(_token, ready.Token))
+                {
+                    // Whoever sent this ready is not the process this start made (or a worker too old to
+                    // echo the token): nothing is sent to it, and the process we started is ended.
+                    var why = ready.Token == null ? "presented no start token" : "presented a wrong start token";
+                    _stderr.Add("[host] refused the peer that " + why + " (pid " + ready.ProcessId + ", started pid " + ProcessId + ")");
+                    KillWith(WorkerExitReason.Killed, "its peer " + why);
+                    throw new WorkerStartException("the " + (_pipe != null ? "pipe's peer" : "worker") + " " + why
+                        + " in worker/ready, so it is not the process this host started (or its hf-worker is older than this host); nothing was sent to it",
+                        await _exited.Task.ConfigureAwait(false));
+                }
+                if (ready.ProcessId != ProcessId)
+                {
+                    // The token proves the peer; a launcher between us and Python (a wrapper script) explains a different pid.
+                    _stderr.Add("[host] worker/ready came from pid " + ready.ProcessId + ", the started process is " + ProcessId + " (a launcher in between?)");
                 }
                 ReadyInfo = ready;
                 return;

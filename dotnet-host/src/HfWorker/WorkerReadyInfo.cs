@@ -37,6 +37,12 @@ namespace HfWorker
         /// <summary>The worker's limit on requests in flight.</summary>
         public int MaxInflight { get; private set; }
 
+        /// <summary>
+        /// The one-time secret the worker echoed from its environment (<c>HF_WORKER_TOKEN</c>), or null. Kept
+        /// internal: it proves the peer is the started process, and nothing else should see it.
+        /// </summary>
+        internal string Token { get; private set; }
+
         /// <summary>True when the worker serves <paramref name="method"/>.</summary>
         public bool Supports(string method)
         {
@@ -60,6 +66,7 @@ namespace HfWorker
             info.Methods = list == null ? new string[0] : list.OfType<string>().ToArray();
             info.MaxFrameBytes = Number(map, "max_frame_bytes");
             info.MaxInflight = (int)Number(map, "max_inflight");
+            info.Token = Text(map, "token");
             return info;
         }
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
+using System.Security.Cryptography;
 using HfWorker.Exceptions;
 
 namespace HfWorker.Launch
@@ -69,7 +70,10 @@ namespace HfWorker.Launch
             return args;
         }
 
-        public static ProcessStartInfo StartInfo(WorkerProcessOptions options, string pipeName, int parentPid)
+        /// <summary>The environment variable that carries the start token to the worker (never its command line, which every user can read).</summary>
+        public const string TokenVariable = "HF_WORKER_TOKEN";
+
+        public static ProcessStartInfo StartInfo(WorkerProcessOptions options, string pipeName, int parentPid, string token)
         {
             var info = new ProcessStartInfo(ResolvePython(options), CommandLine.Join(Arguments(options, pipeName, parentPid)))
             {
@@ -87,7 +91,28 @@ namespace HfWorker.Launch
                 if (pair.Value == null) info.Environment.Remove(pair.Key);
                 else info.Environment[pair.Key] = pair.Value;
             }
+            // Set last, so that no option can replace it: the worker must echo exactly this start's token.
+            info.Environment[TokenVariable] = token;
             return info;
+        }
+
+        /// <summary>A new one-time secret for one start: 32 random bytes from the system's cryptographic generator, in hex.</summary>
+        public static string NewToken()
+        {
+            var bytes = new byte[32];
+            using (var random = RandomNumberGenerator.Create()) random.GetBytes(bytes);
+            var text = new System.Text.StringBuilder(64);
+            foreach (byte b in bytes) text.Append(b.ToString("x2", CultureInfo.InvariantCulture));
+            return text.ToString();
+        }
+
+        /// <summary>True when <paramref name="presented"/> equals <paramref name="expected"/>, in a time that does not depend on where they differ.</summary>
+        public static bool TokenMatches(string expected, string presented)
+        {
+            if (expected == null || presented == null || expected.Length != presented.Length) return false;
+            int difference = 0;
+            for (int i = 0; i < expected.Length; i++) difference |= expected[i] ^ presented[i];
+            return difference == 0;
         }
 
         /// <summary>A pipe name no other worker of any host on the machine uses.</summary>

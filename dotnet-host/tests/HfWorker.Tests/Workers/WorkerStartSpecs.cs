@@ -77,6 +77,48 @@ namespace HfWorker.Tests.Workers
             }
         }
 
+        [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
+        public async Task A_peer_that_does_not_present_the_start_token_is_refused_and_the_start_fails(WorkerTransport transport)
+        {
+            // A real worker that never saw the token: what a process that was not started by this host is.
+            File.WriteAllText(Path.Combine(Scratch, "hfw_tokenless.py"),
+                "import os, sys\nos.environ.pop('HF_WORKER_TOKEN', None)\nfrom worker.cli import main\nsys.exit(main())\n");
+            var options = TestEnvironment.Worker(transport);
+            options.Module = "hfw_tokenless";
+            options.WorkingDirectory = Scratch;
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Mentions.All(error.Message, "presented no start token", "not the process this host started");
+            Assert.That(error.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Killed));
+            Assert.That(ProcessIsGone(error.ExitInfo.ProcessId), Is.True);
+        }
+
+        [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
+        public async Task A_peer_that_presents_a_forged_token_is_refused_and_the_start_fails(WorkerTransport transport)
+        {
+            File.WriteAllText(Path.Combine(Scratch, "hfw_forger.py"),
+                "import os, sys\nos.environ['HF_WORKER_TOKEN'] = 'f' * 64\nfrom worker.cli import main\nsys.exit(main())\n");
+            var options = TestEnvironment.Worker(transport);
+            options.Module = "hfw_forger";
+            options.WorkingDirectory = Scratch;
+            var error = await AsyncAssert.Throws<WorkerStartException>(() => WorkerProcess.StartAsync(options));
+            Mentions.All(error.Message, "presented a wrong start token");
+            Assert.That(error.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Killed));
+        }
+
+        [Test, Timeout(30000)]
+        public async Task Each_start_gets_a_token_of_its_own_that_the_options_cannot_replace()
+        {
+            var options = TestEnvironment.Worker();
+            options.Environment["HF_WORKER_TOKEN"] = "chosen-by-the-app";
+            using (var first = await WorkerProcess.StartAsync(options))
+            using (var second = await WorkerProcess.StartAsync(options))
+            {
+                Assert.That(first.ReadyInfo.Token, Is.Not.EqualTo("chosen-by-the-app").And.Length.EqualTo(64));
+                Assert.That(second.ReadyInfo.Token, Is.Not.EqualTo(first.ReadyInfo.Token).And.Length.EqualTo(64));
+                Assert.That(await first.InvokeAsync("test/echo", Params.Of("value", 1)), Is.EqualTo(1L));
+            }
+        }
+
         [Test]
         public void Invalid_options_are_refused_before_anything_starts()
         {

@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Threading.Tasks;
 using HfWorker.Exceptions;
 
 namespace HfWorker.Framing
@@ -11,6 +10,9 @@ namespace HfWorker.Framing
     /// LengthHeaderMessageHandler). Knows nothing of MessagePack or JSON-RPC.
     /// </summary>
     /// <remarks>
+    /// Reads block: the reader runs on a thread of its own (see <see cref="Protocol.RpcConnection"/>), because
+    /// a process's pipes are not truly asynchronous on every runtime, and an "asynchronous" read there holds a
+    /// thread-pool thread for the worker's whole life, which makes the next worker's start wait for the pool to grow.
     /// Reads go through one buffer, so many small frames cost one read call; a frame larger than the
     /// buffer is read straight into its own array. A frame over the limit is a broken promise by the
     /// worker (it was told the limit with <c>--max-frame-bytes</c>), so it ends the stream rather
@@ -42,9 +44,9 @@ namespace HfWorker.Framing
         /// The next payload, or null when the stream ended cleanly between frames. Throws
         /// <see cref="ProtocolException"/> when it ended inside a frame or a frame exceeds the limit.
         /// </summary>
-        public async Task<byte[]> ReadFrameAsync()
+        public byte[] ReadFrame()
         {
-            if (!await FillAsync(HeaderSize).ConfigureAwait(false))
+            if (!Fill(HeaderSize))
             {
                 if (_end == _start) return null;
                 throw new ProtocolException("the stream ended inside a frame header (" + (_end - _start) + " of 4 bytes)");
@@ -62,7 +64,7 @@ namespace HfWorker.Framing
             int got = buffered;
             while (got < length)
             {
-                int n = await _stream.ReadAsync(payload, got, (int)length - got).ConfigureAwait(false);
+                int n = _stream.Read(payload, got, (int)length - got);
                 if (n <= 0)
                 {
                     throw new ProtocolException("the stream ended " + (length - got) + " bytes before the end of a " + length + "-byte frame");
@@ -74,7 +76,7 @@ namespace HfWorker.Framing
         }
 
         /// <summary>Make at least <paramref name="count"/> bytes available; false if the stream ended first.</summary>
-        private async Task<bool> FillAsync(int count)
+        private bool Fill(int count)
         {
             if (_end - _start >= count) return true;
             if (_start > 0)
@@ -85,7 +87,7 @@ namespace HfWorker.Framing
             }
             while (_end - _start < count)
             {
-                int n = await _stream.ReadAsync(_buffer, _end, _buffer.Length - _end).ConfigureAwait(false);
+                int n = _stream.Read(_buffer, _end, _buffer.Length - _end);
                 if (n <= 0) return false;
                 _end += n;
             }

@@ -64,9 +64,10 @@ namespace HfWorker.Protocol
             get { return _reader.FramesRead; }
         }
 
+        /// <summary>Start reading frames on a background thread of the connection's own (reads block; see <see cref="FrameReader"/>).</summary>
         public void StartReading()
         {
-            Task.Run(() => ReadLoopAsync()).Forget();
+            new Thread(ReadLoop) { IsBackground = true, Name = "hf-worker frames" }.Start();
         }
 
         public async Task<T> InvokeAsync<T>(Invocation<T> invocation, WorkerProcess target, TimeSpan timeout, CancellationToken cancellationToken)
@@ -135,14 +136,14 @@ namespace HfWorker.Protocol
                 TaskContinuationOptions.OnlyOnFaulted);
         }
 
-        private async Task ReadLoopAsync()
+        private void ReadLoop()
         {
             Exception end = null;
             try
             {
                 while (true)
                 {
-                    var payload = await _reader.ReadFrameAsync().ConfigureAwait(false);
+                    var payload = _reader.ReadFrame();
                     if (payload == null) break;
                     foreach (var message in IncomingMessage.ParseFrame(payload)) Dispatch(message);
                 }

@@ -27,62 +27,62 @@ namespace HfWorker.Tests.Protocol
         }
 
         [Test, Timeout(10000)]
-        public async Task Frames_arriving_one_byte_at_a_time_are_reassembled()
+        public void Frames_arriving_one_byte_at_a_time_are_reassembled()
         {
             var reader = new FrameReader(PipeWith(Frame(1, 2, 3).Concat(Frame(4)).ToArray(), maxReadSize: 1), 100);
-            Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(new byte[] { 1, 2, 3 }));
-            Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(new byte[] { 4 }));
-            Assert.That(await reader.ReadFrameAsync(), Is.Null);
+            Assert.That(reader.ReadFrame(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+            Assert.That(reader.ReadFrame(), Is.EqualTo(new byte[] { 4 }));
+            Assert.That(reader.ReadFrame(), Is.Null);
         }
 
         [Test, Timeout(10000)]
-        public async Task Many_frames_in_one_read_come_out_one_by_one()
+        public void Many_frames_in_one_read_come_out_one_by_one()
         {
             var bytes = Enumerable.Range(0, 1000).SelectMany(i => Frame((byte)i, (byte)(i >> 8))).ToArray();
             var reader = new FrameReader(PipeWith(bytes), 100);
-            for (int i = 0; i < 1000; i++) Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(new[] { (byte)i, (byte)(i >> 8) }));
-            Assert.That(await reader.ReadFrameAsync(), Is.Null);
+            for (int i = 0; i < 1000; i++) Assert.That(reader.ReadFrame(), Is.EqualTo(new[] { (byte)i, (byte)(i >> 8) }));
+            Assert.That(reader.ReadFrame(), Is.Null);
             Assert.That(reader.FramesRead, Is.EqualTo(1000));
         }
 
         [Test, Timeout(10000)]
-        public async Task An_empty_frame_is_an_empty_payload_not_the_end()
+        public void An_empty_frame_is_an_empty_payload_not_the_end()
         {
             var reader = new FrameReader(PipeWith(Frame().Concat(Frame(7)).ToArray()), 100);
-            Assert.That(await reader.ReadFrameAsync(), Is.Empty);
-            Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(new byte[] { 7 }));
+            Assert.That(reader.ReadFrame(), Is.Empty);
+            Assert.That(reader.ReadFrame(), Is.EqualTo(new byte[] { 7 }));
         }
 
         [Test, Timeout(10000)]
-        public async Task A_frame_larger_than_the_read_buffer_arrives_intact()
+        public void A_frame_larger_than_the_read_buffer_arrives_intact()
         {
             var payload = Enumerable.Range(0, 300000).Select(i => (byte)(i * 7)).ToArray();
             var reader = new FrameReader(PipeWith(Frame(payload).Concat(Frame(1)).ToArray(), maxReadSize: 50000), 1 << 20);
-            Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(payload));
-            Assert.That(await reader.ReadFrameAsync(), Is.EqualTo(new byte[] { 1 }));
+            Assert.That(reader.ReadFrame(), Is.EqualTo(payload));
+            Assert.That(reader.ReadFrame(), Is.EqualTo(new byte[] { 1 }));
         }
 
         [Test, Timeout(10000)]
-        public async Task The_stream_ending_inside_a_header_is_a_protocol_error()
+        public void The_stream_ending_inside_a_header_is_a_protocol_error()
         {
             var reader = new FrameReader(PipeWith(new byte[] { 0, 0 }), 100);
-            var error = await AsyncAssert.Throws<ProtocolException>(() => reader.ReadFrameAsync());
+            var error = Assert.Throws<ProtocolException>(() => reader.ReadFrame());
             Mentions.All(error.Message, "header", "2 of 4 bytes");
         }
 
         [Test, Timeout(10000)]
-        public async Task The_stream_ending_inside_a_payload_is_a_protocol_error()
+        public void The_stream_ending_inside_a_payload_is_a_protocol_error()
         {
             var reader = new FrameReader(PipeWith(new byte[] { 0, 0, 0, 5, 1, 2 }), 100);
-            var error = await AsyncAssert.Throws<ProtocolException>(() => reader.ReadFrameAsync());
+            var error = Assert.Throws<ProtocolException>(() => reader.ReadFrame());
             Mentions.All(error.Message, "3 bytes before the end of a 5-byte frame");
         }
 
         [Test, Timeout(10000)]
-        public async Task A_frame_over_the_limit_is_refused_without_allocating_it()
+        public void A_frame_over_the_limit_is_refused_without_allocating_it()
         {
             var reader = new FrameReader(PipeWith(new byte[] { 0xff, 0xff, 0xff, 0xff }), 1024);
-            var error = await AsyncAssert.Throws<ProtocolException>(() => reader.ReadFrameAsync());
+            var error = Assert.Throws<ProtocolException>(() => reader.ReadFrame());
             Mentions.All(error.Message, "4294967295 bytes", "limit of 1024");
         }
 
@@ -101,7 +101,7 @@ namespace HfWorker.Tests.Protocol
             var reader = new FrameReader(pipe, 1 << 20);
             int frames = 0;
             byte[] payload;
-            while ((payload = await reader.ReadFrameAsync()) != null)
+            while ((payload = reader.ReadFrame()) != null)
             {
                 var text = new HfWorker.MessagePack.MessagePackReader(payload).ReadString();
                 Assert.That(text.Distinct().Count(), Is.EqualTo(1), "a frame mixes two writers' bytes");

@@ -34,7 +34,8 @@ namespace HfWorker.Tests.Support
         /// <summary>The next message the host sent, as plain values.</summary>
         public async Task<Dictionary<string, object>> ReceiveAsync()
         {
-            var payload = await _reader.ReadFrameAsync();
+            // The reader blocks; a test awaiting it must not hold its own thread meanwhile.
+            var payload = await Task.Run(() => _reader.ReadFrame());
             return (Dictionary<string, object>)new MessagePackReader(payload).ReadValue();
         }
 

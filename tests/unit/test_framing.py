@@ -414,3 +414,17 @@ def test_lsp_large_frame_grows_with_its_bytes_too() -> None:
     framing = LspFraming(src, 1 << 30)
     assert framing.read_frame() == big
     assert framing.read_frame() == b"next"
+
+
+def test_an_ndjson_line_is_copied_out_of_the_buffer_once() -> None:
+    line = b"n" * (8 << 20)
+    framing = make_framing("ndjson", reader(line + b"\n", 1 << 16), 1 << 30)
+    tracemalloc.start()
+    try:
+        got = framing.read_frame()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == line
+    # The buffer the line gathered in, and the line: not a third copy in between.
+    assert peak < 2.5 * len(line)

@@ -34,6 +34,10 @@ _CHUNK = 1 << 16
 _MAX_HEADER_LINE = 8192
 # A large frame's buffer starts at this size and doubles as its bytes arrive (see _read_large).
 _FIRST_STEP = 1 << 20
+# What the buffer grows by is copied from here, at most this much at a time. Never written, so it
+# costs address space but no memory (its pages are the kernel's shared zero page); growing from a
+# fresh bytes(n) each time was several times slower (a new mapping to fault in per step).
+_ZEROS = memoryview(bytes(16 << 20))
 # No stream can carry more than 2**63 - 1 bytes (19 digits), and no client declares it: a longer
 # Content-Length is refused as malformed rather than discarded byte by byte until the end of input.
 _MAX_LENGTH = (1 << 63) - 1
@@ -67,6 +71,12 @@ class ByteSource:
         self._buf += chunk
         return True
 
+    def _copy(self, start: int, end: int) -> bytes:
+        # Through a view: slicing the bytearray first would copy the bytes twice (an ndjson line can
+        # be --max-frame-bytes long). The view is released at once, so the buffer can grow again.
+        with memoryview(self._buf) as view:
+            return bytes(view[start:end])
+
     def _available(self) -> int:
         return len(self._buf) - self._pos
 
@@ -79,7 +89,7 @@ class ByteSource:
             return self._read_large(n, self._readinto)
         if n > self._available():
             # A large frame: gather its parts once instead of growing the buffer repeatedly.
-            parts = [bytes(self._buf[self._pos :])]
+            parts = [self._copy(self._pos, len(self._buf))]
             got = self._available()
             self._buf.clear()
             self._pos = 0
@@ -96,7 +106,7 @@ class ByteSource:
             return data[:n]
         start = self._pos
         self._pos += n
-        return bytes(self._buf[start : self._pos])
+        return self._copy(start, self._pos)
 
     def _read_large(self, n: int, readinto: ReadIntoFn) -> bytes:
         """A large frame read straight into its own buffer: the only copy is the kernel's.
@@ -112,8 +122,7 @@ class ByteSource:
         got = len(frame)
         while got < n:
             if got == len(frame):
-                step = min(n - got, max(got, _FIRST_STEP))
-                frame += bytes(step)  # zero pages from calloc, so no more than the bytes themselves
+                _grow(frame, min(n - got, max(got, _FIRST_STEP)))
             view = memoryview(frame)
             try:
                 count = readinto(view[got:])
@@ -148,7 +157,7 @@ class ByteSource:
                 if length > limit:
                     self._pos = idx + 1
                     raise FrameTooLarge(f"line of {length} bytes exceeds the limit of {limit} bytes")
-                line = bytes(self._buf[self._pos : idx])
+                line = self._copy(self._pos, idx)
                 self._pos = idx + 1
                 return line
             scanned = self._available()
@@ -160,7 +169,7 @@ class ByteSource:
                     return None
                 if not partial_ok:
                     raise TruncatedStream("input ended inside a line")
-                line = bytes(self._buf[self._pos :])
+                line = self._copy(self._pos, len(self._buf))
                 self._pos = len(self._buf)
                 return line
 
@@ -173,6 +182,14 @@ class ByteSource:
             self._pos = len(self._buf)
             if not self._fill():
                 return
+
+
+def _grow(buffer: bytearray, size: int) -> None:
+    """Lengthen buffer by size bytes (a realloc, which moves a large block's pages, not its bytes)."""
+    while size > 0:
+        step = min(size, len(_ZEROS))
+        buffer += _ZEROS[:step]
+        size -= step
 
 
 class Framing(Protocol):

@@ -107,6 +107,7 @@ def seeds(framing: str, encoding: str) -> dict[str, bytes]:
     )
     # Issue 9's attack shapes.
     out["batch-20000-non-objects"] = frames(wire.encode([0] * 20_000))
+    out["batch-300-non-objects"] = frames(wire.encode([0, "x", None] * 100))  # past --max-inflight, but small
     dup = [_request(5, "test/echo", {"value": 5}), _request(5, "worker/ping"), _request(5, "worker/info")]
     out["duplicate-ids-batch"] = frames(wire.encode(dup))
     out["duplicate-ids-frames"] = frames(*(wire.encode(m) for m in dup))
@@ -130,7 +131,7 @@ def seeds(framing: str, encoding: str) -> dict[str, bytes]:
     out["lsp-header-line-too-long"] = RAW + b"X: " + b"y" * 9000 + b"\r\nContent-Length: 2\r\n\r\n{}"
     out["length-prefix-268mb"] = RAW + b"\x10\x00\x00\x00" + b"abc"
     out["length-prefix-max"] = RAW + b"\xff\xff\xff\xff" + ping
-    out["ndjson-line-over-limit"] = RAW + b"[" + b"0," * 40_000 + b"0]\n" + ping + b"\n"
+    out["ndjson-line-over-limit"] = RAW + b"[" + b"0," * 10_000 + b"0]\n" + ping + b"\n"
     out["truncated"] = raw(ping)[:-3]
     return out
 
@@ -273,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoding", choices=["msgpack", "json", "all"], default="all")
     parser.add_argument("--corpus", help="corpus folder (one subfolder per pair); default under --workdir")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR), help="corpus, artifacts and logs")
-    parser.add_argument("--max-len", type=int, default=1 << 17, help="libFuzzer's largest input (bytes)")
-    parser.add_argument("--max-frame-bytes", type=int, default=1 << 16, help="the target's frame limit")
+    parser.add_argument("--max-len", type=int, default=1 << 16, help="libFuzzer's largest input (bytes)")
+    parser.add_argument("--max-frame-bytes", type=int, default=1 << 14, help="the target's frame limit")
     parser.add_argument("--stop-on-crash", action="store_true", help="stop at the first broken promise")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--artifacts", help=argparse.SUPPRESS)

@@ -119,10 +119,23 @@ class OpaqueExt:
         self.code, self.data = code, data
 
 
+class Unreadable(dict):
+    """A MessagePack map that Python cannot hold (a key that is a map, an array or an extension), as
+    read leniently: it is still a map, so params holding one are structured."""
+
+
+def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    try:
+        return dict(pairs)
+    except TypeError:
+        return Unreadable()
+
+
 def decode_independently(encoding: str, payload: bytes, *, lenient: bool = False) -> tuple[bool, Any]:
     """(True, value) if payload is a well-formed document for a decoder that is not the worker's.
 
-    ``lenient``: invalid UTF-8 in MessagePack strings is let through as lone surrogates."""
+    ``lenient``: MessagePack that is well-formed but not valid as data is read anyway, invalid UTF-8
+    as lone surrogates and a map with unhashable keys as ``Unreadable`` (see ``_dirty``)."""
 
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
@@ -134,10 +147,17 @@ def decode_independently(encoding: str, payload: bytes, *, lenient: bool = False
         # type codes by default, which MessagePack itself allows. They are opaque values that cannot
         # be map keys (protocol.md §3): an unhashable stand-in makes such a frame undecodable here as
         # it is in the worker.
-        errors = "surrogateescape" if lenient else "strict"
-        value = msgpack.unpackb(
-            payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt, unicode_errors=errors
-        )
+        if lenient:
+            value = msgpack.unpackb(
+                payload,
+                raw=False,
+                strict_map_key=False,
+                ext_hook=OpaqueExt,
+                unicode_errors="surrogateescape",
+                object_pairs_hook=_pairs,
+            )
+        else:
+            value = msgpack.unpackb(payload, raw=False, strict_map_key=False, ext_hook=OpaqueExt)
         return True, value
     except Exception:
         return False, None
@@ -161,9 +181,14 @@ def expect_payload(encoding: str, payload: bytes, *, max_batch: int = DEFAULT_MA
         return expect_error({INVALID_REQUEST, PARSE_ERROR})
     if encoding == "msgpack":
         # protocol.md §3: a request's params are decoded once its method is found, so invalid UTF-8
-        # only there is answered like any other bad params, with the request's id.
+        # or a key that is not a string only there is answered like any other bad params, with the
+        # request's id (or not at all, for an unknown method or a notification).
         ok, value = decode_independently(encoding, payload, lenient=True)
         if ok and isinstance(value, dict) and _dirty(value.get("params")):
+            if not all(isinstance(k, str) for k in value):
+                # Not a message at all: the worker then decodes the whole frame to tell -32600
+                # from -32700, and meets the bad params.
+                return expect_error({INVALID_REQUEST, PARSE_ERROR})
             if not _dirty({k: v for k, v in value.items() if k != "params"}):
                 return expect(value)
     return expect_error({PARSE_ERROR})
@@ -177,7 +202,9 @@ def _counts_as_a_large_batch(encoding: str, payload: bytes, limit: int) -> bool:
 
 
 def _dirty(value: Any) -> bool:
-    """Whether a leniently decoded value holds a string that was not valid UTF-8."""
+    """Whether a leniently decoded value holds a string that was not valid UTF-8 or an Unreadable map."""
+    if isinstance(value, Unreadable):
+        return True
     if isinstance(value, str):
         return any("\udc80" <= c <= "\udcff" for c in value)
     if isinstance(value, dict):

@@ -15,7 +15,8 @@ namespace HfWorker.Demo
             "usage: Demo [demo] [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo stress --workers N --requests M [--kill-every SECONDS] [--deadline SECONDS] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo ping [--count N] [--venv PATH] [--transport stdio|pipe]\n" +
-            "       Demo crash [--workers N] [--venv PATH] [--transport stdio|pipe]";
+            "       Demo crash [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
+            "       Demo startup [--workers LARGEST] [--venv PATH] [--transport stdio|pipe]";
 
         public static int Main(string[] args)
         {
@@ -32,6 +33,8 @@ namespace HfWorker.Demo
                         return PingBenchmark.RunAsync(arguments).GetAwaiter().GetResult();
                     case "crash":
                         return CrashRecovery.RunAsync(arguments).GetAwaiter().GetResult();
+                    case "startup":
+                        return StartupBenchmark.RunAsync(arguments).GetAwaiter().GetResult();
                     default:
                         Console.Error.WriteLine(Usage);
                         return 2;

@@ -307,6 +307,26 @@ def test_a_request_cancelled_before_its_handler_starts_never_runs(worker: Memory
     assert worker.dispatcher.running_handlers == 0 and worker.dispatcher.abandoned_handlers == 0
 
 
+def test_a_handler_thread_that_cannot_be_started_is_answered_32008_and_frees_its_slot(
+    make_worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under an address-space cap a new thread's stack may not fit: the request must still be answered.
+    worker = make_worker(max_inflight=1)
+
+    def no_thread(*args: Any) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(worker.dispatcher._executor, "submit", no_thread)
+    request(worker, 1, "t/echo", {"value": 1})
+    answer = worker.outbox.response(1)
+    assert code(answer) == -32008 and "cannot start a handler thread" in answer["error"]["message"]
+    worker.feed({"jsonrpc": "2.0", "method": "t/echo", "params": {"value": "notified"}})
+    assert worker.dispatcher.inflight == 0 and worker.dispatcher._notifications == 0
+    monkeypatch.undo()
+    request(worker, 2, "t/echo", {"value": 2})
+    assert worker.outbox.response(2)["result"] == 2
+
+
 # ---- handlers that outlive their request ----------------------------------------------------
 
 
@@ -512,6 +532,51 @@ def test_a_request_whose_answer_is_being_written_no_longer_counts_as_unanswered(
     probe.release.set()
     assert worker.outbox.response(1)["result"] == "late result"
     assert unanswered_when_sent == [0]
+
+
+class HeldAnswer:
+    """Holds the writing of the answer whose result is ``value`` until released: the moment when a
+    call is answered (done) but not yet forgotten."""
+
+    def __init__(self, worker: MemoryWorker, value: Any) -> None:
+        self.writing = threading.Event()
+        self.go_on = threading.Event()
+        send = worker.dispatcher.send
+
+        def held_send(message: Any) -> None:
+            if getattr(message, "result", None) == value:
+                self.writing.set()
+                assert self.go_on.wait(10)
+            send(message)
+
+        worker.dispatcher.send = held_send
+
+
+def test_a_call_whose_answer_is_being_written_holds_neither_its_id_nor_its_slot(make_worker: Any) -> None:
+    # A client that has read an answer may reuse its id, or send its next request, at once.
+    worker = make_worker(max_inflight=1)
+    held = HeldAnswer(worker, "slow")
+    request(worker, "a", "t/echo", {"value": "slow"})
+    assert held.writing.wait(5)
+    request(worker, "a", "t/echo", {"value": "again"})
+    assert worker.outbox.response("a")["result"] == "again"  # neither -32600 nor -32001
+    held.go_on.set()
+    worker.wait_idle()
+    assert sorted(m["result"] for m in worker.outbox.responses_to("a")) == ["again", "slow"]
+
+
+def test_shutdown_counts_a_call_answered_by_the_deadline_as_completed_and_answers_last(
+    worker: MemoryWorker,
+) -> None:
+    held = HeldAnswer(worker, "slow")
+    request(worker, 1, "t/echo", {"value": "slow"})
+    assert held.writing.wait(5)
+    request(worker, 2, "worker/shutdown", {"grace_seconds": 0})
+    wait_until_draining(worker)
+    held.go_on.set()
+    assert worker.outbox.response(2)["result"] == {"completed": True, "cancelled": 0}
+    sent = [m["id"] for m in worker.outbox.snapshot()]
+    assert sent == [1, 2]  # the answer being written went out before the shutdown's
 
 
 # ---- progress -------------------------------------------------------------------------------

@@ -84,6 +84,11 @@ class ShutdownParams(Params):
     grace_seconds: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_SHUTDOWN_GRACE_SECONDS)] | None = None
 
 
+# How long worker/shutdown waits for answers already given to be written (bounded: a host that
+# does not read would hold them for ever).
+ANSWERS_WRITTEN_SECONDS = 2.0
+
+
 class ShutdownResult(msgspec.Struct):
     completed: bool
     cancelled: int
@@ -100,6 +105,11 @@ def shutdown(params: ShutdownParams, ctx: RequestContext) -> ShutdownResult:
     try:
         completed = dispatcher.wait_idle(grace, ignore=ctx.id)
         cancelled = 0 if completed else dispatcher.cancel_all(ignore=ctx.id)
+        if not completed:
+            # What was not cancelled had been answered by the deadline, its answer still being
+            # written: let those writes go before this answer, the last thing the worker writes.
+            completed = cancelled == 0
+            dispatcher.wait_idle(ANSWERS_WRITTEN_SECONDS, ignore=ctx.id)
     finally:
         # Whatever happened above, a worker that has begun draining must go on to stop: it takes no
         # new requests, so staying up would only answer -32003 until its input ends.

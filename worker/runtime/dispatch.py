@@ -191,7 +191,7 @@ class Dispatcher:
         """Requests read and not yet answered. Unlike ``inflight``, a call whose response is being
         written no longer counts, so a sequential client's next request never sees it."""
         with self._lock:
-            return sum(1 for call in self._inflight.values() if not call.done)
+            return self._unanswered()
 
     @property
     def running_handlers(self) -> int:
@@ -320,7 +320,12 @@ class Dispatcher:
         if not admitted:
             log.warning("dropped notification %r: worker overloaded or shutting down", message.method)
             return
-        self._executor.submit(self._run_notification, method, params, ctx)
+        try:
+            self._executor.submit(self._run_notification, method, params, ctx)
+        except RuntimeError as exc:  # see _request
+            with self._lock:
+                self._notifications -= 1
+            log.warning("dropped notification %r: %s", message.method, exc)
 
     def _run_notification(self, method: Method, params: Any, ctx: RequestContext) -> None:
         try:
@@ -353,7 +358,7 @@ class Dispatcher:
             batch_ids.add(request.id)
         if method.inline:
             with self._lock:
-                duplicate = repeated or request.id in self._inflight
+                duplicate = repeated or self._in_flight(request.id)
             if duplicate:
                 reply(error_response(request.id, _duplicate(request.id, repeated)))
             else:
@@ -378,16 +383,22 @@ class Dispatcher:
             return
         ctx.progress_token = params.progress_token if isinstance(params, Params) else None
         ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
-        self._executor.submit(self._run, method, params, call)
+        try:
+            self._executor.submit(self._run, method, params, call)
+        except RuntimeError as exc:
+            # "can't start new thread": under a memory cap a thread's stack may not be had. The
+            # request is answered, and its slot freed, instead of waiting for a thread for ever.
+            problem = ResourceExhausted(f"cannot start a handler thread: {exc}")
+            self._complete(call, error_response(call.id, problem))
 
     def _admission_problem(self, id: int | str, repeated: bool) -> RpcError | None:
         if self._draining:
             return ShuttingDown("the worker is shutting down and takes no new requests")
-        if repeated or id in self._inflight:
+        if repeated or self._in_flight(id):
             return _duplicate(id, repeated)
-        if len(self._inflight) >= self.config.max_inflight:
+        if len(self._inflight) >= self.config.max_inflight and self._unanswered() >= self.config.max_inflight:
             return Overloaded(
-                f"{len(self._inflight)} requests in flight, the limit (--max-inflight) is "
+                f"{self._unanswered()} requests in flight, the limit (--max-inflight) is "
                 f"{self.config.max_inflight}; retry later"
             )
         if self._pool_full():
@@ -401,7 +412,23 @@ class Dispatcher:
     def _pool_full(self) -> bool:
         """Whether one more call would wait for a handler thread: every thread is promised to a
         request in flight (running or about to), a notification call, or an abandoned handler."""
-        return len(self._inflight) + self._notifications + self._abandoned >= self.handler_threads
+        others = self._notifications + self._abandoned
+        return (
+            len(self._inflight) + others >= self.handler_threads
+            and self._unanswered() + others >= self.handler_threads
+        )
+
+    # A call is answered (``done``) a moment before it is forgotten (removed from _inflight), so that
+    # wait_idle means "every answer written". A client that has read an answer may already send its
+    # next request: admission must count only calls not yet answered, or it would refuse a reused id
+    # or a sequential client's request at the limit for a call that is over.
+
+    def _in_flight(self, id: int | str) -> bool:
+        call = self._inflight.get(id)
+        return call is not None and not call.done
+
+    def _unanswered(self) -> int:
+        return sum(1 for call in self._inflight.values() if not call.done)
 
     def _decode(self, method: Method, request: Request | Notification) -> Any:
         if method.params_type is msgspec.Raw:
@@ -451,7 +478,7 @@ class Dispatcher:
                     time.monotonic() - abandoned_at,
                 )
 
-    def _complete(self, call: Call, response: Response, *, by_handler: bool = False) -> None:
+    def _complete(self, call: Call, response: Response, *, by_handler: bool = False) -> bool:
         sent = False
         try:
             sent = call.finish(response)
@@ -467,18 +494,20 @@ class Dispatcher:
                 self._idle.notify_all()
         if sent:
             call.ctx.run_after_response()
+        return sent
 
     # ---- cancellation and shutdown --------------------------------------------------------
 
     def cancel(self, id: int | str, reason: str = "request cancelled") -> bool:
-        """Cancel a request in flight: flag it for its handler and answer -32800 now."""
+        """Cancel a request in flight: flag it for its handler and answer -32800 now. True if this
+        answered it."""
         with self._lock:
             call = self._inflight.get(id)
         if call is None:
             return False  # already answered, or never existed: nothing to do (LSP convention)
         call.ctx.cancel_event.set()
-        self._complete(call, error_response(id, RequestCancelled(reason)))
-        return True
+        # False when its answer was already on its way (a call is answered, then forgotten).
+        return self._complete(call, error_response(id, RequestCancelled(reason)))
 
     def begin_draining(self) -> None:
         with self._lock:

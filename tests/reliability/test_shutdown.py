@@ -1,0 +1,101 @@
+"""Shutdown against a real worker under an address-space cap: once begun it always completes, and a
+grace that is not a finite number from 0 to 3600 is refused without draining anything.
+
+Before the fix, ``worker/shutdown`` sent as a notification started draining and never exited (every
+later request got -32003 until end of input); a ``grace_seconds`` of ``inf`` or ``1e300`` answered
+-32000 (OverflowError) and left the same half-dead worker; NaN waited for ever.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+
+from tests.e2e.wire import Wire, WorkerProcess, error_code
+from tests.reliability.capped import capped_worker, needs_prlimit
+
+pytestmark = [pytest.mark.e2e, needs_prlimit]
+
+INVALID_PARAMS, SHUTTING_DOWN = -32602, -32003
+TEST_METHODS = "--enable-test-methods"
+WIRES = [Wire("stdio", "length", "msgpack"), Wire("pipe", "lsp", "json")]
+
+
+def hang_until_released(w: WorkerProcess) -> tuple[int, str]:
+    key = f"shutdown-{uuid.uuid4().hex[:8]}"
+    mark = w.mark()
+    rid = w.request("test/hang", {"release": key, "progressToken": key})
+    w.wait_for(
+        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
+        what="the hang beginning",
+        after=mark,
+    )
+    return rid, key
+
+
+def wait_until_draining(w: WorkerProcess) -> None:
+    """Each probe is answered in turn; the first -32003 says the shutdown has begun."""
+    for _ in range(10_000):
+        if error_code(w.call("test/echo", {"value": "probe"}, timeout=30)) == SHUTTING_DOWN:
+            return
+    raise AssertionError("the worker never began draining")
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
+def test_a_shutdown_notification_drains_and_exits_0(wire: Wire) -> None:
+    with capped_worker(wire, TEST_METHODS) as w:
+        rid, key = hang_until_released(w)
+        w.notify("worker/shutdown", {"grace_seconds": 3600})
+        wait_until_draining(w)
+        assert w.proc.poll() is None  # still draining: the hang is in flight
+        w.call("test/release", {"key": key})
+        assert "result" in w.response(rid)
+        assert w.wait_exit(30) == 0
+        w.join_output()
+        assert w.protocol_errors == []
+
+
+def test_a_shutdown_notification_with_nothing_in_flight_exits_0() -> None:
+    with capped_worker(Wire("stdio", "ndjson", "json")) as w:
+        w.notify("worker/shutdown")
+        assert w.wait_exit(30) == 0
+
+
+@pytest.mark.parametrize(
+    "grace",
+    [math.inf, math.nan, 1e300, -1.0, 3601.0],
+    ids=["inf", "nan", "1e300", "negative", "over-3600"],
+)
+def test_an_invalid_grace_is_invalid_params_and_the_worker_serves_on(grace: float) -> None:
+    # MessagePack carries inf and NaN as they are; JSON cannot (see the next test).
+    with capped_worker(Wire("stdio", "length", "msgpack"), TEST_METHODS) as w:
+        refused = w.call("worker/shutdown", {"grace_seconds": grace})
+        assert error_code(refused) == INVALID_PARAMS and "grace_seconds" in refused["error"]["message"]
+        w.notify("worker/shutdown", {"grace_seconds": grace})  # ignored, as a notification
+        assert w.call("test/echo", {"value": "serving"})["result"] == "serving"  # not draining
+        assert w.call("worker/shutdown", {"grace_seconds": 0})["result"] == {
+            "completed": True,
+            "cancelled": 0,
+        }
+        assert w.wait_exit(30) == 0
+
+
+def test_a_grace_of_1e400_in_json_is_invalid_params() -> None:
+    with capped_worker(Wire("stdio", "ndjson", "json"), TEST_METHODS) as w:
+        w.send_payload(
+            b'{"jsonrpc":"2.0","id":"g","method":"worker/shutdown","params":{"grace_seconds":1e400}}'
+        )
+        assert error_code(w.response("g")) == INVALID_PARAMS
+        assert w.call("test/echo", {"value": "serving"})["result"] == "serving"
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
+def test_a_shutdown_completes_even_when_a_handler_ignores_its_cancellation(wire: Wire) -> None:
+    with capped_worker(wire, TEST_METHODS) as w:
+        rid, _ = hang_until_released(w)  # never released: it would run for an hour
+        done = w.call("worker/shutdown", {"grace_seconds": 0})
+        assert done["result"] == {"completed": False, "cancelled": 1}
+        assert error_code(w.response(rid)) == -32800
+        assert w.wait_exit(30) == 0

@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow model/load to run code shipped with a model (off by default)",
     )
+    p.add_argument(
+        "--process-group",
+        action="store_true",
+        help="lead a process group of its own (POSIX), so that the host can end the worker and every "
+        "process it started with one signal to the group",
+    )
     p.add_argument("--threads", type=_positive_int, default=None, help="torch intra-op threads")
     p.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="stderr log level"
@@ -181,6 +187,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
         max_image_pixels=args.max_image_pixels,
         max_tensor_bytes=args.max_tensor_bytes,
         hub_timeout_seconds=args.hub_timeout,
+        process_group=args.process_group,
     )
 
 

@@ -44,6 +44,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # None: derived from the memory the worker may use (see worker.tensors.budget).
     max_tensor_bytes: int | None = None
     hub_timeout_seconds: float = DEFAULT_HUB_TIMEOUT_SECONDS
+    # Lead a process group of our own (POSIX) so the host can signal the worker and its children at once.
+    process_group: bool = False
 
     @property
     def transport(self) -> str:

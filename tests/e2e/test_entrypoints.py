@@ -47,3 +47,23 @@ def test_ndjson_with_msgpack_is_refused_at_start() -> None:
     assert done.returncode == 2
     assert done.stdout == b""
     assert b"ndjson" in done.stderr
+
+
+def _process_group(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[2])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")
+@pytest.mark.parametrize("lead", [True, False], ids=["with-process-group", "without"])
+def test_process_group_makes_the_worker_lead_a_group_of_its_own(lead: bool) -> None:
+    args = ["--process-group"] if lead else []
+    with WorkerProcess(Wire("stdio", "length", "msgpack"), *args) as w:
+        pid = w.ready["params"]["pid"]
+        # By worker/ready the group is made: a host may kill the group the moment it has the handshake.
+        if lead:
+            assert _process_group(pid) == pid
+        else:
+            assert _process_group(pid) == _process_group(os.getpid()) != pid
+        w.close_input()
+        assert w.wait_exit() == 0

@@ -257,11 +257,24 @@ def _hard_exit(code: int) -> None:
     os._exit(code)
 
 
+def _lead_process_group() -> None:
+    """Become the leader of a new process group, before any child exists: every process the worker
+    or model code starts joins it, so a host's kill of the group (``kill(-pid)``) leaves none behind."""
+    if not hasattr(os, "setpgid"):  # pragma: no cover - Windows: the host uses a job object instead
+        return
+    try:
+        os.setpgid(0, 0)
+    except OSError as exc:  # already a session leader (setsid): it leads a group of its own anyway
+        log.warning("could not start a process group of our own: %s", exc)
+
+
 def run(config: Config) -> int:
     started = time.monotonic()
     # First, before any thread or child process exists that could see it.
     token = take_token()
     logs.configure(config.log_level)
+    if config.process_group:
+        _lead_process_group()
     try:
         transport = open_transport(config)
     except (OSError, ValueError) as exc:

@@ -52,6 +52,9 @@ namespace HfWorker
                     KillWith(WorkerExitReason.ProtocolError, "the connection ended but the process kept running");
                     await WaitForProcessExitAsync(KillAfterGrace).ConfigureAwait(false);
                 }
+                // Whatever the worker started dies with it, however it ended (its children would otherwise
+                // be orphans nobody owns, holding the worker's stderr open).
+                if (_tree != null) _tree.KillAll();
                 // A process that died has closed its end; only a surviving child holding it could delay this.
                 await _streamEnded.Task.EndsWithin(StreamEndWait).ConfigureAwait(false);
                 await Task.WhenAll(_stderrDone, _stdoutDone).EndsWithin(StderrDrainWait).ConfigureAwait(false);
@@ -122,6 +125,7 @@ namespace HfWorker
             try
             {
                 if (_pipe != null) _pipe.Dispose();
+                if (_tree != null) _tree.Dispose();
                 if (_process != null)
                 {
                     _process.StandardInput.Dispose();

@@ -40,6 +40,7 @@ namespace HfWorker
         private readonly TaskCompletionSource<bool> _streamEnded = NewSource<bool>();
         private readonly object _reasonLock = new object();
         private Process _process;
+        private ProcessTree _tree;
         private NamedPipeServerStream _pipe;
         private RpcConnection _connection;
         private Task _stderrDone = Task.FromResult(true);
@@ -223,6 +224,8 @@ namespace HfWorker
         internal void KillWith(WorkerExitReason reason, string detail, bool overrideStop = false)
         {
             SetHostReason(reason, detail, overrideStop);
+            // The whole tree: processes the worker started would otherwise outlive it.
+            if (_tree != null) _tree.KillAll();
             try
             {
                 if (_process != null && !_process.HasExited) _process.Kill();
@@ -275,6 +278,7 @@ namespace HfWorker
             }
             StartedAt = DateTimeOffset.Now;
             ProcessId = _process.Id;
+            _tree = ProcessTree.Of(_process);
             _stderrDone = OutputPump.Start(_process.StandardError, null, _stderr, OnOutputLine);
             _process.EnableRaisingEvents = true;
             _process.Exited += (sender, args) => BeginTermination();

@@ -46,6 +46,7 @@ namespace HfWorker.Launch
             }
             args.Add("--parent-pid");
             args.Add(parentPid.ToString(CultureInfo.InvariantCulture));
+            if (ProcessTree.WorkerArgument != null) args.Add(ProcessTree.WorkerArgument);
             args.Add("--max-frame-bytes");
             args.Add(options.MaxFrameBytes.ToString(CultureInfo.InvariantCulture));
             if (pipeName != null)

@@ -14,8 +14,10 @@
         ├── UnknownHandle         -32004  a model or tensor handle that does not exist (or was freed)
         ├── ModelNotFound         -32005  a model id or folder that cannot be found or fetched
         ├── InvalidInput          -32006  inputs that cannot be decoded (corrupt audio, image, tensor bytes)
-        ├── Forbidden             -32007  refused by the worker's start-up policy (trust_remote_code)
-        ├── ResourceExhausted     -32008  out of memory while loading or running
+        ├── Forbidden             -32007  refused by the worker's start-up policy (trust_remote_code,
+        │                                 a path outside --input-root or in /proc, /sys)
+        ├── ResourceExhausted     -32008  out of memory, or past a memory bound (tensor budget, input
+        │                                 size, image pixels) checked before allocating
         └── UnsupportedTask       -32009  a task this model or this worker cannot run
 
 Exceptions that are not RpcError are internal: the dispatcher turns them into WorkerError (-32000)

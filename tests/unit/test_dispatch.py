@@ -540,12 +540,14 @@ class HeldAnswer:
 
     def __init__(self, worker: MemoryWorker, value: Any) -> None:
         self.writing = threading.Event()
+        self.held = threading.Semaphore(0)  # one release per answer held
         self.go_on = threading.Event()
         send = worker.dispatcher.send
 
         def held_send(message: Any) -> None:
             if getattr(message, "result", None) == value:
                 self.writing.set()
+                self.held.release()
                 assert self.go_on.wait(10)
             send(message)
 
@@ -563,6 +565,23 @@ def test_a_call_whose_answer_is_being_written_holds_neither_its_id_nor_its_slot(
     held.go_on.set()
     worker.wait_idle()
     assert sorted(m["result"] for m in worker.outbox.responses_to("a")) == ["again", "slow"]
+
+
+def test_handler_threads_writing_their_answers_still_count_as_taken(make_worker: Any) -> None:
+    # A host that does not read holds answers in the writer; their threads are not free for new work.
+    worker = make_worker(max_inflight=1)
+    held = HeldAnswer(worker, "slow")
+    threads = worker.dispatcher.handler_threads
+    for i in range(threads):
+        request(worker, i, "t/echo", {"value": "slow"})  # admitted: each earlier one is answered
+        assert held.held.acquire(timeout=5)
+    request(worker, "next", "t/echo", {"value": "next"})
+    assert code(worker.outbox.response("next")) == -32001
+    held.go_on.set()
+    worker.wait_idle()
+    assert sorted(m["id"] for m in worker.outbox.snapshot() if m.get("result") == "slow") == list(
+        range(threads)
+    )
 
 
 def test_shutdown_counts_a_call_answered_by_the_deadline_as_completed_and_answers_last(

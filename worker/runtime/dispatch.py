@@ -411,12 +411,10 @@ class Dispatcher:
 
     def _pool_full(self) -> bool:
         """Whether one more call would wait for a handler thread: every thread is promised to a
-        request in flight (running or about to), a notification call, or an abandoned handler."""
-        others = self._notifications + self._abandoned
-        return (
-            len(self._inflight) + others >= self.handler_threads
-            and self._unanswered() + others >= self.handler_threads
-        )
+        request in flight (running, about to, or writing its answer: unlike admission's other
+        counts, a call answered but not yet written still holds its thread), a notification call,
+        or an abandoned handler."""
+        return len(self._inflight) + self._notifications + self._abandoned >= self.handler_threads
 
     # A call is answered (``done``) a moment before it is forgotten (removed from _inflight), so that
     # wait_idle means "every answer written". A client that has read an answer may already send its

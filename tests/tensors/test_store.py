@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 import pytest
 
-from worker.errors import InvalidInput, InvalidParams, UnknownHandle
+from worker.errors import InvalidInput, InvalidParams, ResourceExhausted, UnknownHandle
 from worker.tensors.dtypes import WIRE_DTYPES
 from worker.tensors.store import TensorStore
 
@@ -234,3 +234,78 @@ def test_the_tensor_family_registers_without_numpy_or_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---- the budget (--max-tensor-bytes) ----------------------------------------------------------
+
+
+def test_a_put_past_the_budget_is_refused_with_the_budget_usage_and_request_and_changes_nothing() -> None:
+    store = TensorStore(budget_bytes=100)
+    store.put_bytes(b"\0" * 60, "uint8", [60])
+    with pytest.raises(ResourceExhausted, match="--max-tensor-bytes") as refused:
+        store.put_bytes(b"\0" * 41, "uint8", [41])
+    assert refused.value.data == {"budget_bytes": 100, "used_bytes": 60, "requested_bytes": 41}
+    assert store.total_bytes == store.used_bytes == 60 and len(store.list()) == 1
+    assert store.put_bytes(b"\0" * 40, "uint8", [40]).nbytes == 40  # exactly full is allowed
+    assert store.total_bytes == 100
+
+
+def test_freeing_gives_the_budget_back() -> None:
+    store = TensorStore(budget_bytes=64)
+    first = store.put_array(np.zeros(8, np.float64))
+    with pytest.raises(ResourceExhausted):
+        store.put_array(np.zeros(1, np.uint8))
+    store.free([first.handle])
+    assert store.total_bytes == 0
+    assert store.put_array(np.zeros(8, np.float64)).nbytes == 64
+
+
+def test_put_arrays_is_all_or_nothing_against_the_budget() -> None:
+    store = TensorStore(budget_bytes=100)
+    with pytest.raises(ResourceExhausted) as refused:
+        store.put_arrays([np.zeros(10, np.float32), np.zeros(16, np.float32)])
+    assert refused.value.data is not None and refused.value.data["requested_bytes"] == 104
+    assert store.list() == [] and store.used_bytes == 0
+    infos = store.put_arrays([np.zeros(10, np.float32), np.zeros(15, np.float32)])
+    assert [i.nbytes for i in infos] == [40, 60] and store.total_bytes == 100
+
+
+def test_a_put_that_fails_for_another_reason_gives_its_reservation_back() -> None:
+    store = TensorStore(budget_bytes=100)
+    with pytest.raises(InvalidInput):
+        store.put_array(np.zeros(10, np.float16), dtype="float32")
+    with pytest.raises(InvalidParams):
+        store.put_bytes(b"", "float32", [0, 1 << 62, 1 << 62])
+    assert store.used_bytes == 0
+    store.check_room(100)
+
+
+def test_concurrent_puts_never_pass_the_budget_together() -> None:
+    store = TensorStore(budget_bytes=1000)
+    refusals: list[ResourceExhausted] = []
+    lock = threading.Lock()
+
+    def put_many() -> None:
+        for _ in range(100):
+            try:
+                store.put_bytes(b"\0" * 10, "uint8", [10])
+            except ResourceExhausted as exc:
+                with lock:
+                    refusals.append(exc)
+
+    threads = [threading.Thread(target=put_many) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.total_bytes == 1000 == sum(i.nbytes for i in store.list())
+    assert len(refusals) == 300 and store.used_bytes == 1000
+
+
+def test_the_budget_comes_from_the_config_or_the_machine() -> None:
+    from worker.config import Config
+    from worker.runtime.state import WorkerState
+    from worker.tensors import budget
+
+    assert TensorStore(WorkerState(Config(max_tensor_bytes=12345))).budget_bytes == 12345
+    assert TensorStore(WorkerState(Config())).budget_bytes == budget.default_budget_bytes()

@@ -135,7 +135,10 @@ def test_freed_and_unknown_handles_get_a_clear_error(worker: Worker) -> None:
 
 def test_list_accounts_for_every_tensor_and_byte(fresh_worker: Worker) -> None:
     w = fresh_worker
-    assert w.call("tensor/list") == {"tensors": [], "count": 0, "total_bytes": 0}
+    from worker.tensors.budget import default_budget_bytes  # the worker runs under this process's limits
+
+    budget = default_budget_bytes()
+    assert w.call("tensor/list") == {"tensors": [], "count": 0, "total_bytes": 0, "budget_bytes": budget}
     a = put(w, np.zeros((10, 10), np.float32))
     b = put(w, np.zeros(7, np.int8))
     c = put(w, np.zeros((3, 2), np.float64))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from worker.errors import InvalidInput, InvalidParams
+from worker.errors import FrameTooLarge, InvalidInput, InvalidParams
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Handlers
@@ -44,7 +44,7 @@ class PutParams(Params):
 
 @handlers.method("tensor/put")
 def put(params: PutParams, ctx: RequestContext) -> TensorInfo:
-    """Keep raw little-endian C-order bytes as a tensor; answer its handle."""
+    """Keep raw little-endian C-order bytes as a tensor; answer its handle (-32008 past the budget)."""
     return _store(ctx).put_bytes(params.data, params.dtype, params.shape)
 
 
@@ -99,13 +99,16 @@ class ListResult(msgspec.Struct):
     tensors: list[TensorInfo]
     count: int
     total_bytes: int
+    # --max-tensor-bytes: what total_bytes may reach.
+    budget_bytes: int
 
 
 @handlers.method("tensor/list")
 def list_tensors(params: ListParams, ctx: RequestContext) -> ListResult:
-    """Every kept tensor with its size, oldest first, and the total."""
-    tensors = _store(ctx).list()
-    return ListResult(tensors, len(tensors), sum(t.nbytes for t in tensors))
+    """Every kept tensor with its size, oldest first, the total and the budget."""
+    store = _store(ctx)
+    tensors = store.list()
+    return ListResult(tensors, len(tensors), sum(t.nbytes for t in tensors), store.budget_bytes)
 
 
 # ---- tensor/search ----------------------------------------------------------------------------
@@ -135,8 +138,17 @@ def search_tensors(params: SearchParams, ctx: RequestContext) -> list[SearchHit]
     if not handles:
         raise InvalidParams("corpus must name at least one tensor handle")
     corpus = [store.get_rows(h) for h in handles]
+    from worker.tensors.search import MIN_HIT_BYTES, search
+
+    # The result's size is known before searching: refuse one that could never be sent.
+    hits = min(params.top_k, sum(part.shape[0] for part in corpus if part.ndim >= 1))
+    limit = ctx.state.config.max_frame_bytes
+    if hits * MIN_HIT_BYTES > limit:
+        raise FrameTooLarge(
+            f"{hits} results need at least {hits * MIN_HIT_BYTES} bytes, over the frame limit of "
+            f"{limit} bytes (--max-frame-bytes); ask for a smaller top_k"
+        )
     query = _query_vector(params.query, store, ctx)
-    from worker.tensors.search import search
 
     return search(
         query, corpus, top_k=params.top_k, metric=params.metric, check_cancelled=ctx.check_cancelled

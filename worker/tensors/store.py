@@ -6,6 +6,11 @@ C-contiguous, so ``tensor/get`` can send their memory as it is and nobody can ch
 behind another request's back. The store holds the only reference it creates: ``free`` drops it,
 so the memory goes back as soon as no request in flight is still reading the array.
 
+The bytes kept are bounded by a budget (``--max-tensor-bytes``, default in budget.py). Every put
+reserves its size before it allocates or copies anything, so a put past the budget is refused with
+ResourceExhausted (-32008) and nothing changes; reservations also keep two concurrent puts from
+both fitting in the same room.
+
 Not here: wire validation of params (handlers/tensors.py) and search (search.py).
 """
 
@@ -15,14 +20,15 @@ import itertools
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from worker.errors import InvalidInput, InvalidParams, UnknownHandle
-from worker.tensors import dtypes
+from worker.errors import InvalidInput, InvalidParams, ResourceExhausted, UnknownHandle
+from worker.tensors import budget, dtypes
 from worker.tensors.dtypes import WireDtype
 from worker.tensors.types import TensorInfo
 
@@ -44,11 +50,55 @@ class StoredTensor:
 
 
 class TensorStore:
-    def __init__(self, state: Any = None) -> None:
+    def __init__(self, state: Any = None, *, budget_bytes: int | None = None) -> None:
+        """``budget_bytes`` overrides the worker's ``--max-tensor-bytes`` (for tests)."""
+        if budget_bytes is None:
+            configured = getattr(getattr(state, "config", None), "max_tensor_bytes", None)
+            budget_bytes = budget.tensor_budget_bytes(configured)
+        self.budget_bytes = budget_bytes
         self._tensors: dict[str, StoredTensor] = {}
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._issued = 0  # highest handle number given out; lower absent ones were freed
+        self._kept = 0  # bytes of the tensors in _tensors
+        self._reserved = 0  # bytes promised to puts under way
+
+    # ---- the budget -----------------------------------------------------------------------
+
+    @property
+    def used_bytes(self) -> int:
+        """Bytes kept, plus bytes reserved by puts under way."""
+        with self._lock:
+            return self._kept + self._reserved
+
+    def check_room(self, requested: int) -> None:
+        """ResourceExhausted if ``requested`` more bytes would not fit now (reserves nothing)."""
+        with self._lock:
+            self._refuse_past_budget(requested)
+
+    @contextmanager
+    def _reserving(self, requested: int) -> Iterator[None]:
+        """Hold ``requested`` bytes of the budget while a put converts its data. ``_add_all`` turns
+        the reservation into kept bytes; a put that fails before that gives it back here."""
+        with self._lock:
+            self._refuse_past_budget(requested)
+            self._reserved += requested
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._reserved -= requested
+            raise
+
+    def _refuse_past_budget(self, requested: int) -> None:
+        used = self._kept + self._reserved
+        if used + requested > self.budget_bytes:
+            raise ResourceExhausted(
+                f"keeping {requested} more bytes of tensors would pass the budget of "
+                f"{self.budget_bytes} bytes (--max-tensor-bytes): {used} bytes are kept; "
+                "free tensors with tensor/free first",
+                data={"budget_bytes": self.budget_bytes, "used_bytes": used, "requested_bytes": requested},
+            )
 
     # ---- adding ---------------------------------------------------------------------------
 
@@ -59,6 +109,20 @@ class TensorStore:
         uint16 array of raw bfloat16 bits. With ``copy=True`` the store never shares memory with the
         caller's array; ``copy=False`` lets a caller hand over a fresh array it will not touch again
         (a model output) without a second copy."""
+        return self.put_arrays([array], dtype=dtype, copy=copy)[0]
+
+    def put_arrays(
+        self, arrays: Iterable[Any], *, dtype: str | None = None, copy: bool = True
+    ) -> TensorInfos:
+        """Keep several arrays as ``put_array`` does, all or nothing: their total size is checked
+        against the budget before any is converted, and a failure keeps none of them."""
+        arrays = list(arrays)
+        requested = sum(_nbytes(a) for a in arrays)
+        with self._reserving(requested):
+            converted = [self._convert(a, dtype, copy) for a in arrays]
+            return self._add_all(converted, requested)
+
+    def _convert(self, array: Any, dtype: str | None, copy: bool) -> tuple[np.ndarray, WireDtype]:
         if dtypes.is_torch_tensor(array):
             source, name = dtypes.from_torch(array)
         elif dtype == "bfloat16":
@@ -73,7 +137,7 @@ class TensorStore:
         owned = np.ascontiguousarray(source, dtype=wire.storage)
         if copy and np.shares_memory(owned, source):
             owned = owned.copy()
-        return self._add(owned, wire)
+        return owned, wire
 
     def put_bytes(self, data: Any, dtype: str, shape: list[int]) -> TensorInfo:
         """Keep raw little-endian C-order bytes (bytes, bytearray or memoryview) without copying them:
@@ -93,21 +157,30 @@ class TensorStore:
                 f"data has {view.nbytes} bytes but dtype {dtype} with shape {shape} needs "
                 f"{count} x {wire.itemsize} = {expected} bytes"
             )
-        try:
-            array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
-        except ValueError as exc:  # an empty tensor whose other dimensions overflow numpy's sizes
-            raise InvalidParams(f"shape {shape} is too large: {exc}") from None
-        return self._add(array, wire)
+        with self._reserving(expected):
+            try:
+                array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
+            except ValueError as exc:  # an empty tensor whose other dimensions overflow numpy's sizes
+                raise InvalidParams(f"shape {shape} is too large: {exc}") from None
+            return self._add_all([(array, wire)], expected)[0]
 
-    def _add(self, array: np.ndarray, wire: WireDtype) -> TensorInfo:
-        array.flags.writeable = False
+    def _add_all(self, arrays: list[tuple[np.ndarray, WireDtype]], reserved: int) -> TensorInfos:
+        """Store converted arrays, inside ``_reserving(reserved)``: their bytes move from reserved
+        to kept in one step (conversion keeps the size, so the two amounts match)."""
+        for array, _wire in arrays:
+            array.flags.writeable = False
+        infos = []
         with self._lock:
-            number = next(self._counter)
-            self._issued = number
-            handle = f"{_HANDLE_PREFIX}{number}"
-            info = TensorInfo(handle, wire.name, list(array.shape), int(array.nbytes))
-            self._tensors[handle] = StoredTensor(info, wire, array)
-        return info
+            for array, wire in arrays:
+                number = next(self._counter)
+                self._issued = number
+                handle = f"{_HANDLE_PREFIX}{number}"
+                info = TensorInfo(handle, wire.name, list(array.shape), int(array.nbytes))
+                self._tensors[handle] = StoredTensor(info, wire, array)
+                self._kept += info.nbytes
+                infos.append(info)
+            self._reserved -= reserved
+        return infos
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -147,8 +220,9 @@ class TensorStore:
 
     @property
     def total_bytes(self) -> int:
+        """Bytes of the tensors kept now."""
         with self._lock:
-            return sum(t.info.nbytes for t in self._tensors.values())
+            return self._kept
 
     # ---- freeing --------------------------------------------------------------------------
 
@@ -161,7 +235,17 @@ class TensorStore:
             if missing:
                 reasons = "; ".join(_unknown_message(h, self._issued) for h in missing)
                 raise UnknownHandle(reasons)
-            return [self._tensors.pop(h).info for h in wanted]
+            freed = [self._tensors.pop(h).info for h in wanted]
+            self._kept -= sum(info.nbytes for info in freed)
+            return freed
+
+
+def _nbytes(array: Any) -> int:
+    """Bytes ``array`` takes once kept (the same as now: conversion keeps the element size), told
+    without converting or copying it."""
+    if dtypes.is_torch_tensor(array):
+        return int(array.numel()) * int(array.element_size())
+    return int(np.asarray(array).nbytes)
 
 
 def _unknown_message(handle: str, issued: int) -> str:

@@ -1,9 +1,11 @@
 """Nearest-neighbour search of one query vector over kept embeddings, by brute force in numpy.
 
 The corpus may be several [n_i, d] arrays searched as if concatenated (index counts across them)
-without concatenating them: each part is scored in row chunks, so the extra memory is a few MB plus
-one score per row, whatever the corpus size. Scores are computed in float64 when the corpus is
-float64 and in float32 otherwise (float16 / bfloat16 / integer rows are widened chunk by chunk).
+without concatenating them: each part is scored in row chunks and only the best ``top_k`` rows seen
+so far are kept between chunks, so the extra memory is a few MB plus a few numbers per result,
+whatever the corpus size (one handle listed 1,000 times is searched in 1,000 times the time, not the
+memory). Scores are computed in float64 when the corpus is float64 and in float32 otherwise
+(float16 / bfloat16 / integer rows are widened chunk by chunk).
 
 Metrics (results best first; ties go to the lower index):
     cosine  dot(q, c) / (|q| |c|), higher is better; a zero vector scores 0
@@ -15,7 +17,7 @@ Not here: where the vectors come from (handles, lists, text) -- see handlers/ten
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,6 +27,9 @@ from worker.tensors.types import Metric, SearchHit
 
 # Rows per chunk are chosen so that one widened chunk stays around this size.
 _CHUNK_BYTES = 8 << 20
+# The fewest bytes one result takes in a response: {"index":0,"score":0.0} in JSON, and as MessagePack
+# (a float is always 9 bytes there).
+MIN_HIT_BYTES = 23
 
 
 class Rows(Protocol):
@@ -44,11 +49,14 @@ def compute_dtype(corpus: Sequence[Rows]) -> np.dtype[np.floating]:
 
 
 def as_query_vector(query: np.ndarray, what: str = "query") -> np.ndarray:
-    """A query of shape [d] or [1, d] as a 1-D vector; anything else is InvalidInput."""
+    """A query of shape [d] or [1, d] (d >= 1) as a 1-D vector; anything else is InvalidInput."""
     if query.ndim == 2 and query.shape[0] == 1:
-        return query[0]
+        query = query[0]
     if query.ndim != 1:
         raise InvalidInput(f"the {what} must be one vector of shape [d] or [1, d], not {list(query.shape)}")
+    if query.shape[0] == 0:
+        # Also what keeps a corpus of shape [n, 0] from being searched: zero bytes kept, but n scores.
+        raise InvalidInput(f"the {what} vector is empty")
     return query
 
 
@@ -74,55 +82,78 @@ def search(
     dtype = compute_dtype(corpus)
     q = vector.astype(dtype, copy=False)
     q_norm = float(np.linalg.norm(q.astype(np.float64)))
-    scores = np.concatenate(
-        [_score_part(q, q_norm, part, metric, dtype, check_cancelled) for part in corpus]
-        or [np.empty(0, dtype)]
-    )
-    return _best(scores, top_k, higher_is_better=metric != "l2")
+    best = _Best(top_k, higher_is_better=metric != "l2")
+    offset = 0
+    for part in corpus:
+        for start, scores in _score_chunks(q, q_norm, part, metric, dtype, check_cancelled):
+            best.add(scores, offset + start)
+        offset += part.shape[0]
+    return best.hits()
 
 
-def _score_part(
+def _score_chunks(
     q: np.ndarray,
     q_norm: float,
     part: Rows,
     metric: Metric,
     dtype: np.dtype[np.floating],
     check_cancelled: Callable[[], None] | None,
-) -> np.ndarray:
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, scores) for each chunk of rows of ``part``."""
     rows = part.shape[0]
-    out = np.empty(rows, dtype=dtype)
     step = max(1, _CHUNK_BYTES // max(1, part.shape[1] * dtype.itemsize))
     for start in range(0, rows, step):
         if check_cancelled is not None:
             check_cancelled()
         chunk = part[start : start + step].astype(dtype, copy=False)
-        target = out[start : start + step]
         if metric == "l2":
             diff = chunk - q
-            np.sqrt(np.einsum("ij,ij->i", diff, diff), out=target)
+            scores = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         elif metric == "dot":
-            np.matmul(chunk, q, out=target)
+            scores = chunk @ q
         else:
             norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk)) * dtype.type(q_norm)
             dots = chunk @ q
-            target[:] = 0
-            np.divide(dots, norms, out=target, where=norms != 0)  # NaN rows stay NaN
-    return out
+            scores = np.zeros(chunk.shape[0], dtype=dtype)
+            np.divide(dots, norms, out=scores, where=norms != 0)  # NaN rows stay NaN
+        yield start, scores.astype(dtype, copy=False)
 
 
-def _best(scores: np.ndarray, top_k: int, *, higher_is_better: bool) -> list[SearchHit]:
-    n = scores.shape[0]
-    k = min(top_k, n)
-    if k == 0:
-        return []
-    # Sort keys: smaller is better; NaN (from NaN or inf in the data) is worst.
-    keys = (-scores if higher_is_better else scores).astype(np.float64)
-    keys[np.isnan(keys)] = np.inf
-    if k < n:
-        # Everything that ties with the k-th best is a candidate, so ties resolve by index.
-        kth = np.partition(keys, k - 1)[k - 1]
-        candidates = np.flatnonzero(keys <= kth)
-    else:
-        candidates = np.arange(n)
-    order = candidates[np.lexsort((candidates, keys[candidates]))][:k]
-    return [SearchHit(int(i), float(scores[i])) for i in order]
+class _Best:
+    """The ``top_k`` best rows seen so far, as parallel arrays of sort keys, indices and scores.
+
+    Sort keys are smaller-is-better (scores negated when higher is better); NaN (from NaN or inf in
+    the data) is worst. Ties go to the lower index: rows arrive in index order, so a new row that
+    only ties with the worst one kept can never displace it."""
+
+    def __init__(self, top_k: int, *, higher_is_better: bool) -> None:
+        self._k = top_k
+        self._higher = higher_is_better
+        self._keys = np.empty(0, np.float64)
+        self._indices = np.empty(0, np.int64)
+        self._scores = np.empty(0, np.float64)
+
+    def add(self, scores: np.ndarray, first_index: int) -> None:
+        keys = (-scores if self._higher else scores).astype(np.float64)
+        keys[np.isnan(keys)] = np.inf
+        indices = np.arange(first_index, first_index + scores.shape[0], dtype=np.int64)
+        values = scores.astype(np.float64)
+        if self._keys.shape[0] >= self._k:
+            better = keys < self._keys[-1]
+            keys, indices, values = keys[better], indices[better], values[better]
+        if keys.shape[0] == 0:
+            return
+        keys = np.concatenate([self._keys, keys])
+        indices = np.concatenate([self._indices, indices])
+        values = np.concatenate([self._scores, values])
+        if keys.shape[0] > self._k:
+            # Everything that ties with the k-th best is a candidate, so ties resolve by index.
+            kth = np.partition(keys, self._k - 1)[self._k - 1]
+            candidates = np.flatnonzero(keys <= kth)
+        else:
+            candidates = np.arange(keys.shape[0])
+        order = candidates[np.lexsort((indices[candidates], keys[candidates]))][: self._k]
+        self._keys, self._indices, self._scores = keys[order], indices[order], values[order]
+
+    def hits(self) -> list[SearchHit]:
+        return [SearchHit(int(i), float(s)) for i, s in zip(self._indices, self._scores, strict=True)]

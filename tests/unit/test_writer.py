@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import time
 from typing import Any
 
 import msgpack
@@ -256,3 +257,115 @@ def test_frames_use_the_configured_framing(framing: str) -> None:
         "ndjson": payload + b"\n",
     }[framing]
     assert written == [expected]
+
+
+# ---- encoded bytes waiting for the host are bounded --------------------------------------------
+
+
+class CountingCodec(Codec):
+    """A Codec that counts the messages it has encoded."""
+
+    def __init__(self) -> None:
+        super().__init__("msgpack")
+        self.encoded = 0
+
+    def encode(self, message: Any) -> bytes:
+        self.encoded += 1
+        return super().encode(message)
+
+
+class GatedHost:
+    """A host that does not read until ``gate`` is set: the first write blocks there."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.blocked = threading.Event()
+        self.sink = Sink("msgpack")
+
+    def write_all(self, frame: bytes) -> None:
+        self.blocked.set()
+        self.gate.wait(30)
+        self.sink.write_all(frame)
+
+
+def gated_writer(max_pending: int) -> tuple[FrameWriter, GatedHost, CountingCodec, list[int]]:
+    host = GatedHost()
+    codec = CountingCodec()
+    disconnects: list[int] = []
+    writer = FrameWriter(
+        codec=codec,
+        framing=make_framing("length", lambda n: b"", 1 << 20),
+        write_all=host.write_all,
+        max_frame_bytes=1 << 20,
+        on_disconnect=lambda: disconnects.append(1),
+        max_pending_bytes=max_pending,
+    )
+    return writer, host, codec, disconnects
+
+
+def start_sending(writer: FrameWriter, *messages: Any) -> list[threading.Thread]:
+    threads = [threading.Thread(target=writer.send, args=(m,)) for m in messages]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def wait_for_waiters(writer: FrameWriter, count: int) -> None:
+    """Until ``count`` senders wait for room (CPython's Condition keeps its waiters in _waiters)."""
+    deadline = time.monotonic() + 30
+    while len(writer._room._waiters) < count:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the senders never waited for room"
+        time.sleep(0.005)
+
+
+def test_messages_wait_unencoded_while_the_pending_bytes_are_at_the_limit() -> None:
+    writer, host, codec, _ = gated_writer(max_pending=1000)
+    first = start_sending(writer, SuccessResponse(id=1, result="x" * 5000))
+    assert host.blocked.wait(30)
+    assert writer.pending_bytes > 5000
+    others = start_sending(writer, *(SuccessResponse(id=i, result="y" * 5000) for i in range(2, 12)))
+    wait_for_waiters(writer, 10)
+    # Ten large results produced, one encoded: the others hold only what they held already.
+    assert codec.encoded == 1
+
+    host.gate.set()
+    for t in first + others:
+        t.join(30)
+    assert sorted(m["id"] for m in host.sink.messages()) == list(range(1, 12))
+    assert codec.encoded == 11 and writer.pending_bytes == 0 and writer.frames_sent == 11
+
+
+def test_small_messages_are_encoded_while_less_than_the_limit_waits() -> None:
+    writer, host, codec, _ = gated_writer(max_pending=1000)
+    first = start_sending(writer, SuccessResponse(id=1, result="small"))
+    assert host.blocked.wait(30)
+    pings = start_sending(writer, *(SuccessResponse(id=i, result={"ping": i}) for i in range(2, 6)))
+    # Each is encoded at once (they then wait for the write in progress, as they always did).
+    deadline = time.monotonic() + 30
+    while codec.encoded < 5:
+        assert time.monotonic() < deadline, f"only {codec.encoded} of 5 small messages were encoded"
+        time.sleep(0.005)
+    host.gate.set()
+    for t in first + pings:
+        t.join(30)
+    assert sorted(m["id"] for m in host.sink.messages()) == [1, 2, 3, 4, 5]
+
+
+def test_a_host_gone_while_messages_wait_for_room_drops_them_and_stops_once() -> None:
+    writer, host, codec, disconnects = gated_writer(max_pending=10)
+
+    def gone(frame: bytes) -> None:
+        host.blocked.set()
+        host.gate.wait(30)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    writer._write_all = gone  # type: ignore[method-assign]
+    first = start_sending(writer, SuccessResponse(id=1, result="x" * 100))
+    assert host.blocked.wait(30)
+    waiting = start_sending(writer, *(SuccessResponse(id=i, result="y" * 100) for i in range(2, 6)))
+    wait_for_waiters(writer, 4)
+    host.gate.set()
+    for t in first + waiting:
+        t.join(30)
+        assert not t.is_alive()
+    assert disconnects == [1] and codec.encoded == 1 and writer.pending_bytes == 0

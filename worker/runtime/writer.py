@@ -5,6 +5,17 @@ A result too large for ``--max-frame-bytes`` or impossible to encode is replaced
 response for the same id, so the client still gets exactly one answer and its reader stays safe.
 A write that fails means the host is gone; the worker is told to stop, and nothing is raised into
 the handler that happened to be writing.
+
+Memory: encoded frames waiting to be written are bounded in bytes. A message is encoded only when
+no other is being encoded and less than ``max_pending_bytes`` of encoded frames are still unwritten
+(the frame being written counts until its last byte is out), so while the host does not read, the
+worker holds at most ``max_pending_bytes`` plus one frame (at most ``--max-frame-bytes``). Everything
+else waits unencoded, holding only what it already held: thirty ``tensor/get`` of one 100 MB tensor
+are thirty references to one array, not 3 GB of encoded copies. Each waiting response holds its
+handler thread, so once the pool is taken new work is refused with -32001 rather than piled up.
+Encoding one message at a time costs no throughput (msgspec holds the GIL while it encodes), and
+small answers such as ``worker/ping`` pass straight through unless that much output is already
+waiting, in which case they would have waited for the write anyway.
 """
 
 from __future__ import annotations
@@ -22,6 +33,8 @@ from worker.rpc.messages import ErrorObject, ErrorResponse, Id, SuccessResponse
 log = logging.getLogger("worker.writer")
 
 LARGE_PAYLOAD = 1 << 20
+# Encoded bytes that may wait for the host before a further message waits to be encoded.
+DEFAULT_MAX_PENDING_BYTES = 16 << 20
 
 
 class FrameWriter:
@@ -33,6 +46,7 @@ class FrameWriter:
         write_all: Callable[[bytes], None],
         max_frame_bytes: int,
         on_disconnect: Callable[[], None],
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         self._codec = codec
         self._framing = framing
@@ -42,11 +56,51 @@ class FrameWriter:
         self._lock = threading.Lock()
         self._broken = False
         self.frames_sent = 0
+        # Guards _pending and _encoding: bytes encoded and not yet written, and whether a message
+        # is being encoded now (its size is not known until it is done).
+        self._room = threading.Condition(threading.Lock())
+        self._max_pending = max_pending_bytes
+        self._pending = 0
+        self._encoding = False
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes encoded and not yet written."""
+        with self._room:
+            return self._pending
 
     def send(self, message: Any) -> None:
-        payload = self._encode_bounded(message)
+        if not self._wait_for_room():
+            return
+        payload: bytes | None = None
+        try:
+            payload = self._encode_bounded(message)
+        finally:
+            with self._room:
+                self._encoding = False
+                if payload is not None:
+                    self._pending += len(payload)
+                self._room.notify_all()
         if payload is None:
             return
+        try:
+            self._write(payload)
+        finally:
+            with self._room:
+                self._pending -= len(payload)
+                self._room.notify_all()
+
+    def _wait_for_room(self) -> bool:
+        """Wait until this thread may encode (see the module docstring); False once the host is gone."""
+        with self._room:
+            while not self._broken and (self._encoding or self._pending >= self._max_pending):
+                self._room.wait()
+            if self._broken:
+                return False
+            self._encoding = True
+            return True
+
+    def _write(self, payload: bytes) -> None:
         # Small frames go out in one write; a large payload is written as it is, between its framing
         # bytes, rather than copied once more into a joined frame.
         parts = self._framing.wrap_parts(payload)
@@ -59,7 +113,9 @@ class FrameWriter:
                     self._write_all(part)
                 self.frames_sent += 1
             except OSError as exc:
-                self._broken = True
+                with self._room:
+                    self._broken = True
+                    self._room.notify_all()  # the waiting messages are dropped, not written
                 log.warning("cannot write to the host (%s); stopping", exc)
                 self._on_disconnect()
 
@@ -121,7 +177,10 @@ class FrameWriter:
                 break
             response = responses[i]
             if isinstance(response, SuccessResponse):
-                code, message = FrameTooLarge.code, f"the batch response exceeds the frame limit of {self._max} bytes"
+                code, message = (
+                    FrameTooLarge.code,
+                    f"the batch response exceeds the frame limit of {self._max} bytes",
+                )
             else:
                 code, message = response.error.code, response.error.message
             replacement = short_error(self._codec, response.id, code, message)

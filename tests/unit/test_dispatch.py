@@ -567,6 +567,21 @@ def test_a_call_whose_answer_is_being_written_holds_neither_its_id_nor_its_slot(
     assert sorted(m["result"] for m in worker.outbox.responses_to("a")) == ["again", "slow"]
 
 
+def test_idle_waits_for_an_answer_still_being_written_when_its_id_was_reused(worker: MemoryWorker) -> None:
+    # Found by the fuzzer: request A's answer is being written, B reuses A's id and takes its place
+    # in the in-flight table, B is answered. The worker is not idle until A's answer is out too (at
+    # end of input it exits when idle, and A's answer would be lost).
+    held = HeldAnswer(worker, "slow")
+    request(worker, 40, "t/echo", {"value": "slow"})
+    assert held.writing.wait(5)
+    request(worker, 40, "t/echo", {"value": "again"})
+    assert worker.outbox.response(40)["result"] == "again"
+    assert not worker.dispatcher.wait_idle(0)
+    held.go_on.set()
+    assert worker.dispatcher.wait_idle(5)
+    assert sorted(m["result"] for m in worker.outbox.responses_to(40)) == ["again", "slow"]
+
+
 def test_handler_threads_writing_their_answers_still_count_as_taken(make_worker: Any) -> None:
     # A host that does not read holds answers in the writer; their threads are not free for new work.
     worker = make_worker(max_inflight=1)

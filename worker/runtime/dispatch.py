@@ -40,6 +40,7 @@ from worker.errors import (
     WorkerError,
     bounded,
     is_out_of_memory,
+    quote,
     shorten,
 )
 from worker.rpc.batch_limit import BatchLimit
@@ -172,6 +173,7 @@ class Dispatcher:
         self._running_handlers = 0
         self._notifications = 0  # notification calls queued or running on the handler pool
         self._abandoned = 0  # handlers still running after their request was answered without them
+        self._finishing = 0  # answers being written (see _complete)
         self.requests_total = 0
         # Handler threads: one per request and one per notification call in flight at most, plus
         # room for cancelled requests whose code does not check for cancellation and still runs.
@@ -295,12 +297,12 @@ class Dispatcher:
         method = self.methods.get(message.method)
         if method is None:
             # Notifications are never answered, not even with an error (JSON-RPC 2.0 §4.1).
-            log.info("ignored notification for unknown method %r", message.method)
+            log.info("ignored notification for unknown method %r", quote(message.method))
             return
         try:
             params = self._decode(method, message)
         except RpcError as exc:
-            log.warning("ignored notification %r: %s", message.method, exc.message)
+            log.warning("ignored notification %r: %s", quote(message.method), exc.message)
             return
         ctx = RequestContext(id=None, method=method.name, state=self.state)
         if method.inline:
@@ -318,14 +320,14 @@ class Dispatcher:
             if admitted:
                 self._notifications += 1
         if not admitted:
-            log.warning("dropped notification %r: worker overloaded or shutting down", message.method)
+            log.warning("dropped notification %r: worker overloaded or shutting down", quote(message.method))
             return
         try:
             self._executor.submit(self._run_notification, method, params, ctx)
         except RuntimeError as exc:  # see _request
             with self._lock:
                 self._notifications -= 1
-            log.warning("dropped notification %r: %s", message.method, exc)
+            log.warning("dropped notification %r: %s", quote(message.method), exc)
 
     def _run_notification(self, method: Method, params: Any, ctx: RequestContext) -> None:
         try:
@@ -457,7 +459,13 @@ class Dispatcher:
                 response = error_response(call.id, exc)
             except BaseException as exc:  # even SystemExit: the request must still be answered
                 if not isinstance(exc, RpcError):
-                    log.error("%s (id %r) failed: %s", method.name, call.id, exc, exc_info=self.config.debug)
+                    log.error(
+                        "%s (id %r) failed: %s",
+                        method.name,
+                        quote(call.id),
+                        shorten(str(exc)),
+                        exc_info=self.config.debug,
+                    )
                 response = response_for_exception(call.id, exc, debug=self.config.debug)
             self._complete(call, response, by_handler=True)
         finally:
@@ -472,16 +480,22 @@ class Dispatcher:
                 log.info(
                     "%s (id %r) stopped %.1f s after it was answered without it",
                     call.method,
-                    call.id,
+                    quote(call.id),
                     time.monotonic() - abandoned_at,
                 )
 
     def _complete(self, call: Call, response: Response, *, by_handler: bool = False) -> bool:
         sent = False
+        # Counted while its answer is written: once answered, a call's id may be reused and its
+        # place in _inflight taken by the new request, and wait_idle must still wait for this write
+        # (at end of input the process exits as soon as the worker is idle).
+        with self._lock:
+            self._finishing += 1
         try:
             sent = call.finish(response)
         finally:
             with self._lock:
+                self._finishing -= 1
                 if self._inflight.get(call.id) is call:
                     del self._inflight[call.id]
                 if sent and not by_handler and call.running:
@@ -512,10 +526,11 @@ class Dispatcher:
             self._draining = True
 
     def wait_idle(self, timeout: float | None, *, ignore: int | str | None = None) -> bool:
-        """Wait until no request (other than ``ignore``) is in flight. True if that happened in time."""
+        """Wait until no request (other than ``ignore``) is in flight and every answer is written.
+        True if that happened in time."""
 
         def idle() -> bool:
-            return all(key == ignore for key in self._inflight)
+            return self._finishing == 0 and all(key == ignore for key in self._inflight)
 
         with self._idle:
             return self._idle.wait_for(idle, timeout)

@@ -462,7 +462,7 @@ class Dispatcher:
                     log.error(
                         "%s (id %r) failed: %s",
                         method.name,
-                        quote(call.id),
+                        _for_log(call.id),
                         shorten(str(exc)),
                         exc_info=self.config.debug,
                     )
@@ -480,7 +480,7 @@ class Dispatcher:
                 log.info(
                     "%s (id %r) stopped %.1f s after it was answered without it",
                     call.method,
-                    quote(call.id),
+                    _for_log(call.id),
                     time.monotonic() - abandoned_at,
                 )
 
@@ -539,6 +539,11 @@ class Dispatcher:
         with self._lock:
             ids = [key for key in self._inflight if key != ignore]
         return sum(self.cancel(key, reason) for key in ids)
+
+
+def _for_log(id: int | str) -> int | str:
+    """An id for a %r in the log: as it is, a string id shortened (a client may send megabytes)."""
+    return quote(id) if isinstance(id, str) else id
 
 
 def _duplicate(id: int | str, repeated: bool) -> InvalidRequest:

@@ -116,6 +116,22 @@ def test_proc_and_sys_are_refused_even_for_regular_files_and_through_symlinks(tm
         refused("/sys/kernel/mm/transparent_hugepage/enabled", code=Forbidden)
 
 
+@linux_only
+def test_proc_reached_through_dev_fd_or_dev_stderr_is_refused_too(tmp_path):
+    # /dev/fd -> /proc/self/fd and /dev/stderr -> /proc/self/fd/2 are links whose last hop resolves to
+    # the open file's own name: only the names met on the way show they go through /proc.
+    regular = tmp_path / "held-open.png"
+    regular.write_bytes(b"a file the worker holds open")
+    with open(regular, "rb") as held:
+        assert "/proc" in refused(f"/dev/fd/{held.fileno()}", code=Forbidden).message
+        link = tmp_path / "via-dev-fd.png"
+        link.symlink_to(f"/dev/fd/{held.fileno()}")
+        refused(link, code=Forbidden)
+    refused("/dev/stderr", code=Forbidden)
+    # A link the worker may not read (another process's root, as a user) is forbidden, not a crash.
+    refused("/proc/1/root/etc/passwd", code=Forbidden)
+
+
 def test_missing_files_and_non_names(tmp_path):
     assert "not found" in refused(tmp_path / "absent.wav", code=InvalidInput).message
     assert "not found" in refused(tmp_path / "absent" / "deeper.wav", code=InvalidInput).message

@@ -122,7 +122,11 @@ def open_input_file(path: str, policy: FilePolicy, what: str) -> InputFile:
     named = f"{what} {quote(path)}"
     if not path or "\x00" in path:
         raise InvalidInput(f"{named} is not a file name")
-    real = os.path.realpath(path)
+    try:
+        real = os.path.realpath(path)
+    except OSError as exc:  # a link it may not read (/proc/1/root as another user)
+        _check_not_passing_pseudo(named, path)
+        raise _unreadable(named, exc) from None
     if not policy.allows(real):
         raise Forbidden(f"{named} is outside the folders inputs may be read from (--input-root)")
     try:
@@ -132,6 +136,7 @@ def open_input_file(path: str, policy: FilePolicy, what: str) -> InputFile:
         raise _unreadable(named, exc) from None
     _check_kind(named, before.st_mode)
     _check_not_pseudo(named, path, real)
+    _check_not_passing_pseudo(named, path)
     try:
         fd = os.open(real, _OPEN_FLAGS)
     except OSError as exc:
@@ -188,6 +193,49 @@ def _check_not_pseudo(named: str, path: str, real: str) -> None:
             raise Forbidden(
                 f"{named} is in {_pseudo_root(candidate)}: the worker never reads inputs from there"
             )
+
+
+def _check_not_passing_pseudo(named: str, path: str) -> None:
+    # Every name met while resolving: /dev/fd/3 and /dev/stderr reach a file only through
+    # /proc/self/fd, whose links resolve to the file's own name, so neither end shows it.
+    for hop in _resolution_hops(path):
+        _check_not_pseudo(named, hop, hop)
+
+
+# As the kernel's path resolution: more symbolic links than this in one path is ELOOP.
+_MAX_SYMLINKS = 40
+
+
+def _resolution_hops(path: str) -> list[str]:
+    """Each absolute name met while resolving ``path`` one component and one symbolic link at a
+    time: the prefixes, and each link's target as it is read. Stops quietly where a component
+    cannot be looked at (opening the file reports that) or after too many links."""
+    hops: list[str] = []
+    current = os.sep if os.path.isabs(path) else os.getcwd()
+    remaining = [part for part in path.split(os.sep) if part]
+    links = 0
+    while remaining:
+        part = remaining.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            current = os.path.dirname(current) or os.sep
+            continue
+        candidate = os.path.join(current, part)
+        hops.append(candidate)
+        try:
+            target = os.readlink(candidate)
+        except OSError:  # not a link (EINVAL), absent, or not ours to read
+            current = candidate
+            continue
+        links += 1
+        if links > _MAX_SYMLINKS:
+            break
+        if os.path.isabs(target):
+            current = os.sep
+        hops.append(os.path.normpath(os.path.join(current, target)))
+        remaining = [p for p in target.split(os.sep) if p] + remaining
+    return hops
 
 
 def _check_opened(named: str, fd: int, real: str, opened: os.stat_result, policy: FilePolicy) -> None:

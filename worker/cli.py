@@ -19,9 +19,18 @@ from worker.config import (
     DEFAULT_MAX_INPUT_BYTES,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
     MAX_SHUTDOWN_GRACE_SECONDS,
+    MIN_FRAME_BYTES,
     Config,
     Encoding,
 )
+
+
+def _frame_bytes(text: str) -> int:
+    value = _positive_int(text)
+    # Below this not even worker/ready and a bounded error message fit a frame.
+    if value < MIN_FRAME_BYTES:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_FRAME_BYTES}, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -86,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-frame-bytes",
-        type=_positive_int,
+        type=_frame_bytes,
         default=DEFAULT_MAX_FRAME_BYTES,
-        help=f"largest frame accepted or sent (default {DEFAULT_MAX_FRAME_BYTES})",
+        help=f"largest frame read or written (default {DEFAULT_MAX_FRAME_BYTES}, at least {MIN_FRAME_BYTES})",
     )
     p.add_argument(
         "--max-inflight",

@@ -10,6 +10,8 @@ Framing = Literal["length", "lsp", "ndjson"]
 Encoding = Literal["msgpack", "json"]
 
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024
+# The smallest --max-frame-bytes: worker/ready and any error answer (messages are bounded) must fit.
+MIN_FRAME_BYTES = 4096
 DEFAULT_MAX_INFLIGHT = 256
 DEFAULT_SHUTDOWN_GRACE_SECONDS = 10.0
 # Grace periods (--shutdown-grace, worker/shutdown's grace_seconds) must be finite and within this.

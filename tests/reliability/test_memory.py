@@ -238,6 +238,28 @@ def test_responses_the_host_does_not_read_are_bounded_in_bytes(unread_worker: Un
     assert peak - rss_before < 6 * size, f"the peak was {(peak - rss_before) / MiB:.0f} MiB above the start"
 
 
+def test_answers_too_large_for_the_memory_left_are_32008_not_a_crash() -> None:
+    # Found by an outside attack: the budget full of 250 MB tensors and three gets at once. Encoding a
+    # 250 MB answer needs 250 MB more; msgspec's encode() died of SIGSEGV when that failed under the
+    # cap. Each get is now answered, with its data or -32008, and the worker lives on.
+    size = 250 * 1000 * 1000
+    # The attack's cap: the three tensors fit the budget (half of it), two answers at once do not.
+    with capped_worker(WIRE, cap_bytes=1_500_000_000) as worker:
+        budget = worker.call("tensor/list")["result"]["budget_bytes"]
+        handles = [
+            put(worker, bytes(size), [size], "uint8")["result"]["handle"] for _ in range(budget // size)
+        ]
+        assert len(handles) == 3
+        gets = [worker.request("tensor/get", {"handle": h}) for h in handles]
+        answers = [worker.response(i, timeout=120) for i in gets]
+        for answer in answers:
+            assert "result" in answer or error_code(answer) == RESOURCE_EXHAUSTED, answer
+        still_serving(worker)
+        for handle in handles:
+            worker.call("tensor/free", {"handle": handle})
+        still_serving(worker)
+
+
 # ---- work sized before it is done ---------------------------------------------------------------
 
 

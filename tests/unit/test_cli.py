@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,13 @@ def test_ndjson_with_msgpack_is_refused(capsys: pytest.CaptureFixture[str]) -> N
         ["--encoding", "cbor"],
         ["--max-frame-bytes", "0"],
         ["--max-frame-bytes", "-5"],
+        ["--max-frame-bytes", "4095"],
+        ["--shutdown-grace", "inf"],
+        ["--shutdown-grace", "nan"],
+        ["--shutdown-grace", "-1"],
+        ["--shutdown-grace", "3601"],
+        ["--hub-timeout", "0"],
+        ["--max-tensor-bytes", "0"],
         ["--max-inflight", "0"],
         ["--max-inflight", "many"],
         ["--threads", "0"],
@@ -75,13 +83,13 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == ""
 
 
-def test_every_option_reaches_the_config() -> None:
+def test_every_option_reaches_the_config(tmp_path: Path) -> None:
     config = parse_config(
         [
             "--framing", "lsp",
             "--encoding", "msgpack",
             "--pipe", "hostpipe",
-            "--max-frame-bytes", "1234",
+            "--max-frame-bytes", "12345",
             "--max-inflight", "3",
             "--shutdown-grace", "0.5",
             "--parent-pid", "4242",
@@ -90,13 +98,20 @@ def test_every_option_reaches_the_config() -> None:
             "--trust-remote-code",
             "--threads", "2",
             "--log-level", "warning",
+            "--input-root", str(tmp_path),
+            "--input-root", str(tmp_path / "."),
+            "--max-input-bytes", "1000",
+            "--max-image-pixels", "2000",
+            "--max-tensor-bytes", "3000",
+            "--hub-timeout", "2.5",
+            "--process-group",
         ]
     )  # fmt: skip
     assert config == Config(
         framing="lsp",
         encoding="msgpack",
         pipe="hostpipe",
-        max_frame_bytes=1234,
+        max_frame_bytes=12345,
         max_inflight=3,
         shutdown_grace_seconds=0.5,
         parent_pid=4242,
@@ -105,7 +120,14 @@ def test_every_option_reaches_the_config() -> None:
         trust_remote_code=True,
         threads=2,
         log_level="warning",
+        input_roots=config.input_roots,
+        max_input_bytes=1000,
+        max_image_pixels=2000,
+        max_tensor_bytes=3000,
+        hub_timeout_seconds=2.5,
+        process_group=True,
     )
+    assert [Path(root).resolve() for root in config.input_roots] == [tmp_path.resolve()] * 2
     assert config.transport == "pipe"
 
 

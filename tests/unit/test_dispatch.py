@@ -959,3 +959,14 @@ def test_a_grace_at_either_end_of_its_range_is_accepted(worker: MemoryWorker, gr
 def test_raw_params_reach_a_raw_method_untouched(worker: MemoryWorker) -> None:
     request(worker, 1, "worker/ping", [1, {"b": [2.5, None]}])
     assert worker.outbox.response(1)["result"] == [1, {"b": [2.5, None]}]
+
+
+@pytest.mark.parametrize("method", ["t/inline", "t/echo", "no/such-method"])
+def test_an_id_too_long_for_any_answer_is_refused_with_a_null_id(make_worker: Any, method: str) -> None:
+    # Every answer echoes the id; under --max-frame-bytes 4096 a 5,000-character id fits in no frame.
+    worker = make_worker(max_frame_bytes=4096)
+    request(worker, "x" * 5000, method, {"value": 1})
+    request(worker, "y" * 3000, "t/inline", {"value": 2})  # long, but an answer can carry it
+    refused = worker.outbox.wait_for(lambda m: m.get("id") is None)
+    assert code(refused) == -32600 and "5000 characters" in refused["error"]["message"]
+    assert worker.outbox.response("y" * 3000)["result"] == 2

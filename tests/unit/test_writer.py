@@ -369,3 +369,40 @@ def test_a_host_gone_while_messages_wait_for_room_drops_them_and_stops_once() ->
         t.join(30)
         assert not t.is_alive()
     assert disconnects == [1] and codec.encoded == 1 and writer.pending_bytes == 0
+
+
+class Unaffordable:
+    """A result msgspec cannot allocate the bytes for: encoding it raises MemoryError, as encode_into
+    does when a large answer does not fit under the worker's memory cap."""
+
+
+def _enc_hook_out_of_memory(value: Any) -> Any:
+    if isinstance(value, Unaffordable):
+        raise MemoryError()
+    raise NotImplementedError
+
+
+@ENCODINGS
+def test_a_result_too_large_for_memory_is_answered_32008_and_the_writer_goes_on(encoding: str) -> None:
+    writer, sink, _ = make_writer(encoding)
+    codec = writer._codec
+    codec._encoder = codec._module.Encoder(enc_hook=_enc_hook_out_of_memory)
+    writer.send(SuccessResponse(id=1, result=Unaffordable()))
+    writer.send(SuccessResponse(id=2, result="fine"))
+    first, second = sink.messages()
+    assert first["id"] == 1 and first["error"]["code"] == -32008
+    assert "memory" in first["error"]["message"]
+    assert second == {"jsonrpc": "2.0", "id": 2, "result": "fine"}
+
+
+@ENCODINGS
+def test_an_error_answer_always_fits_even_with_a_long_id_and_message(encoding: str) -> None:
+    # The smallest frame limit the CLI takes; an id as long as an answer can still carry.
+    writer, sink, _ = make_writer(encoding, limit=4096)
+    long_id = "i" * 3600
+    writer.send(ErrorResponse(id=long_id, error=ErrorObject(-32601, "m" * 1024)))
+    writer.send(SuccessResponse(id=long_id, result="r" * 5000))
+    assert all(size <= 4096 for size in sink.frame_sizes())
+    refused, too_large = sink.messages()
+    assert refused["id"] == long_id and refused["error"]["code"] == -32601
+    assert too_large["id"] == long_id and too_large["error"]["code"] == -32002

@@ -61,7 +61,7 @@ from worker.rpc.messages import (
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Method
 from worker.runtime.state import WorkerState
-from worker.runtime.writer import batch_floor_bytes
+from worker.runtime.writer import batch_floor_bytes, id_fits
 
 log = logging.getLogger("worker.dispatch")
 
@@ -349,6 +349,15 @@ class Dispatcher:
     # ---- requests -------------------------------------------------------------------------
 
     def _request(self, request: Request, reply: Reply, batch_ids: set[int | str] | None = None) -> None:
+        if not id_fits(self.codec, request.id, self.config.max_frame_bytes):
+            # Every answer echoes the id: one that no answer could carry within the frame limit is
+            # refused before anything else (id null: the id itself is what cannot be sent).
+            too_long = InvalidRequest(
+                f"an id of {len(str(request.id))} characters cannot be echoed within the frame limit of "
+                f"{self.config.max_frame_bytes} bytes (--max-frame-bytes)"
+            )
+            reply(error_response(None, too_long))
+            return
         method = self.methods.get(request.method)
         if method is None:
             reply(error_response(request.id, MethodNotFound(f"method not found: {request.method}")))

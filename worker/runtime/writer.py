@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from worker.errors import FrameTooLarge, WorkerError
+from worker.errors import FrameTooLarge, ResourceExhausted, WorkerError
 from worker.rpc.codec import Codec
 from worker.rpc.framing import Framing
 from worker.rpc.messages import ErrorObject, ErrorResponse, Id, SuccessResponse
@@ -142,6 +142,13 @@ class FrameWriter:
         """The encoded response if it fits the limit, else an encoded error response for its id."""
         try:
             payload = self._codec.encode(response)
+        except MemoryError:
+            # The answer did not fit in memory (under an address-space cap, say): the request still
+            # gets its one answer, a small one, once the failed buffer is gone.
+            if isinstance(response, SuccessResponse):
+                message = "not enough memory to encode the result; retry when the worker holds less"
+                return self._plain_error(response.id, ResourceExhausted.code, message)
+            return self._plain_error(response.id, response.error.code, response.error.message)
         except Exception as exc:
             # Not only EncodeError: msgspec lets the enc_hook's NotImplementedError (unknown types),
             # OverflowError (ints beyond 64 bits in MessagePack) and UnicodeEncodeError (lone
@@ -163,9 +170,13 @@ class FrameWriter:
         return self._plain_error(response.id, response.error.code, response.error.message[:1000])
 
     def _plain_error(self, id: Any, code: int, message: str) -> bytes:
-        """An error response without data, its message made encodable: the answer of last resort."""
+        """An error response without data, its message made encodable: the answer of last resort.
+        Shortened further where even that would not fit the frame (a small --max-frame-bytes and a
+        long message); the dispatcher refuses ids too long for a short error to fit (see
+        ``id_fits``), so what this returns always fits."""
         safe = message.encode("utf-8", "replace").decode("utf-8")
-        return self._codec.encode(ErrorResponse(id=id, error=ErrorObject(code, safe)))
+        plain = self._codec.encode(ErrorResponse(id=id, error=ErrorObject(code, safe)))
+        return plain if len(plain) <= self._max else short_error(self._codec, id, code, safe)
 
     def _shrink_batch(self, responses: list[Any], parts: list[bytes], joined_size: int) -> list[bytes]:
         """Each response of the batch fits on its own but not all in one frame: replace the largest
@@ -209,6 +220,14 @@ def short_error(codec: Codec, id: Id, code: int, message: str) -> bytes:
     # Printable ASCII without quotes or backslashes: nothing JSON would escape into more bytes.
     text = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in message[:SHORT_MESSAGE_CHARS])
     return codec.encode(ErrorResponse(id=id, error=ErrorObject(code, text)))
+
+
+def id_fits(codec: Codec, id: Id, max_frame_bytes: int) -> bool:
+    """Whether a short error for ``id`` fits a frame: the one thing every answer must do. Only a
+    string id can be long; the cheap bound decides all but ids near the limit."""
+    if not isinstance(id, str) or 6 * len(id) + 256 <= max_frame_bytes:  # JSON escapes take 6 bytes
+        return True
+    return len(short_error(codec, id, _WIDEST_CODE, "x" * SHORT_MESSAGE_CHARS)) <= max_frame_bytes
 
 
 def batch_floor_bytes(codec: Codec, ids: list[Id]) -> int:

@@ -190,6 +190,10 @@ def expect_payload(encoding: str, payload: bytes, *, max_batch: int = DEFAULT_MA
                 # from -32700, and meets the bad params.
                 return expect_error({INVALID_REQUEST, PARSE_ERROR})
             if not _dirty({k: v for k, v in value.items() if k != "params"}):
+                if value.get("jsonrpc") != "2.0" or not isinstance(value.get("method"), str):
+                    # Not a request either: refused as not JSON-RPC, or for the invalid UTF-8 the
+                    # worker meets when it checks the whole frame (a repeated key makes it do so).
+                    return expect_error({INVALID_REQUEST, PARSE_ERROR})
                 return expect(value)
     return expect_error({PARSE_ERROR})
 

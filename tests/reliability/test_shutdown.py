@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,37 @@ def test_a_shutdown_completes_even_when_a_handler_ignores_its_cancellation(wire:
         assert done["result"] == {"completed": False, "cancelled": 1}
         assert error_code(w.response(rid)) == -32800
         assert w.wait_exit(30) == 0
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [
+            {"jsonrpc": "2.0", "method": "worker/shutdown"},
+            {"jsonrpc": "2.0", "id": 1, "method": "worker/ping"},
+        ],
+        [
+            {"jsonrpc": "2.0", "method": "worker/shutdown"},
+            {"jsonrpc": "2.0", "id": 1, "method": "worker/shutdown"},
+        ],
+        [
+            {"jsonrpc": "2.0", "id": 1, "method": "worker/shutdown"},
+            {"jsonrpc": "2.0", "id": 2, "method": "worker/ping"},
+        ],
+    ],
+    ids=["notification-then-ping", "notification-then-request", "request-then-ping"],
+)
+def test_a_batch_holding_a_shutdown_is_answered_before_the_worker_exits(wire: Wire, batch: list[Any]) -> None:
+    # Found by an outside attack: the worker stopped while the reader was still answering the rest
+    # of the batch, and exited 0 with the batch read and never answered (5 runs in 6).
+    with capped_worker(wire) as w:
+        mark = w.mark()
+        w.send(batch)
+        assert w.wait_exit(30) == 0
+        w.join_output()
+        answers = [m for m in w.all_messages(after=mark) if isinstance(m, list)]
+        assert len(answers) == 1, w.all_messages(after=mark)
+        requests = sorted(m["id"] for m in batch if "id" in m)
+        assert sorted(a["id"] for a in answers[0]) == requests
+        assert w.protocol_errors == []

@@ -174,6 +174,7 @@ class Dispatcher:
         self._notifications = 0  # notification calls queued or running on the handler pool
         self._abandoned = 0  # handlers still running after their request was answered without them
         self._finishing = 0  # answers being written (see _complete)
+        self._handling_frame = False  # the reader is dispatching a frame (see handle_frame)
         self.requests_total = 0
         # Handler threads: one per request and one per notification call in flight at most, plus
         # room for cancelled requests whose code does not check for cancellation and still runs.
@@ -207,6 +208,19 @@ class Dispatcher:
     # ---- frames ---------------------------------------------------------------------------
 
     def handle_frame(self, payload: bytes) -> None:
+        # Set by the reader thread alone, so no lock on this hot path; wait_idle counts a frame in
+        # hand as work (a batch's inline answers, a ping read just before a stop), and is woken when
+        # it ends only while draining, the one time anyone waits for idle.
+        self._handling_frame = True
+        try:
+            self._handle_frame(payload)
+        finally:
+            self._handling_frame = False
+            if self._draining:
+                with self._idle:
+                    self._idle.notify_all()
+
+    def _handle_frame(self, payload: bytes) -> None:
         excess = self._batch_limit.excess(payload)
         if excess is not None:
             self.send(
@@ -535,11 +549,15 @@ class Dispatcher:
             self._draining = True
 
     def wait_idle(self, timeout: float | None, *, ignore: int | str | None = None) -> bool:
-        """Wait until no request (other than ``ignore``) is in flight and every answer is written.
-        True if that happened in time."""
+        """Wait until no request (other than ``ignore``) is in flight, every answer is written and
+        the reader is between frames. True if that happened in time. Call begin_draining first."""
 
         def idle() -> bool:
-            return self._finishing == 0 and all(key == ignore for key in self._inflight)
+            return (
+                not self._handling_frame
+                and self._finishing == 0
+                and all(key == ignore for key in self._inflight)
+            )
 
         with self._idle:
             return self._idle.wait_for(idle, timeout)

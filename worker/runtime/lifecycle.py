@@ -7,7 +7,8 @@ to the dispatcher while the main thread waits for a reason to stop:
     reason        how it arises                          what happens to requests in flight
     ----------    -----------------------------------    -----------------------------------------
     eof           the host closed our input              they finish and are answered, then exit 0
-    shutdown      worker/shutdown was answered           already drained by the method; exit 0
+    shutdown      worker/shutdown was answered           drained by the method; the frame in hand is
+                                                         answered, then exit 0
     signal        SIGTERM or SIGINT (Ctrl-C)             grace period, then cancelled; exit 0
     parent-gone   --parent-pid process no longer exists  cancelled at once; exit 0
     disconnected  writing to the host failed             nobody to answer; exit 0
@@ -44,6 +45,7 @@ from worker.transport import Transport
 log = logging.getLogger("worker")
 
 PARENT_POLL_SECONDS = 0.5
+FINAL_ANSWERS_SECONDS = 5.0
 
 
 def handler_families(config: Config) -> Iterable[Handlers]:
@@ -194,6 +196,12 @@ class Worker:
         if reason == "eof":
             d.begin_draining()
             d.wait_idle(None)
+        elif reason == "shutdown":
+            # worker/shutdown drained the requests in flight; what the reader had in hand when it
+            # stopped (the rest of a batch holding the shutdown, a ping right behind it) is answered
+            # too, unless the host stops reading for FINAL_ANSWERS_SECONDS.
+            d.begin_draining()
+            d.wait_idle(FINAL_ANSWERS_SECONDS)
         elif reason == "signal":
             d.begin_draining()
             if not d.wait_idle(self.config.shutdown_grace_seconds):

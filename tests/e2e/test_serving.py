@@ -6,6 +6,7 @@ for each wire); tests that end the process live in test_lifecycle.py.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -323,3 +324,14 @@ def test_lsp_bad_header_block_is_a_parse_error_and_the_next_message_is_read(
     error = w.wait_for(is_response, after=mark, what="the parse error")
     assert error["id"] is None and error_code(error) == -32700
     assert w.response("after-bad-header")["result"] is None
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf"), 1e308, -1.0], ids=str)
+def test_a_sleep_that_is_not_a_finite_wait_is_invalid_params(
+    shared_worker: WorkerProcess, seconds: float
+) -> None:
+    if shared_worker.wire.encoding == "json" and not math.isfinite(seconds):
+        pytest.skip("JSON has no NaN or infinity")
+    answer = shared_worker.call("test/sleep", {"seconds": seconds})
+    assert error_code(answer) == -32602, answer
+    assert "finite number from 0 to 86400" in answer["error"]["message"]

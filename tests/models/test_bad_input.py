@@ -128,6 +128,8 @@ def test_a_tensor_whose_bytes_do_not_match_dtype_and_shape(worker, load):
 def test_a_missing_model_fails_fast_and_names_it(worker, tmp_path):
     fails(worker, "model/load", {"model": str(tmp_path / "no-such-model")}, MODEL_NOT_FOUND, "no-such-model")
     fails(worker, "model/load", {"model": str(tmp_path)}, MODEL_NOT_FOUND, "config.json")
+    # A name longer than the file system takes (ENAMETOOLONG) is a folder that cannot be found too.
+    fails(worker, "model/load", {"model": "/" + "m" * 5000}, MODEL_NOT_FOUND, "cannot be used")
     started = time.monotonic()
     fails(
         worker,

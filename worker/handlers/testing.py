@@ -35,6 +35,9 @@ def echo(params: EchoParams, ctx: RequestContext) -> Any:
     return params.value
 
 
+MAX_SLEEP_SECONDS = 86400.0
+
+
 class SleepParams(Params):
     seconds: float
     progress_interval: float = 0.1
@@ -48,8 +51,12 @@ class SleepResult(msgspec.Struct):
 def sleep(params: SleepParams, ctx: RequestContext) -> SleepResult:
     """Sleep cooperatively: cancellation ends it at once. With a progressToken, reports
     ``{"elapsed_seconds", "fraction"}`` ceil(seconds / progress_interval) times, the last at the end."""
-    if params.seconds < 0:
-        raise InvalidParams("seconds must not be negative")
+    # Not NaN (a sleep of nothing) nor 1e308 (an OverflowError from the clock arithmetic): a sleep
+    # is a finite wait, at most a day.
+    if not 0 <= params.seconds <= MAX_SLEEP_SECONDS:
+        raise InvalidParams(f"seconds must be a finite number from 0 to {MAX_SLEEP_SECONDS:g}")
+    if not 0 < params.progress_interval <= MAX_SLEEP_SECONDS:
+        raise InvalidParams(f"progress_interval must be above 0 and at most {MAX_SLEEP_SECONDS:g}")
     start = time.monotonic()
     # With progress, the sleep is cut into ceil(seconds / interval) slices and one report follows each
     # slice, so a client can count on the number of reports.

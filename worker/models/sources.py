@@ -97,6 +97,13 @@ def bundled_folder(model: str) -> Path | None:
 
 
 def _as_folder(model: str) -> Path | None:
+    try:
+        return _folder_named(model)
+    except OSError as exc:  # a name too long, a component not ours to enter: not a folder we can use
+        raise ModelNotFound(f"model folder {model!r} cannot be used: {exc.strerror or exc}") from None
+
+
+def _folder_named(model: str) -> Path | None:
     path = Path(model).expanduser()
     if path.is_dir():
         return path.resolve()

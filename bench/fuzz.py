@@ -223,6 +223,7 @@ def run_pair(args: argparse.Namespace, framing: str, encoding: str) -> dict[str,
     workdir = Path(args.workdir) / f"{framing}-{encoding}"
     corpus = Path(args.corpus) / f"{framing}-{encoding}" if args.corpus else workdir / "corpus"
     artifacts = workdir / "artifacts"
+    workdir.mkdir(parents=True, exist_ok=True)  # with --corpus elsewhere, nothing else makes it
     write_seeds(corpus, framing, encoding)
     crash_log = artifacts / "crashes.jsonl"
     before = crash_log.read_text().count("\n") if crash_log.exists() else 0

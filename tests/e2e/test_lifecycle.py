@@ -29,19 +29,6 @@ def wait_until_draining(w: WorkerProcess, timeout: float = 5.0) -> list[dict[str
     raise AssertionError(f"the worker never started draining: {answers[-3:]}")
 
 
-def hang_until_released(w: WorkerProcess) -> tuple[int, str]:
-    """Start a test/hang that ends only when released, and wait until it runs; returns (id, key)."""
-    key = f"hang-{uuid.uuid4().hex[:8]}"
-    mark = w.mark()
-    rid = w.request("test/hang", {"release": key, "progressToken": key})
-    w.wait_for(
-        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
-        what="the hang beginning",
-        after=mark,
-    )
-    return rid, key
-
-
 def test_crash_exits_with_the_code_asked_for(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         rid = w.request("test/crash", {"exit_code": 7})
@@ -64,7 +51,7 @@ def test_a_native_crash_kills_the_process_with_sigsegv(wire: Wire) -> None:
 def test_shutdown_lets_requests_in_flight_finish_then_exits_0(wire: Wire) -> None:
     with WorkerProcess(wire, TEST_METHODS) as w:
         # In flight until the test releases it, however slowly the steps below run.
-        sleeper, key = hang_until_released(w)
+        sleeper, key = w.hang_until_released()
         shutdown = w.request("worker/shutdown", {"grace_seconds": 3600})
         probes = wait_until_draining(w)
         # Probes admitted before the shutdown began were answered like any request.
@@ -98,7 +85,7 @@ def test_shutdown_with_a_short_grace_cancels_a_long_sleep(wire: Wire) -> None:
 def test_a_cancelled_shutdown_still_exits_0(wire: Wire) -> None:
     # StreamJsonRpc cancels a call whose CancellationToken fires, worker/shutdown included.
     with WorkerProcess(wire, TEST_METHODS) as w:
-        sleeper, key = hang_until_released(w)  # still running when the cancel lands, however late
+        sleeper, key = w.hang_until_released()  # still running when the cancel lands, however late
         shutdown = w.request("worker/shutdown", {"grace_seconds": 3600})
         wait_until_draining(w)
         w.cancel(shutdown)
@@ -174,7 +161,7 @@ def test_a_second_signal_exits_at_once_with_128_plus_its_number() -> None:
     # The hang is never released and the grace is an hour: only the second signal can end the worker
     # within the wait below.
     with WorkerProcess(Wire("stdio", "length", "msgpack"), TEST_METHODS, "--shutdown-grace", "3600") as w:
-        hang_until_released(w)
+        w.hang_until_released()
         w.proc.send_signal(signal.SIGTERM)
         w.wait_stderr("stopping: signal")
         w.proc.send_signal(signal.SIGTERM)

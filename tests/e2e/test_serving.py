@@ -188,14 +188,7 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
     w = shared_worker
     # The hang ends only when released (or after an hour), so whatever the machine's load, every step
     # below happens while it runs: no step depends on how long anything takes.
-    key = f"hang-{uuid.uuid4().hex[:8]}"
-    mark = w.mark()
-    rid = w.request("test/hang", {"release": key, "progressToken": key})
-    w.wait_for(
-        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
-        what="the hang beginning",
-        after=mark,
-    )
+    rid, key = w.hang_until_released()
     ping = w.call("worker/ping", {"during": "hang"})
     assert ping["result"] == {"during": "hang"}
     w.cancel(rid)

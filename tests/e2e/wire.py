@@ -286,6 +286,20 @@ class WorkerProcess:
 
     # ---- receiving ------------------------------------------------------------------------
 
+    def hang_until_released(self, id: Any = UNSET) -> tuple[Any, str]:
+        """Start a ``test/hang`` (needs --enable-test-methods) that ends only when ``test/release`` is
+        called with its key (or after an hour), and wait until it reports that it runs; returns its
+        (id, key). Whatever the machine's load, what a test does next happens while it runs."""
+        key = f"hang-{uuid.uuid4().hex[:8]}"
+        mark = self.mark()
+        rid = self.request("test/hang", {"release": key, "progressToken": key}, id=id)
+        self.wait_for(
+            lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
+            what="the hang beginning",
+            after=mark,
+        )
+        return rid, key
+
     def mark(self) -> int:
         """A position in the message log, for ``wait_for(..., after=mark)``."""
         with self._cond:

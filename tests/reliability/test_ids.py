@@ -8,11 +8,9 @@ took the wrong one for its request.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from tests.e2e.wire import ALL_WIRES, Wire, WorkerProcess, error_code, is_response
+from tests.e2e.wire import ALL_WIRES, Wire, error_code, is_response
 from tests.reliability.capped import capped_worker, needs_prlimit
 
 pytestmark = [pytest.mark.e2e, needs_prlimit]
@@ -21,23 +19,10 @@ INVALID_REQUEST = -32600
 WIRES = [w for w in ALL_WIRES if (w.transport, w.framing) in {("stdio", "length"), ("pipe", "ndjson")}]
 
 
-def hang_until_released(w: WorkerProcess, id: object) -> str:
-    """A test/hang with this id, running (it reported so) until released; returns its key."""
-    key = f"ids-{uuid.uuid4().hex[:8]}"
-    mark = w.mark()
-    w.request("test/hang", {"release": key, "progressToken": key}, id=id)
-    w.wait_for(
-        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
-        what="the hang beginning",
-        after=mark,
-    )
-    return key
-
-
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_ping_and_info_with_an_id_in_flight_are_refused(wire: Wire) -> None:
     with capped_worker(wire, "--enable-test-methods") as w:
-        key = hang_until_released(w, 5)
+        _, key = w.hang_until_released(5)
         for method in ("worker/ping", "worker/info", "test/echo"):
             mark = w.mark()
             w.request(method, id=5)
@@ -79,7 +64,7 @@ def test_an_id_repeated_within_a_batch_is_refused_whatever_the_method(wire: Wire
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_a_batch_request_with_an_id_in_flight_is_refused_inside_the_batch(wire: Wire) -> None:
     with capped_worker(wire, "--enable-test-methods") as w:
-        key = hang_until_released(w, "busy")
+        _, key = w.hang_until_released("busy")
         mark = w.mark()
         w.send(
             [

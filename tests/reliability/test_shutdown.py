@@ -9,7 +9,6 @@ later request got -32003 until end of input); a ``grace_seconds`` of ``inf`` or 
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any
 
 import pytest
@@ -24,18 +23,6 @@ TEST_METHODS = "--enable-test-methods"
 WIRES = [Wire("stdio", "length", "msgpack"), Wire("pipe", "lsp", "json")]
 
 
-def hang_until_released(w: WorkerProcess) -> tuple[int, str]:
-    key = f"shutdown-{uuid.uuid4().hex[:8]}"
-    mark = w.mark()
-    rid = w.request("test/hang", {"release": key, "progressToken": key})
-    w.wait_for(
-        lambda m: isinstance(m, dict) and m.get("method") == "$/progress" and m["params"]["token"] == key,
-        what="the hang beginning",
-        after=mark,
-    )
-    return rid, key
-
-
 def wait_until_draining(w: WorkerProcess) -> None:
     """Each probe is answered in turn; the first -32003 says the shutdown has begun."""
     for _ in range(10_000):
@@ -47,7 +34,7 @@ def wait_until_draining(w: WorkerProcess) -> None:
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_a_shutdown_notification_drains_and_exits_0(wire: Wire) -> None:
     with capped_worker(wire, TEST_METHODS) as w:
-        rid, key = hang_until_released(w)
+        rid, key = w.hang_until_released()
         w.notify("worker/shutdown", {"grace_seconds": 3600})
         wait_until_draining(w)
         assert w.proc.poll() is None  # still draining: the hang is in flight
@@ -95,7 +82,7 @@ def test_a_grace_of_1e400_in_json_is_invalid_params() -> None:
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_a_shutdown_completes_even_when_a_handler_ignores_its_cancellation(wire: Wire) -> None:
     with capped_worker(wire, TEST_METHODS) as w:
-        rid, _ = hang_until_released(w)  # never released: it would run for an hour
+        rid, _ = w.hang_until_released()  # never released: it would run for an hour
         done = w.call("worker/shutdown", {"grace_seconds": 0})
         assert done["result"] == {"completed": False, "cancelled": 1}
         assert error_code(w.response(rid)) == -32800

@@ -190,12 +190,26 @@ def expect_payload(encoding: str, payload: bytes, *, max_batch: int = DEFAULT_MA
                 # from -32700, and meets the bad params.
                 return expect_error({INVALID_REQUEST, PARSE_ERROR})
             if not _dirty({k: v for k, v in value.items() if k != "params"}):
-                if value.get("jsonrpc") != "2.0" or not isinstance(value.get("method"), str):
-                    # Not a request either: refused as not JSON-RPC, or for the invalid UTF-8 the
-                    # worker meets when it checks the whole frame (a repeated key makes it do so).
+                if _repeats_a_key(payload):
+                    # A repeated key makes the worker check the whole frame, params included, so
+                    # it meets the invalid UTF-8 there (or refuses the message first, id null).
                     return expect_error({INVALID_REQUEST, PARSE_ERROR})
                 return expect(value)
     return expect_error({PARSE_ERROR})
+
+
+def _repeats_a_key(payload: bytes) -> bool:
+    """Whether the MessagePack map ``payload`` holds some key twice at its top level."""
+    try:
+        pairs = msgpack.unpackb(
+            payload, raw=True, strict_map_key=False, object_pairs_hook=list, ext_hook=OpaqueExt
+        )
+    except Exception:
+        return False
+    if not isinstance(pairs, list):
+        return False
+    keys = [k for k, _ in pairs if isinstance(k, (bytes, int))]
+    return len(keys) != len(set(keys))
 
 
 def _counts_as_a_large_batch(encoding: str, payload: bytes, limit: int) -> bool:

@@ -238,6 +238,31 @@ def test_responses_the_host_does_not_read_are_bounded_in_bytes(unread_worker: Un
     assert peak - rss_before < 6 * size, f"the peak was {(peak - rss_before) / MiB:.0f} MiB above the start"
 
 
+@pytest.mark.parametrize("stop", ["shutdown", "sigterm"])
+def test_a_stop_completes_while_the_host_does_not_read(unread_worker: UnreadWorker, stop: str) -> None:
+    # Found by an outside attack: with answers waiting for a host that does not read, worker/shutdown
+    # and SIGTERM waited on the writer for ever. The grace, then a few seconds more for the last
+    # answers, and the worker exits 0 whether or not they could be written.
+    worker = unread_worker
+    size = MiB
+    worker.send("tensor/put", {"data": bytes(size), "dtype": "uint8", "shape": [size]})
+    handle = worker.read()["result"]["handle"]
+    threads_before = worker.status("Threads")
+    for _ in range(40):  # about 56 MB of answers: far past the pipe and the writer's 16 MiB
+        worker.send("tensor/get", {"handle": handle})
+    assert wait_until(worker, lambda: worker.unread_input_bytes() == 0), "the worker stopped reading"
+    # Every get's handler holds its answer (one thread each) while nobody reads: the state to stop in.
+    assert wait_until(worker, lambda: worker.status("Threads") >= threads_before + 38)
+    if stop == "shutdown":
+        worker.send("worker/shutdown", {"grace_seconds": 0})
+    else:
+        worker.proc.terminate()
+    # The guard only: the bound is the grace (0 here; 10 s for a signal) plus 5 s, on a busy machine.
+    assert worker.proc.wait(120) == 0, worker.stderr()[-2000:]
+    assert "unwritten answers are dropped" in worker.stderr()
+    worker.close()
+
+
 def test_answers_too_large_for_the_memory_left_are_32008_not_a_crash() -> None:
     # Found by an outside attack: the budget full of 250 MB tensors and three gets at once. Encoding a
     # 250 MB answer needs 250 MB more; msgspec's encode() died of SIGSEGV when that failed under the

@@ -970,3 +970,13 @@ def test_an_id_too_long_for_any_answer_is_refused_with_a_null_id(make_worker: An
     refused = worker.outbox.wait_for(lambda m: m.get("id") is None)
     assert code(refused) == -32600 and "5000 characters" in refused["error"]["message"]
     assert worker.outbox.response("y" * 3000)["result"] == 2
+
+
+def test_a_json_integer_id_too_long_for_any_answer_is_refused_with_a_null_id(make_worker: Any) -> None:
+    # JSON integers have any number of digits (msgspec takes about 4,300): as long as a string id.
+    worker = make_worker(encoding="json", max_frame_bytes=4096)
+    request(worker, int("7" * 4040), "no/such-method")
+    request(worker, int("7" * 1000), "t/inline", {"value": 2})
+    refused = worker.outbox.wait_for(lambda m: m.get("id") is None)
+    assert code(refused) == -32600 and "4040 characters" in refused["error"]["message"]
+    assert worker.outbox.response(int("7" * 1000))["result"] == 2

@@ -14,6 +14,7 @@ from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.process_stats import peak_rss_bytes, rss_bytes
 from worker.runtime.registry import Handlers
+from worker.runtime.writer import FINAL_WRITES_SECONDS
 
 handlers = Handlers()
 
@@ -102,6 +103,9 @@ def shutdown(params: ShutdownParams, ctx: RequestContext) -> ShutdownResult:
     dispatcher = state.dispatcher
     grace = params.grace_seconds if params.grace_seconds is not None else state.config.shutdown_grace_seconds
     dispatcher.begin_draining()
+    # A host that does not read could hold the answers below, and so the stop, for ever: past the
+    # grace and a last few seconds, what is still waiting to be written is dropped.
+    state.give_up_writes_after(grace + FINAL_WRITES_SECONDS)
     try:
         completed = dispatcher.wait_idle(grace, ignore=ctx.id)
         cancelled = 0 if completed else dispatcher.cancel_all(ignore=ctx.id)

@@ -123,8 +123,11 @@ class Call:
             # Marked before it is written: a client that has read the answer and sent its next
             # request must find this one no longer counted (see Dispatcher.unanswered).
             self.done = True
-            self.reply(response)
-            return True
+        # Written outside the lock: a progress report sent under it is complete before ``done`` is
+        # set, and none is sent after, so the order holds; and a write held by a host that does not
+        # read holds no one else who only wants to know the call is answered (a cancel, a shutdown).
+        self.reply(response)
+        return True
 
     def send_progress(self, send: Callable[[Any], None], token: int | str, value: Any) -> bool:
         # Under the call's lock, so a progress notification can never follow the response.
@@ -538,7 +541,7 @@ class Dispatcher:
         answered it."""
         with self._lock:
             call = self._inflight.get(id)
-        if call is None:
+        if call is None or call.done:
             return False  # already answered, or never existed: nothing to do (LSP convention)
         call.ctx.cancel_event.set()
         # False when its answer was already on its way (a call is answered, then forgotten).

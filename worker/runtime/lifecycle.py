@@ -45,7 +45,6 @@ from worker.transport import Transport
 log = logging.getLogger("worker")
 
 PARENT_POLL_SECONDS = 0.5
-FINAL_ANSWERS_SECONDS = 5.0
 
 
 def handler_families(config: Config) -> Iterable[Handlers]:
@@ -104,6 +103,7 @@ class Worker:
             state=self.state,
         )
         self.state.dispatcher = self.dispatcher
+        self.state.give_up_writes_after = self.writer.give_up_after
         self._stop = threading.Event()
         self._stop_reason = ""
         self._exit_code = 0
@@ -190,6 +190,8 @@ class Worker:
         return self._finish()
 
     def _finish(self) -> int:
+        from worker.runtime.writer import FINAL_WRITES_SECONDS
+
         reason = self._stop_reason
         log.info("stopping: %s", reason)
         d = self.dispatcher
@@ -199,15 +201,22 @@ class Worker:
         elif reason == "shutdown":
             # worker/shutdown drained the requests in flight; what the reader had in hand when it
             # stopped (the rest of a batch holding the shutdown, a ping right behind it) is answered
-            # too, unless the host stops reading for FINAL_ANSWERS_SECONDS.
+            # too, unless the host stops reading for FINAL_WRITES_SECONDS.
             d.begin_draining()
-            d.wait_idle(FINAL_ANSWERS_SECONDS)
+            self.writer.give_up_after(FINAL_WRITES_SECONDS)  # already set by the shutdown's own grace
+            d.wait_idle(self.writer.seconds_to_give_up())
         elif reason == "signal":
+            grace = self.config.shutdown_grace_seconds
             d.begin_draining()
-            if not d.wait_idle(self.config.shutdown_grace_seconds):
+            # The main thread must never wait on a host that does not read: answers still unwritten
+            # after the grace and a few seconds more are dropped, and the worker exits.
+            self.writer.give_up_after(grace + FINAL_WRITES_SECONDS)
+            if not d.wait_idle(grace):
                 d.cancel_all(reason="worker stopped by a signal")
+            d.wait_idle(self.writer.seconds_to_give_up())
         elif reason in ("parent-gone", "crash", "disconnected"):
             d.begin_draining()
+            self.writer.give_up_after(FINAL_WRITES_SECONDS)
             d.cancel_all(reason=f"worker stopping: {reason}")
         return self._exit_code
 

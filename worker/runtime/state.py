@@ -23,6 +23,9 @@ class WorkerState:
         self.pid = os.getpid()
         self.started_monotonic = time.monotonic()
         self.stop_requested: Callable[[str, int], None] = lambda reason, code: None
+        # Drop answers still waiting to be written this many seconds from now (the worker is stopping
+        # and the host may not read); set by the Worker to its writer's give_up_after.
+        self.give_up_writes_after: Callable[[float], None] = lambda seconds: None
         # The Dispatcher, set once it exists (worker/info and worker/shutdown read it).
         self.dispatcher: Any = None
         self._services: dict[type, Any] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,10 @@ log = logging.getLogger("worker.writer")
 LARGE_PAYLOAD = 1 << 20
 # Encoded bytes that may wait for the host before a further message waits to be encoded.
 DEFAULT_MAX_PENDING_BYTES = 16 << 20
+# How long, after a stop's grace, answers still waiting for a host that does not read are kept.
+FINAL_WRITES_SECONDS = 5.0
+# While giving up is armed, how often a sender blocked behind a write looks at the clock.
+_GIVE_UP_POLL_SECONDS = 0.25
 
 
 class FrameWriter:
@@ -62,6 +67,35 @@ class FrameWriter:
         self._max_pending = max_pending_bytes
         self._pending = 0
         self._encoding = False
+        # Once the worker is stopping: the monotonic time after which messages still waiting for
+        # room or for the write lock are dropped instead of waiting on a host that does not read.
+        self._give_up_at: float | None = None
+        self.dropped = 0
+
+    def give_up_after(self, seconds: float) -> None:
+        """Stop waiting for the host ``seconds`` from now: a message that would still wait for room
+        or for a write then is dropped (and counted in ``dropped``). Only a stopping worker calls
+        this; the earliest deadline set wins."""
+        at = time.monotonic() + seconds
+        with self._room:
+            if self._give_up_at is None or at < self._give_up_at:
+                self._give_up_at = at
+            self._room.notify_all()
+
+    def seconds_to_give_up(self) -> float | None:
+        """Seconds until waiting messages are dropped (0 once they are); None if it is not set."""
+        at = self._give_up_at
+        return None if at is None else max(at - time.monotonic(), 0.0)
+
+    def _given_up(self) -> bool:
+        """True, counting a dropped message and logging the first, once the deadline has passed."""
+        at = self._give_up_at
+        if at is None or time.monotonic() < at:
+            return False
+        self.dropped += 1
+        if self.dropped == 1:
+            log.warning("the worker is stopping and the host does not read: unwritten answers are dropped")
+        return True
 
     @property
     def pending_bytes(self) -> int:
@@ -94,7 +128,12 @@ class FrameWriter:
         """Wait until this thread may encode (see the module docstring); False once the host is gone."""
         with self._room:
             while not self._broken and (self._encoding or self._pending >= self._max_pending):
-                self._room.wait()
+                if self._give_up_at is None:
+                    self._room.wait()
+                elif self._given_up():
+                    return False
+                else:
+                    self._room.wait(max(self._give_up_at - time.monotonic(), 0.0))
             if self._broken:
                 return False
             self._encoding = True
@@ -105,7 +144,13 @@ class FrameWriter:
         # bytes, rather than copied once more into a joined frame.
         parts = self._framing.wrap_parts(payload)
         frame = [b"".join(parts)] if len(payload) < LARGE_PAYLOAD else [p for p in parts if p]
-        with self._lock:
+        # A write blocked on a host that does not read holds the lock for as long as that lasts; once
+        # the worker is stopping, the others stop waiting for it.
+        while not self._lock.acquire(timeout=-1 if self._give_up_at is None else _GIVE_UP_POLL_SECONDS):
+            with self._room:
+                if self._given_up():
+                    return
+        try:
             if self._broken:
                 return
             try:
@@ -118,6 +163,8 @@ class FrameWriter:
                     self._room.notify_all()  # the waiting messages are dropped, not written
                 log.warning("cannot write to the host (%s); stopping", exc)
                 self._on_disconnect()
+        finally:
+            self._lock.release()
 
     def _encode_bounded(self, message: Any) -> bytes | None:
         if isinstance(message, list):
@@ -223,9 +270,13 @@ def short_error(codec: Codec, id: Id, code: int, message: str) -> bytes:
 
 
 def id_fits(codec: Codec, id: Id, max_frame_bytes: int) -> bool:
-    """Whether a short error for ``id`` fits a frame: the one thing every answer must do. Only a
-    string id can be long; the cheap bound decides all but ids near the limit."""
-    if not isinstance(id, str) or 6 * len(id) + 256 <= max_frame_bytes:  # JSON escapes take 6 bytes
+    """Whether a short error for ``id`` fits a frame: the one thing every answer must do. A string
+    id can be long, and so can a JSON integer (thousands of digits); the cheap bounds decide all but
+    ids near the limit."""
+    if isinstance(id, str):
+        if 6 * len(id) + 256 <= max_frame_bytes:  # JSON escapes take at most 6 bytes a character
+            return True
+    elif id is None or -(1 << 63) <= id < (1 << 64):  # what MessagePack carries: at most 20 digits
         return True
     return len(short_error(codec, id, _WIDEST_CODE, "x" * SHORT_MESSAGE_CHARS)) <= max_frame_bytes
 

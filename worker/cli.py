@@ -33,6 +33,26 @@ def _frame_bytes(text: str) -> int:
     return value
 
 
+# No machine this runs on has more cores than this; a larger count only exhausts memory in stacks.
+MAX_THREADS = 1024
+# Process ids are positive and fit a C int (0 and -1 would name process groups to os.kill).
+MAX_PID = 2**31 - 1
+
+
+def _pid(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_PID:
+        raise argparse.ArgumentTypeError(f"must be a process id from 1 to {MAX_PID}, got {text}")
+    return value
+
+
+def _thread_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_THREADS}, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -147,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="deadline for the hub part of a model/load: every network step, and any stretch of the "
         f"download without progress (default {DEFAULT_HUB_TIMEOUT_SECONDS:g})",
     )
-    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    p.add_argument("--parent-pid", type=_pid, default=None, help="exit when this process is gone")
     p.add_argument("--debug", action="store_true", help="include tracebacks in error.data")
     p.add_argument(
         "--enable-test-methods",
@@ -165,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="lead a process group of its own (POSIX), so that the host can end the worker and every "
         "process it started with one signal to the group",
     )
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch intra-op threads")
+    p.add_argument(
+        "--threads", type=_thread_count, default=None, help=f"torch intra-op threads (1 to {MAX_THREADS})"
+    )
     p.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="stderr log level"
     )

@@ -160,6 +160,19 @@ def test_lsp_invalid_length_is_a_parse_error_then_reading_recovers(header: bytes
     assert frames("lsp", data) == [ParseError, b"after"]
 
 
+@pytest.mark.parametrize("last", [b"-1", b"abc", b"", b"1 2", b"9" * 30])
+def test_lsp_the_last_content_length_counts_even_when_it_is_invalid(last: bytes) -> None:
+    # An earlier valid value must not stay in force: the worker would read 5 bytes the sender never
+    # meant as this frame's body.
+    data = b"Content-Length: 5\r\nContent-Length: " + last + b"\r\n\r\n" + lsp_frame(b"after")
+    assert frames("lsp", data) == [ParseError, b"after"]
+
+
+def test_lsp_a_repeated_valid_content_length_takes_the_last() -> None:
+    data = b"Content-Length: 99\r\nContent-Length: 2\r\n\r\nhi" + lsp_frame(b"after")
+    assert frames("lsp", data) == [b"hi", b"after"]
+
+
 @pytest.mark.parametrize(
     "digits",
     [b"9" * 5000, b"1" + b"0" * 4300, b"1" * 20, b"9223372036854775808", b"0" * 3000 + b"1" * 20],

@@ -359,6 +359,40 @@ def test_image_paths_and_tensors_fall_under_the_same_bounds(tmp_path, monkeypatc
         load_image(InputObject(path=str(path)), confined, "image-classification")
 
 
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.zeros((0, 0, 3), dtype=np.uint8),
+        np.zeros((4, 0), dtype=np.uint8),
+        np.full((4, 4, 3), np.nan, dtype=np.float32),
+        np.full((4, 4), np.inf),
+        np.full((4, 4, 3), -1, dtype=np.int64),
+        np.full((4, 4), 256, dtype=np.int32),
+    ],
+    ids=["empty", "no-columns", "nan", "infinity", "negative-ints", "ints-past-255"],
+)
+def test_an_image_tensor_that_is_no_picture_is_invalid_input(pixels: np.ndarray) -> None:
+    # A cast would have made them some picture (-1 wraps to 255, NaN to 0): refused instead.
+    from worker.models.inputs.image import load_image
+
+    sources = InputSources(tensor=lambda handle: pixels)
+    with pytest.raises(InvalidInput):
+        load_image(InputObject(tensor="t"), sources, "image-classification")
+
+
+def test_image_tensors_of_every_documented_shape_and_type_are_pictures() -> None:
+    from worker.models.inputs.image import load_image
+
+    for pixels in (
+        np.full((4, 5), 255, dtype=np.int64),
+        np.zeros((4, 5, 1), dtype=np.uint8),
+        np.ones((4, 5, 3), dtype=np.float32),
+        np.zeros((4, 5, 4), dtype=np.uint16),
+    ):
+        picture = load_image(InputObject(tensor="t"), InputSources(tensor=lambda h, p=pixels: p), "x")
+        assert picture.size == (5, 4) and picture.mode == "RGB"
+
+
 # ---- audio ------------------------------------------------------------------------------------
 
 

@@ -268,11 +268,11 @@ class LspFraming:
             if not sep:
                 problem = f"malformed header line {line[:80]!r}"
             elif name.strip().lower() == b"content-length":
-                parsed, why = _parse_length(value.strip())
-                if parsed is None:
+                # The last Content-Length counts, an invalid one too: a later "-1" must not leave an
+                # earlier value in force that the sender meant to replace.
+                length, why = _parse_length(value.strip())
+                if length is None:
                     problem = why
-                else:
-                    length = parsed
         if length is None:
             # Without a length the body cannot be found; the header block is dropped and the
             # reader looks for the next one.

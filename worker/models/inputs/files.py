@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from worker.config import DEFAULT_MAX_INPUT_BYTES
-from worker.errors import Forbidden, InvalidInput, ResourceExhausted
+from worker.errors import Forbidden, InvalidInput, ResourceExhausted, shorten
 
 # Kernel pseudo-filesystems whose regular files are process and kernel state. Never inputs.
 PSEUDO_ROOTS = ("/proc", "/sys")
@@ -158,10 +158,9 @@ def open_input_file(path: str, policy: FilePolicy, what: str) -> InputFile:
 
 
 def quote(path: str) -> str:
-    """``path`` quoted for a message, cut to a bounded length (it comes from the client)."""
-    if len(path) <= QUOTED_PATH_CHARS:
-        return repr(path)
-    return repr(path[:QUOTED_PATH_CHARS]) + f"... ({len(path)} characters)"
+    """``path`` quoted for a message, its head and tail kept as every bounded message does (it comes
+    from the client)."""
+    return repr(shorten(path, QUOTED_PATH_CHARS))
 
 
 def kind_of(mode: int) -> str:

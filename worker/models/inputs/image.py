@@ -105,10 +105,17 @@ def _image_from_array(array: Any, max_pixels: int) -> Any:
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
         raise InvalidInput(f"an image tensor must be H x W or H x W x 3/4; got shape {list(pixels.shape)}")
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    if height == 0 or width == 0:
+        raise InvalidInput(f"an image tensor must have pixels; got shape {list(pixels.shape)}")
     # Converting allocates uint8 and RGB copies: bound it like a decoded file.
     _check_pixels("the image tensor", width, height, max_pixels)
-    if pixels.dtype.kind == "f":  # floats in [0, 1]
-        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0).round()
     if pixels.dtype.kind not in "fiu":
         raise InvalidInput(f"an image tensor must hold numbers, not {pixels.dtype}")
+    if pixels.dtype.kind == "f":  # floats in [0, 1]; NaN or infinity is no colour at all
+        if not np.isfinite(pixels).all():
+            raise InvalidInput("an image tensor of floats must hold finite values (0 to 1)")
+        pixels = (np.clip(pixels, 0.0, 1.0) * 255.0).round()
+    elif pixels.dtype != np.uint8 and (pixels.min() < 0 or pixels.max() > 255):
+        # A cast would wrap them (-1 becomes 255): refused rather than shown as other colours.
+        raise InvalidInput("an image tensor of integers must hold values from 0 to 255")
     return Image.fromarray(pixels.astype(np.uint8)).convert("RGB")

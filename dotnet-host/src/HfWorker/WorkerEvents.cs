@@ -77,4 +77,24 @@ namespace HfWorker
         /// <summary>The back-off before the next attempt.</summary>
         public TimeSpan RetryIn { get; private set; }
     }
+
+    /// <summary>A slot is about to start a replacement for its worker, after <see cref="Delay"/> (the back-off).</summary>
+    public sealed class WorkerRestartingEventArgs : EventArgs
+    {
+        internal WorkerRestartingEventArgs(int slot, int consecutiveFailures, TimeSpan delay)
+        {
+            Slot = slot;
+            ConsecutiveFailures = consecutiveFailures;
+            Delay = delay;
+        }
+
+        /// <summary>The slot being refilled.</summary>
+        public int Slot { get; private set; }
+
+        /// <summary>Endings in a row of workers that lived less than <see cref="WorkerPoolOptions.RestartBackoffResetAfter"/> (or failed to start), this one included.</summary>
+        public int ConsecutiveFailures { get; private set; }
+
+        /// <summary>The wait before the replacement starts: none after a first failure, then doubling from <see cref="WorkerPoolOptions.RestartBackoffInitial"/> up to <see cref="WorkerPoolOptions.RestartBackoffMax"/>.</summary>
+        public TimeSpan Delay { get; private set; }
+    }
 }

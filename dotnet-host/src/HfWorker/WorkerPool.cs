@@ -53,6 +53,7 @@ namespace HfWorker
                 Ready = args => Raise(() => WorkerReady, args),
                 Exited = args => Raise(() => WorkerExited, args),
                 StartFailed = args => Raise(() => WorkerStartFailed, args),
+                Restarting = args => Raise(() => WorkerRestarting, args),
             };
         }
 
@@ -93,6 +94,9 @@ namespace HfWorker
 
         /// <summary>An attempt to start or set up a replacement failed; another follows after the back-off. Raised on a background thread.</summary>
         public event EventHandler<WorkerStartFailedEventArgs> WorkerStartFailed;
+
+        /// <summary>A slot whose worker ended is about to start a replacement, after the back-off the args give. Raised on a background thread.</summary>
+        public event EventHandler<WorkerRestartingEventArgs> WorkerRestarting;
 
         /// <summary>The workers taking calls now.</summary>
         public IReadOnlyList<WorkerProcess> Workers

@@ -29,6 +29,7 @@ namespace HfWorker.Supervision
             Ready = _ => { };
             Exited = _ => { };
             StartFailed = _ => { };
+            Restarting = _ => { };
         }
 
         public Action<WorkerReadyEventArgs> Ready { get; set; }
@@ -36,6 +37,8 @@ namespace HfWorker.Supervision
         public Action<WorkerExitedEventArgs> Exited { get; set; }
 
         public Action<WorkerStartFailedEventArgs> StartFailed { get; set; }
+
+        public Action<WorkerRestartingEventArgs> Restarting { get; set; }
 
         public long Restarts
         {
@@ -135,7 +138,9 @@ namespace HfWorker.Supervision
                 lock (_dispatcher.Lock) failures = slot.ConsecutiveFailures;
                 try
                 {
-                    await Task.Delay(RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax), _stop).ConfigureAwait(false);
+                    var delay = RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax);
+                    Raise(Restarting, new WorkerRestartingEventArgs(slot.Index, failures, delay));
+                    await Task.Delay(delay, _stop).ConfigureAwait(false);
                     // Every attempt counts: a replacement killed while it loads its models was a restart too.
                     Interlocked.Increment(ref _restarts);
                     return await FillAsync(slot, true, _stop).ConfigureAwait(false);

@@ -24,12 +24,33 @@ from worker.config import (
     Encoding,
 )
 
+# The length framing's prefix is 4 bytes: no frame can be longer.
+MAX_FRAME_BYTES = 2**32 - 1
+# The batch bound follows --max-inflight, and a batch is counted up to this many elements.
+MAX_INFLIGHT = 65536
+# Sizes and counts beyond this are no limit at all, and MessagePack cannot carry them.
+MAX_SIZE = 2**63 - 1
+
 
 def _frame_bytes(text: str) -> int:
     value = _positive_int(text)
     # Below this not even worker/ready and a bounded error message fit a frame.
-    if value < MIN_FRAME_BYTES:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_FRAME_BYTES}, got {text}")
+    if not MIN_FRAME_BYTES <= value <= MAX_FRAME_BYTES:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_FRAME_BYTES} to {MAX_FRAME_BYTES}, got {text}")
+    return value
+
+
+def _inflight(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_INFLIGHT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_INFLIGHT}, got {text}")
+    return value
+
+
+def _size(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_SIZE}, got {text}")
     return value
 
 
@@ -54,6 +75,9 @@ def _thread_count(text: str) -> int:
 
 
 def _positive_int(text: str) -> int:
+    # ASCII digits only: int() would also take "5_000" and other scripts' digits.
+    if not (text.isascii() and text.lstrip("+-").isdigit()):
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
@@ -117,13 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-frame-bytes",
         type=_frame_bytes,
         default=DEFAULT_MAX_FRAME_BYTES,
-        help=f"largest frame read or written (default {DEFAULT_MAX_FRAME_BYTES}, at least {MIN_FRAME_BYTES})",
+        help=f"largest frame read or written (default {DEFAULT_MAX_FRAME_BYTES}; "
+        f"{MIN_FRAME_BYTES} to {MAX_FRAME_BYTES})",
     )
     p.add_argument(
         "--max-inflight",
-        type=_positive_int,
+        type=_inflight,
         default=DEFAULT_MAX_INFLIGHT,
-        help=f"requests in flight before new ones are answered 'overloaded' (default {DEFAULT_MAX_INFLIGHT})",
+        help=f"requests in flight before new ones are answered 'overloaded' (default {DEFAULT_MAX_INFLIGHT}, "
+        f"at most {MAX_INFLIGHT})",
     )
     p.add_argument(
         "--shutdown-grace",
@@ -143,19 +169,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-input-bytes",
-        type=_positive_int,
+        type=_size,
         default=DEFAULT_MAX_INPUT_BYTES,
         help=f'largest file a {{"path": ...}} input may name (default {DEFAULT_MAX_INPUT_BYTES})',
     )
     p.add_argument(
         "--max-image-pixels",
-        type=_positive_int,
+        type=_size,
         default=DEFAULT_MAX_IMAGE_PIXELS,
         help=f"largest image (width x height) decoded or made (default {DEFAULT_MAX_IMAGE_PIXELS})",
     )
     p.add_argument(
         "--max-tensor-bytes",
-        type=_positive_int,
+        type=_size,
         default=None,
         help="total bytes of tensors kept in the worker (default: half the memory the worker may use)",
     )

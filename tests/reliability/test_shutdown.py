@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.wire import Wire, WorkerProcess, error_code
-from tests.reliability.capped import capped_worker, needs_prlimit
+from tests.reliability.capped import GiB, capped_worker, needs_prlimit
 
 pytestmark = [pytest.mark.e2e, needs_prlimit]
 
@@ -121,3 +121,26 @@ def test_a_batch_holding_a_shutdown_is_answered_before_the_worker_exits(wire: Wi
         requests = sorted(m["id"] for m in batch if "id" in m)
         assert sorted(a["id"] for a in answers[0]) == requests
         assert w.protocol_errors == []
+
+
+@pytest.mark.parametrize("form", ["request", "notification"])
+def test_a_shutdown_gets_through_a_worker_whose_handler_threads_are_all_taken(form: str) -> None:
+    # Found by an outside attack: worker/shutdown went through the same admission and thread pool as
+    # any method, so a worker full of abandoned handlers (or of notification calls) refused it with
+    # -32001, or dropped it, and never stopped. A stop now has a thread of its own.
+    wire = WIRES[0]
+    # Room for every handler thread's stack (8 MiB of address space each): the pool, not the cap,
+    # is what is full here.
+    with capped_worker(wire, TEST_METHODS, "--max-inflight", "1", cap_bytes=4 * GiB) as w:
+        threads = w.call("worker/info")["result"]["handler_threads"]
+        for _ in range(threads):  # cancelled hangs that ignore it: every handler thread stays taken
+            rid, _ = w.hang_until_released()
+            w.cancel(rid)
+            assert error_code(w.response(rid)) == -32800
+        assert error_code(w.call("test/echo", {"value": 1})) == -32001  # the pool is full
+        if form == "request":
+            answer = w.call("worker/shutdown", {"grace_seconds": 0}, timeout=60)
+            assert answer["result"]["completed"] is True, answer
+        else:
+            w.notify("worker/shutdown", {"grace_seconds": 0})
+        assert w.wait_exit(60) == 0

@@ -17,7 +17,11 @@ from collections.abc import Callable
 import pytest
 
 from tests.e2e.wire import Wire, WorkerProcess, error_code
-from tests.reliability.capped import capped_worker, needs_prlimit
+from tests.reliability.capped import GiB, capped_worker, needs_prlimit
+
+# Room for every handler thread (an 8 MiB stack and possibly a malloc arena of address space each):
+# what fills up here is the pool, not the cap, which sat at its edge at 1 GiB.
+POOL_CAP_BYTES = 4 * GiB
 
 pytestmark = [pytest.mark.e2e, needs_prlimit]
 
@@ -49,7 +53,7 @@ def abandon_hangs(w: WorkerProcess, count: int, key: str) -> list[int]:
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_abandoned_handlers_filling_the_pool_make_requests_refused_not_queued(wire: Wire) -> None:
     key = f"stuck-{uuid.uuid4().hex[:8]}"
-    with capped_worker(wire, *ARGS) as w:
+    with capped_worker(wire, *ARGS, cap_bytes=POOL_CAP_BYTES) as w:
         abandon_hangs(w, THREADS, key)
         info = w.call("worker/info")["result"]
         assert info["handler_threads"] == THREADS
@@ -73,7 +77,7 @@ def test_abandoned_handlers_filling_the_pool_make_requests_refused_not_queued(wi
 
 @pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
 def test_end_of_input_exits_0_while_abandoned_handlers_are_stuck(wire: Wire) -> None:
-    with capped_worker(wire, *ARGS) as w:
+    with capped_worker(wire, *ARGS, cap_bytes=POOL_CAP_BYTES) as w:
         abandon_hangs(w, THREADS, f"never-{uuid.uuid4().hex[:8]}")  # never released: an hour each
         echo = w.request("test/echo", {"value": "refused"})
         assert error_code(w.response(echo)) == OVERLOADED
@@ -84,7 +88,9 @@ def test_end_of_input_exits_0_while_abandoned_handlers_are_stuck(wire: Wire) -> 
 
 
 def test_a_shutdown_signal_exits_while_abandoned_handlers_are_stuck() -> None:
-    with capped_worker(Wire("stdio", "length", "msgpack"), *ARGS, "--shutdown-grace", "3600") as w:
+    with capped_worker(
+        Wire("stdio", "length", "msgpack"), *ARGS, "--shutdown-grace", "3600", cap_bytes=POOL_CAP_BYTES
+    ) as w:
         abandon_hangs(w, 3, f"never-{uuid.uuid4().hex[:8]}")
         # Nothing is in flight (all three were answered), so the hour's grace is not waited out.
         w.proc.send_signal(signal.SIGTERM)

@@ -980,3 +980,44 @@ def test_a_json_integer_id_too_long_for_any_answer_is_refused_with_a_null_id(mak
     refused = worker.outbox.wait_for(lambda m: m.get("id") is None)
     assert code(refused) == -32600 and "4040 characters" in refused["error"]["message"]
     assert worker.outbox.response(int("7" * 1000))["result"] == 2
+
+
+def _progress_held_by_the_host() -> tuple[Any, list[Any], threading.Event, threading.Event]:
+    """A Call whose progress report is being written to a host that does not read (until ``gate``)."""
+    from worker.rpc.messages import OutgoingNotification
+    from worker.runtime.dispatch import Call
+
+    written: list[Any] = []
+    writing, gate = threading.Event(), threading.Event()
+
+    def send(message: Any) -> None:
+        if isinstance(message, OutgoingNotification):
+            writing.set()
+            assert gate.wait(30)
+        written.append(message)
+
+    call = Call(1, "t/echo", RequestContext(id=1, method="t/echo", state=None), written.append)  # type: ignore[arg-type]
+    threading.Thread(target=call.send_progress, args=(send, "tok", 1), daemon=True).start()
+    assert writing.wait(5)
+    return call, written, writing, gate
+
+
+def test_a_progress_report_that_began_first_is_written_before_the_response() -> None:
+    call, written, _, gate = _progress_held_by_the_host()
+    threading.Timer(0.05, gate.set).start()  # the host reads again, well within the wait
+    assert call.finish("the response")  # type: ignore[arg-type]
+    assert [type(m).__name__ for m in written] == ["OutgoingNotification", "str"]
+
+
+def test_a_cancel_does_not_wait_for_ever_on_a_progress_report_the_host_does_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found in review: the report was written under the call's lock, so a cancel (or a shutdown's)
+    # waited as long as the host did not read, and a stop never completed.
+    import worker.runtime.dispatch as dispatch
+
+    monkeypatch.setattr(dispatch, "PROGRESS_FIRST_SECONDS", 0.2)
+    call, written, _, gate = _progress_held_by_the_host()
+    assert call.finish("the response")  # type: ignore[arg-type]
+    assert written == ["the response"]
+    gate.set()

@@ -95,7 +95,7 @@ class ShutdownResult(msgspec.Struct):
     cancelled: int
 
 
-@handlers.method("worker/shutdown")
+@handlers.method("worker/shutdown", stops=True)
 def shutdown(params: ShutdownParams, ctx: RequestContext) -> ShutdownResult:
     """Stop taking requests, let those in flight finish within the grace period, cancel the rest,
     answer, and exit 0. Sent as a notification, the same without the answer."""

@@ -18,6 +18,7 @@ elements) and before any of them runs (``batch_floor_bytes``: their response mus
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -67,6 +68,9 @@ log = logging.getLogger("worker.dispatch")
 
 CANCEL_METHOD = "$/cancelRequest"
 PROGRESS_METHOD = "$/progress"
+STOP_THREAD_STACK_BYTES = 1 << 20
+# How long an answer waits for a progress report of the same call that a host is slow to read.
+PROGRESS_FIRST_SECONDS = 5.0
 
 Reply = Callable[[Response], None]
 
@@ -101,7 +105,17 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
 class Call:
     """One request in flight."""
 
-    __slots__ = ("id", "method", "ctx", "reply", "_lock", "done", "running", "abandoned_at")
+    __slots__ = (
+        "id",
+        "method",
+        "ctx",
+        "reply",
+        "_lock",
+        "done",
+        "progress_sending",
+        "running",
+        "abandoned_at",
+    )
 
     def __init__(self, id: int | str, method: str, ctx: RequestContext, reply: Reply) -> None:
         self.id = id
@@ -110,6 +124,7 @@ class Call:
         self.reply = reply
         self._lock = threading.Lock()
         self.done = False
+        self.progress_sending = 0  # progress reports being written now (see finish)
         # Both guarded by the Dispatcher's lock: whether the handler runs now, and since when it has
         # run on after its request was answered without it (monotonic; None if it was not).
         self.running = False
@@ -123,19 +138,28 @@ class Call:
             # Marked before it is written: a client that has read the answer and sent its next
             # request must find this one no longer counted (see Dispatcher.unanswered).
             self.done = True
-        # Written outside the lock: a progress report sent under it is complete before ``done`` is
-        # set, and none is sent after, so the order holds; and a write held by a host that does not
-        # read holds no one else who only wants to know the call is answered (a cancel, a shutdown).
+        # No write happens under the lock, so a write held by a host that does not read holds no one
+        # who only wants to know the call is answered (a cancel, a shutdown). A progress report that
+        # began before ``done`` was set is written first (none begins after), so it never follows the
+        # response; only one held for PROGRESS_FIRST_SECONDS by such a host is not waited for.
+        if self.progress_sending:
+            deadline = time.monotonic() + PROGRESS_FIRST_SECONDS
+            while self.progress_sending and time.monotonic() < deadline:
+                time.sleep(0.001)  # rare: a cancel racing a handler's own progress report
         self.reply(response)
         return True
 
     def send_progress(self, send: Callable[[Any], None], token: int | str, value: Any) -> bool:
-        # Under the call's lock, so a progress notification can never follow the response.
         with self._lock:
             if self.done:
-                return False
+                return False  # never after the response
+            self.progress_sending += 1
+        try:
             send(OutgoingNotification(method=PROGRESS_METHOD, params=ProgressParams(token, value)))
-            return True
+        finally:
+            with self._lock:
+                self.progress_sending -= 1
+        return True
 
 
 class BatchReply:
@@ -177,6 +201,7 @@ class Dispatcher:
         self._notifications = 0  # notification calls queued or running on the handler pool
         self._abandoned = 0  # handlers still running after their request was answered without them
         self._finishing = 0  # answers being written (see _complete)
+        self._displaced: set[Call] = set()  # answered calls whose id a new request took over
         self._handling_frame = False  # the reader is dispatching a frame (see handle_frame)
         self.requests_total = 0
         # Handler threads: one per request and one per notification call in flight at most, plus
@@ -184,6 +209,16 @@ class Dispatcher:
         # Admission keeps what needs a thread within this (see _pool_full).
         self.handler_threads = 2 * config.max_inflight + 16
         self._executor = ThreadPoolExecutor(max_workers=self.handler_threads, thread_name_prefix="handler")
+        # The thread stops run on (worker/shutdown), started now while threads can still be had.
+        self._stops: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        # A small stack: a stop's work is shallow, and under an address-space cap the 8 MiB default
+        # would be one handler thread fewer. (stack_size applies to threads started after it is set;
+        # nothing else starts one while the dispatcher is built.)
+        previous = threading.stack_size(STOP_THREAD_STACK_BYTES)
+        try:
+            threading.Thread(target=self._run_stops, name="stop", daemon=True).start()
+        finally:
+            threading.stack_size(previous)
         self._batch_limit = BatchLimit(codec.encoding, config.max_inflight)
 
     # ---- stats ----------------------------------------------------------------------------
@@ -329,10 +364,9 @@ class Dispatcher:
         # requests): without it a flood of them would queue on the handler pool without limit.
         # There is no one to tell, so a notification past the bound is dropped with a log warning.
         with self._lock:
-            admitted = (
-                not self._draining
-                and self._notifications < self.config.max_inflight
-                and not self._pool_full()
+            admitted = not self._draining and (
+                method.stops  # a stop gets through however loaded the worker is
+                or (self._notifications < self.config.max_inflight and not self._pool_full())
             )
             if admitted:
                 self._notifications += 1
@@ -340,7 +374,7 @@ class Dispatcher:
             log.warning("dropped notification %r: worker overloaded or shutting down", quote(message.method))
             return
         try:
-            self._executor.submit(self._run_notification, method, params, ctx)
+            self._submit(method, self._run_notification, method, params, ctx)
         except RuntimeError as exc:  # see _request
             with self._lock:
                 self._notifications -= 1
@@ -397,8 +431,11 @@ class Dispatcher:
         # Admission before params, in the order protocol.md documents: a worker that is shutting
         # down or full says so whatever the params.
         with self._lock:
-            problem = self._admission_problem(request.id, repeated)
+            problem = self._admission_problem(request.id, repeated, stops=method.stops)
             if problem is None:
+                displaced = self._inflight.get(request.id)
+                if displaced is not None:  # answered, its answer still being written (see _in_flight)
+                    self._displaced.add(displaced)
                 self._inflight[request.id] = call
                 self.requests_total += 1
         if problem is not None:
@@ -412,18 +449,34 @@ class Dispatcher:
         ctx.progress_token = params.progress_token if isinstance(params, Params) else None
         ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
         try:
-            self._executor.submit(self._run, method, params, call)
+            self._submit(method, self._run, method, params, call)
         except RuntimeError as exc:
             # "can't start new thread": under a memory cap a thread's stack may not be had. The
             # request is answered, and its slot freed, instead of waiting for a thread for ever.
             problem = ResourceExhausted(f"cannot start a handler thread: {exc}")
             self._complete(call, error_response(call.id, problem))
 
-    def _admission_problem(self, id: int | str, repeated: bool) -> RpcError | None:
+    def _submit(self, method: Method, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a handler thread; a stop on the thread kept for stops, which is
+        there from the start, so neither a full pool nor a memory cap that refuses new threads can
+        keep the worker from stopping."""
+        if method.stops:
+            self._stops.put((fn, args))
+        else:
+            self._executor.submit(fn, *args)
+
+    def _run_stops(self) -> None:
+        while True:
+            fn, args = self._stops.get()
+            fn(*args)
+
+    def _admission_problem(self, id: int | str, repeated: bool, *, stops: bool = False) -> RpcError | None:
         if self._draining:
             return ShuttingDown("the worker is shutting down and takes no new requests")
         if repeated or self._in_flight(id):
             return _duplicate(id, repeated)
+        if stops:
+            return None  # however full the worker is, a stop is taken (it has a thread of its own)
         if len(self._inflight) >= self.config.max_inflight and self._unanswered() >= self.config.max_inflight:
             return Overloaded(
                 f"{self._unanswered()} requests in flight, the limit (--max-inflight) is "
@@ -442,7 +495,10 @@ class Dispatcher:
         request in flight (running, about to, or writing its answer: unlike admission's other
         counts, a call answered but not yet written still holds its thread), a notification call,
         or an abandoned handler."""
-        return len(self._inflight) + self._notifications + self._abandoned >= self.handler_threads
+        # _displaced too: a call whose id a new request reused left _inflight while its answer was
+        # still being written on its thread.
+        taken = len(self._inflight) + len(self._displaced) + self._notifications + self._abandoned
+        return taken >= self.handler_threads
 
     # A call is answered (``done``) a moment before it is forgotten (removed from _inflight), so that
     # wait_idle means "every answer written". A client that has read an answer may already send its
@@ -522,6 +578,7 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._finishing -= 1
+                self._displaced.discard(call)
                 if self._inflight.get(call.id) is call:
                     del self._inflight[call.id]
                 if sent and not by_handler and call.running:

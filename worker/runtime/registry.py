@@ -8,7 +8,9 @@
 The params type is read from the first parameter's annotation; the dispatcher decodes params
 straight into it (``msgspec.Raw`` means "pass the raw params through untouched"). ``inline``
 methods are cheap and run on the reader thread itself, so they are never queued behind slow work
-and are exempt from ``--max-inflight`` (``worker/ping``, ``$/cancelRequest``).
+and are exempt from ``--max-inflight`` (``worker/ping``, ``$/cancelRequest``). ``stops`` methods
+(``worker/shutdown``) are admitted whatever the load and run on a thread of their own: a stop must
+get through a worker whose handler threads are all taken.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Method:
     params_type: type
     inline: bool = False
     doc: str = ""
+    stops: bool = False
 
 
 class Handlers:
@@ -36,14 +39,17 @@ class Handlers:
     def __init__(self) -> None:
         self.methods: dict[str, Method] = {}
 
-    def method(self, name: str, *, inline: bool = False) -> Callable[[HandlerFn], HandlerFn]:
+    def method(
+        self, name: str, *, inline: bool = False, stops: bool = False
+    ) -> Callable[[HandlerFn], HandlerFn]:
         def register(fn: HandlerFn) -> HandlerFn:
             hints = typing.get_type_hints(fn)
             first = next(iter(fn.__code__.co_varnames[: fn.__code__.co_argcount]))
             params_type = hints[first]
             if name in self.methods:
                 raise ValueError(f"method {name!r} registered twice")
-            self.methods[name] = Method(name, fn, params_type, inline, (fn.__doc__ or "").strip())
+            doc = (fn.__doc__ or "").strip()
+            self.methods[name] = Method(name, fn, params_type, inline, doc, stops)
             return fn
 
         return register

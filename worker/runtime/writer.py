@@ -146,7 +146,9 @@ class FrameWriter:
         frame = [b"".join(parts)] if len(payload) < LARGE_PAYLOAD else [p for p in parts if p]
         # A write blocked on a host that does not read holds the lock for as long as that lasts; once
         # the worker is stopping, the others stop waiting for it.
-        while not self._lock.acquire(timeout=-1 if self._give_up_at is None else _GIVE_UP_POLL_SECONDS):
+        # Polled, not one blocking acquire: a sender that began waiting before the stop must still
+        # see the deadline it set.
+        while not self._lock.acquire(timeout=_GIVE_UP_POLL_SECONDS):
             with self._room:
                 if self._given_up():
                     return

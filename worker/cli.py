@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from worker import __version__
 from worker.config import (
@@ -24,64 +25,36 @@ from worker.config import (
     Encoding,
 )
 
-# The length framing's prefix is 4 bytes: no frame can be longer.
+# The length framing's prefix is 4 bytes: no frame can be longer. Below the minimum, not even
+# worker/ready and a bounded error message fit a frame.
 MAX_FRAME_BYTES = 2**32 - 1
 # The batch bound follows --max-inflight, and a batch is counted up to this many elements.
 MAX_INFLIGHT = 65536
 # Sizes and counts beyond this are no limit at all, and MessagePack cannot carry them.
 MAX_SIZE = 2**63 - 1
-
-
-def _frame_bytes(text: str) -> int:
-    value = _positive_int(text)
-    # Below this not even worker/ready and a bounded error message fit a frame.
-    if not MIN_FRAME_BYTES <= value <= MAX_FRAME_BYTES:
-        raise argparse.ArgumentTypeError(f"must be from {MIN_FRAME_BYTES} to {MAX_FRAME_BYTES}, got {text}")
-    return value
-
-
-def _inflight(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_INFLIGHT:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_INFLIGHT}, got {text}")
-    return value
-
-
-def _size(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_SIZE}, got {text}")
-    return value
-
-
 # No machine this runs on has more cores than this; a larger count only exhausts memory in stacks.
 MAX_THREADS = 1024
 # Process ids are positive and fit a C int (0 and -1 would name process groups to os.kill).
 MAX_PID = 2**31 - 1
 
 
-def _pid(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_PID:
-        raise argparse.ArgumentTypeError(f"must be a process id from 1 to {MAX_PID}, got {text}")
-    return value
+def _int_from(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: decimal ASCII digits (int() would also take "5_000" and other scripts'
+    digits) making a number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.lstrip("+-").isdigit()) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text}")
+        return int(text)
+
+    return parse
 
 
-def _thread_count(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_THREADS}, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    # ASCII digits only: int() would also take "5_000" and other scripts' digits.
-    if not (text.isascii() and text.lstrip("+-").isdigit()):
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+_frame_bytes = _int_from(MIN_FRAME_BYTES, MAX_FRAME_BYTES)
+_inflight = _int_from(1, MAX_INFLIGHT)
+_size = _int_from(1, MAX_SIZE)
+_pid = _int_from(1, MAX_PID)
+_thread_count = _int_from(1, MAX_THREADS)
 
 
 def _grace_seconds(text: str) -> float:

@@ -144,3 +144,23 @@ def test_a_shutdown_gets_through_a_worker_whose_handler_threads_are_all_taken(fo
         else:
             w.notify("worker/shutdown", {"grace_seconds": 0})
         assert w.wait_exit(60) == 0
+
+
+@pytest.mark.parametrize("wire", WIRES, ids=lambda w: w.id)
+def test_a_shutdown_cancelled_before_it_began_still_stops_the_worker(wire: Wire) -> None:
+    # Found by an outside attack: a cancel read right behind the shutdown, before its handler ran,
+    # answered -32800 and the worker never stopped (a cancelled call's handler is skipped).
+    with capped_worker(wire) as w:
+        mark = w.mark()
+        w.send_raw(
+            wire.wrap(
+                wire.encode(
+                    {"jsonrpc": "2.0", "id": 1, "method": "worker/shutdown", "params": {"grace_seconds": 1}}
+                )
+            )
+            + wire.wrap(wire.encode({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 1}}))
+        )
+        answer = w.response(1)
+        assert "result" in answer or error_code(answer) == -32800, answer
+        assert w.wait_exit(60) == 0
+        assert len(w.responses_to(1)) == 1, w.all_messages(after=mark)

@@ -532,8 +532,10 @@ class Dispatcher:
             self._running_handlers += 1
             call.running = True
         try:
-            if call.ctx.cancelled:
+            if call.ctx.cancelled and not method.stops:
                 return  # cancelled while queued: already answered
+            # A stop still runs when cancelled before it began: a cancelled worker/shutdown is
+            # answered -32800 and the worker still stops (its stop follows the answer at once).
             try:
                 result = method.fn(params, call.ctx)
                 response: Response = SuccessResponse(id=call.id, result=result)

@@ -71,7 +71,7 @@ namespace HfWorker
             catch (Exception e)
             {
                 info = NewExitInfo(null);
-                _stderr.Add("[host] error while ending the worker: " + e);
+                Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Error, ProcessId, "error while ending the worker: " + e);
             }
             finally
             {

@@ -53,7 +53,11 @@ namespace HfWorker
         {
             _options = options;
             _stderr = new StderrTail(options.StderrTailLines);
+            Events = new Diagnostics.HostEvents(options.OnHostEvent, _stderr);
         }
+
+        /// <summary>Where this worker's host events go (its stderr tail and <see cref="WorkerProcessOptions.OnHostEvent"/>); a pool sets its slot.</summary>
+        internal Diagnostics.HostEvents Events { get; private set; }
 
         /// <summary>Start a worker and wait for its <c>worker/ready</c>. Throws <see cref="WorkerStartException"/> with the reason when it does not come.</summary>
         public static async Task<WorkerProcess> StartAsync(WorkerProcessOptions options, CancellationToken cancellationToken = default(CancellationToken))
@@ -298,7 +302,7 @@ namespace HfWorker
             }
             _connection = new RpcConnection(input, output, _options.MaxFrameBytes)
             {
-                Log = line => _stderr.Add("[host] " + line),
+                Log = line => Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Warning, ProcessId, line),
                 Notification = OnNotification,
                 Broken = OnStreamEnded,
             };
@@ -342,7 +346,8 @@ namespace HfWorker
                     // Whoever sent this ready is not the process this start made (or a worker too old to
                     // echo the token): nothing is sent to it, and the process we started is ended.
                     var why = ready.Token == null ? "presented no start token" : "presented a wrong start token";
-                    _stderr.Add("[host] refused the peer that " + why + " (pid " + ready.ProcessId + ", started pid " + ProcessId + ")");
+                    Events.Emit(Diagnostics.HostEventKind.ConnectionRefused, Diagnostics.HostEventLevel.Error, ProcessId,
+                        "refused the peer that " + why + " (pid " + ready.ProcessId + ", started pid " + ProcessId + ")");
                     KillWith(WorkerExitReason.Killed, "its peer " + why);
                     throw new WorkerStartException("the " + (_pipe != null ? "pipe's peer" : "worker") + " " + why
                         + " in worker/ready, so it is not the process this host started (or its hf-worker is older than this host); nothing was sent to it",
@@ -351,9 +356,12 @@ namespace HfWorker
                 if (ready.ProcessId != ProcessId)
                 {
                     // The token proves the peer; a launcher between us and Python (a wrapper script) explains a different pid.
-                    _stderr.Add("[host] worker/ready came from pid " + ready.ProcessId + ", the started process is " + ProcessId + " (a launcher in between?)");
+                    Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Information, ProcessId,
+                        "worker/ready came from pid " + ready.ProcessId + ", the started process is " + ProcessId + " (a launcher in between?)");
                 }
                 ReadyInfo = ready;
+                Events.Emit(Diagnostics.HostEventKind.WorkerStarted, Diagnostics.HostEventLevel.Information, ProcessId,
+                    "worker " + ProcessId + " ready " + (int)(DateTimeOffset.Now - StartedAt).TotalMilliseconds + " ms after its start");
                 return;
             }
             cancellationToken.ThrowIfCancellationRequested();
@@ -374,14 +382,15 @@ namespace HfWorker
             }
             catch (MessagePackException e)
             {
-                _stderr.Add("[host] malformed params in " + message.Method + ": " + e.Message);
+                Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Warning, ProcessId,
+                    "malformed params in " + message.Method + ": " + e.Message);
                 return;
             }
             if (message.Method == "worker/ready")
             {
                 try
                 {
-                    if (!_ready.TrySetResult(WorkerReadyInfo.From(parameters))) _stderr.Add("[host] a second worker/ready was ignored");
+                    if (!_ready.TrySetResult(WorkerReadyInfo.From(parameters))) Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Warning, ProcessId, "a second worker/ready was ignored");
                 }
                 catch (FormatException e)
                 {
@@ -397,7 +406,8 @@ namespace HfWorker
             }
             catch (Exception e)
             {
-                _stderr.Add("[host] a NotificationReceived handler threw " + e.GetType().Name + ": " + e.Message);
+                Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Warning, ProcessId,
+                    "a NotificationReceived handler threw " + e.GetType().Name + ": " + e.Message);
             }
         }
 

@@ -67,6 +67,13 @@ namespace HfWorker
         /// </summary>
         public Action<WorkerProcess, string> OnStderrLine { get; set; }
 
+        /// <summary>
+        /// Called with each thing the host itself did or saw about this worker (started, killed, retried a
+        /// call, refused a rogue peer...), as a structured <see cref="Diagnostics.HostEvent"/>: route it to your
+        /// logger. Called on a background thread; keep it quick; an exception it throws is caught. Default null.
+        /// </summary>
+        public Action<Diagnostics.HostEvent> OnHostEvent { get; set; }
+
         /// <summary>Register the fault-injection methods <c>test/*</c> (<c>--enable-test-methods</c>). Never in production. Default false.</summary>
         public bool EnableTestMethods { get; set; }
 

@@ -15,7 +15,10 @@ nunit_dir="${NUNIT_DIR:-$(ls -d /usr/lib/cli/nunit.framework-2.6* 2>/dev/null | 
 nunit="$nunit_dir/nunit.framework.dll"
 
 # C# 7 as mcs knows it; warnings are errors in the library so that it stays clean.
-common=(-langversion:7 -debug -nologo -r:System.dll -r:System.Core.dll -r:System.Numerics.dll)
+# HFWORKER_ASYNC_INTERFACES: the platform has IAsyncDisposable and IAsyncEnumerable<T> (Mono's class library
+# does, as net8.0 and net10.0 do; netstandard2.0 does not): src/HfWorker/HfWorker.csproj defines it the same way.
+common=(-langversion:7 -debug -nologo -define:HFWORKER_ASYNC_INTERFACES
+  -r:System.dll -r:System.Core.dll -r:System.Numerics.dll)
 
 sources() { find "$1" -name '*.cs' -not -path '*/obj/*' -not -path '*/bin/*' | sort; }
 

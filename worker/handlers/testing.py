@@ -148,6 +148,43 @@ def _sleep_holding_gil(seconds: float) -> None:
         libc.usleep(ctypes.c_uint(int((seconds - whole) * 1_000_000)))
 
 
+class HoldGilParams(Params):
+    seconds: float
+
+
+class HoldGilResult(msgspec.Struct):
+    held_seconds: float
+
+
+# One hold at a time: each saves the switch interval it restores, and two interleaved would restore
+# the other's huge value for good.
+_hold_gil_lock = threading.Lock()
+
+
+@handlers.method("test/hold_gil")
+def hold_gil(params: HoldGilParams, ctx: RequestContext) -> HoldGilResult:
+    """Spin in pure Python for ``seconds`` while no other Python thread may run: the reader that
+    answers worker/ping included. Unlike test/hang with hold_gil (a C sleep: no CPU used), the process
+    burns CPU the whole time, as a C extension computing with the GIL held does: busy, not hung."""
+    if not 0 <= params.seconds <= MAX_SLEEP_SECONDS:
+        raise InvalidParams(f"seconds must be a finite number from 0 to {MAX_SLEEP_SECONDS:g}")
+    with _hold_gil_lock:
+        # Reported before it begins, so a client can act while it runs instead of guessing when it started.
+        ctx.progress({"holding": True})
+        previous = sys.getswitchinterval()
+        # A thread waiting for the GIL asks its holder to drop it once per switch interval; longer than
+        # the hold, nobody asks, and the spinning thread keeps the GIL from the first instant to the last.
+        sys.setswitchinterval(params.seconds + 1.0)
+        start = time.monotonic()
+        try:
+            deadline = start + params.seconds
+            while time.monotonic() < deadline:
+                pass
+        finally:
+            sys.setswitchinterval(previous)
+        return HoldGilResult(held_seconds=round(time.monotonic() - start, 3))
+
+
 class ReleaseParams(Params):
     key: str
 

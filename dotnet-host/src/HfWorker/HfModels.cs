@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using HfWorker.Exceptions;
 using HfWorker.MessagePack;
 using HfWorker.Models;
 
@@ -11,20 +12,20 @@ namespace HfWorker
     /// <summary>
     /// The common tasks as typed calls, over a <see cref="WorkerProcess"/> or a <see cref="WorkerPool"/>:
     /// load a model, embed, classify, summarize, generate (streamed), transcribe, caption, and keep tensors
-    /// in the worker to search them there. Results are plain .NET types. <see cref="RunAsync"/> reaches
-    /// every other task with raw values.
+    /// in the worker to search them there. Results are plain .NET types. <see cref="RunAsync(LoadedModel, object, IDictionary{string, object}, CancellationToken)"/>
+    /// reaches every other task with raw values. Application code can depend on <see cref="IHfModels"/> instead.
     /// </summary>
     /// <remarks>
     /// Through a pool, a model is loaded on every worker (and on every replacement before it takes calls),
     /// and calls that only read are marked safe to retry, so a worker dying costs a retry, not an error.
     /// Streamed calls are not retried (their pieces were already delivered). A tensor lives on the worker
-    /// that made it; calls that name it go there.
+    /// that made it; calls that name it go there, and fail with <see cref="TensorLostException"/> once it has ended.
     /// </remarks>
-    public sealed class HfModels
+    public sealed class HfModels : IHfModels
     {
         private readonly IWorkerInvoker _invoker;
 
-        /// <summary>The typed layer over a worker or a pool.</summary>
+        /// <summary>The typed layer over a worker, a pool, or any other invoker (a fake in a test).</summary>
         public HfModels(IWorkerInvoker invoker)
         {
             if (invoker == null) throw new ArgumentNullException("invoker");
@@ -33,10 +34,7 @@ namespace HfWorker
 
         // ---- models --------------------------------------------------------------------------------
 
-        /// <summary>
-        /// Load <paramref name="model"/> (a hub id or a local folder) on every worker. <paramref name="stages"/>
-        /// hears the loading stages ("resolving", "loading weights", "ready"...).
-        /// </summary>
+        /// <inheritdoc />
         public async Task<LoadedModel> LoadAsync(string model, ModelLoadOptions options = null, IProgress<string> stages = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -57,22 +55,30 @@ namespace HfWorker
             return new LoadedModel(setup);
         }
 
-        /// <summary>Run any task with raw inputs and parameters; the result as plain .NET values (see <see cref="MessagePackReader.ReadValue"/>).</summary>
+        /// <inheritdoc />
         public Task<object> RunAsync(LoadedModel model, object inputs, IDictionary<string, object> parameters = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
             return _invoker.InvokeAsync(Run(model, inputs, parameters, false, (r, w) => r.ReadValue()), cancellationToken);
         }
 
+        /// <inheritdoc />
+        public Task<T> RunAsync<T>(LoadedModel model, object inputs, IDictionary<string, object> parameters, ResultReader<T> readResult,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (readResult == null) throw new ArgumentNullException("readResult");
+            return _invoker.InvokeAsync(Run(model, inputs, parameters, false, (r, w) => readResult(r)), cancellationToken);
+        }
+
         // ---- embeddings ----------------------------------------------------------------------------
 
-        /// <summary>One text's embedding (sentence-embeddings models: pooled and normalised as the model says).</summary>
+        /// <inheritdoc />
         public Task<float[]> EmbedAsync(LoadedModel model, string text, CancellationToken cancellationToken = default(CancellationToken))
         {
             return _invoker.InvokeAsync(Run(model, text, null, false, (r, w) => ResultReading.ReadFloats(r)), cancellationToken);
         }
 
-        /// <summary>Several texts' embeddings, in order, in one call (the worker batches them).</summary>
+        /// <inheritdoc />
         public Task<float[][]> EmbedAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken))
         {
             RequireSome(texts, "texts");
@@ -80,7 +86,7 @@ namespace HfWorker
                 (r, w) => ResultReading.ReadList(r, ResultReading.ReadFloats).ToArray()), cancellationToken);
         }
 
-        /// <summary>Embed texts and keep the <c>[n, dim]</c> matrix in the worker, for <see cref="SearchAsync(TensorHandle, string, LoadedModel, int, string, CancellationToken)"/>.</summary>
+        /// <inheritdoc />
         public Task<TensorHandle> EmbedAndKeepAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken))
         {
             RequireSome(texts, "texts");
@@ -89,20 +95,17 @@ namespace HfWorker
 
         // ---- classification ------------------------------------------------------------------------
 
-        /// <summary>
-        /// Labels and scores for text, an image or audio (text-, image- and audio-classification), best
-        /// first: the top one, or the <paramref name="topK"/> best.
-        /// </summary>
+        /// <inheritdoc />
         public Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, ModelInput input, int? topK = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
             if (input == null) throw new ArgumentNullException("input");
             var parameters = topK.HasValue ? new Dictionary<string, object> { { "top_k", topK.Value } } : null;
-            return _invoker.InvokeAsync(Run<IReadOnlyList<Classification>>(model, input, parameters, false,
-                (r, w) => ResultReading.ReadOneOrMany(r, Classification.Read), input.Tensor), cancellationToken);
+            return InvokePinned(Run<IReadOnlyList<Classification>>(model, input, parameters, false,
+                (r, w) => ResultReading.ReadOneOrMany(r, Classification.Read), input.Tensor), input.Tensor, "input", cancellationToken);
         }
 
-        /// <summary>Zero-shot classification of text against <paramref name="labels"/>, best first.</summary>
+        /// <inheritdoc />
         public Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, string text, IReadOnlyList<string> labels,
             bool multiLabel = false, CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -114,17 +117,14 @@ namespace HfWorker
 
         // ---- generation ----------------------------------------------------------------------------
 
-        /// <summary>A summary of <paramref name="text"/>; with <paramref name="pieces"/>, each new piece as it is generated.</summary>
+        /// <inheritdoc />
         public Task<string> SummarizeAsync(LoadedModel model, string text, GenerationOptions options = null, IProgress<string> pieces = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
             return Generate(model, text, Parameters(options), "summary_text", pieces, null, cancellationToken);
         }
 
-        /// <summary>
-        /// The text generated after <paramref name="prompt"/> (without the prompt, unless the Extra option
-        /// "return_full_text" says otherwise); with <paramref name="pieces"/>, each piece as it is generated.
-        /// </summary>
+        /// <inheritdoc />
         public Task<string> GenerateAsync(LoadedModel model, string prompt, GenerationOptions options = null, IProgress<string> pieces = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -133,7 +133,7 @@ namespace HfWorker
             return Generate(model, prompt, parameters, "generated_text", pieces, null, cancellationToken);
         }
 
-        /// <summary>A caption for an image (image-to-text); with <paramref name="pieces"/>, streamed.</summary>
+        /// <inheritdoc />
         public Task<string> CaptionAsync(LoadedModel model, ModelInput image, GenerationOptions options = null, IProgress<string> pieces = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -141,9 +141,35 @@ namespace HfWorker
             return Generate(model, image, Parameters(options), "generated_text", pieces, image.Tensor, cancellationToken);
         }
 
+#if HFWORKER_ASYNC_INTERFACES
+        /// <inheritdoc />
+        public IAsyncEnumerable<string> GenerateStreamingAsync(LoadedModel model, string prompt, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireModelAndInput(model, prompt, "prompt");
+            return new GeneratedPieces((pieces, token) => GenerateAsync(model, prompt, options, pieces, token), cancellationToken);
+        }
+
+        /// <inheritdoc />
+        public IAsyncEnumerable<string> SummarizeStreamingAsync(LoadedModel model, string text, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireModelAndInput(model, text, "text");
+            return new GeneratedPieces((pieces, token) => SummarizeAsync(model, text, options, pieces, token), cancellationToken);
+        }
+
+        /// <inheritdoc />
+        public IAsyncEnumerable<string> CaptionStreamingAsync(LoadedModel model, ModelInput image, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            RequireModelAndInput(model, image, "image");
+            return new GeneratedPieces((pieces, token) => CaptionAsync(model, image, options, pieces, token), cancellationToken);
+        }
+#endif
+
         // ---- speech --------------------------------------------------------------------------------
 
-        /// <summary>The text of an audio input (automatic-speech-recognition); with timestamps, its chunks too.</summary>
+        /// <inheritdoc />
         public Task<Transcription> TranscribeAsync(LoadedModel model, ModelInput audio, bool timestamps = false, string language = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -152,19 +178,19 @@ namespace HfWorker
             var parameters = new Dictionary<string, object>();
             if (timestamps) parameters["return_timestamps"] = true;
             if (language != null) parameters["language"] = language;
-            return _invoker.InvokeAsync(Run(model, audio, parameters, false, (r, w) => Transcription.Read(r), audio.Tensor), cancellationToken);
+            return InvokePinned(Run(model, audio, parameters, false, (r, w) => Transcription.Read(r), audio.Tensor), audio.Tensor, "input", cancellationToken);
         }
 
         // ---- tensors -------------------------------------------------------------------------------
 
-        /// <summary>Keep a float32 tensor in a worker.</summary>
+        /// <inheritdoc />
         public Task<TensorHandle> PutTensorAsync(float[] values, int[] shape, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (values == null) throw new ArgumentNullException("values");
             return PutTensorAsync(Floats.ToLittleEndian(values), "float32", shape, cancellationToken);
         }
 
-        /// <summary>Keep a tensor given as raw little-endian C-order bytes of <paramref name="dtype"/>.</summary>
+        /// <inheritdoc />
         public Task<TensorHandle> PutTensorAsync(byte[] data, string dtype, int[] shape, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (data == null) throw new ArgumentNullException("data");
@@ -174,7 +200,7 @@ namespace HfWorker
             return _invoker.InvokeAsync(put, cancellationToken);
         }
 
-        /// <summary>A kept tensor's contents.</summary>
+        /// <inheritdoc />
         public Task<Tensor> GetTensorAsync(TensorHandle tensor, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (tensor == null) throw new ArgumentNullException("tensor");
@@ -182,29 +208,19 @@ namespace HfWorker
             {
                 Affinity = tensor.Worker,
             };
-            return _invoker.InvokeAsync(get, cancellationToken);
+            return InvokePinned(get, tensor, "tensor", cancellationToken);
         }
 
-        /// <summary>Free kept tensors (one call per worker holding some of them).</summary>
-        public Task FreeTensorsAsync(IEnumerable<TensorHandle> tensors, CancellationToken cancellationToken = default(CancellationToken))
+        /// <inheritdoc />
+        public async Task<long> FreeTensorsAsync(IEnumerable<TensorHandle> tensors, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (tensors == null) throw new ArgumentNullException("tensors");
-            var calls = tensors.GroupBy(t => t.Worker).Select(group =>
-            {
-                var handles = group.Select(t => t.Id).Distinct().ToArray();
-                var free = new Invocation<object>("tensor/free", _ => new Dictionary<string, object> { { "handles", handles } }, (r, w) => r.ReadValue())
-                {
-                    Affinity = group.Key,
-                };
-                return _invoker.InvokeAsync(free, cancellationToken);
-            });
-            return Task.WhenAll(calls.ToList());
+            var calls = tensors.GroupBy(t => t.Worker).Select(group => FreeOn(group.Key, group.Select(t => t.Id).Distinct().ToArray(), cancellationToken));
+            var freed = await Task.WhenAll(calls.ToList()).ConfigureAwait(false);
+            return freed.Sum();
         }
 
-        /// <summary>
-        /// Rank the rows of a kept <paramref name="corpus"/> against <paramref name="query"/>, embedded by
-        /// <paramref name="embedder"/> in the worker; only the ranking comes back. Metric: "cosine", "dot" or "l2".
-        /// </summary>
+        /// <inheritdoc />
         public Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, string query, LoadedModel embedder, int topK = 10,
             string metric = "cosine", CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -215,7 +231,7 @@ namespace HfWorker
                 topK, metric, cancellationToken);
         }
 
-        /// <summary>Rank the rows of a kept <paramref name="corpus"/> against a query vector.</summary>
+        /// <inheritdoc />
         public Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, float[] query, int topK = 10, string metric = "cosine",
             CancellationToken cancellationToken = default(CancellationToken))
         {
@@ -236,7 +252,59 @@ namespace HfWorker
             {
                 Affinity = corpus.Worker,
             };
-            return _invoker.InvokeAsync(search, cancellationToken);
+            return InvokePinned(search, corpus, "corpus", cancellationToken);
+        }
+
+        /// <summary>
+        /// A call pinned to the worker keeping <paramref name="tensor"/> (none when it is null). Once that worker has
+        /// ended, the tensor has too: the call fails saying so, not as an unanswered call of a crashed worker.
+        /// </summary>
+        private async Task<T> InvokePinned<T>(Invocation<T> call, TensorHandle tensor, string role, CancellationToken cancellationToken)
+        {
+            var worker = tensor == null ? null : tensor.Worker;
+            if (worker != null)
+            {
+                var exit = worker.ExitInfo;
+                if (exit != null) throw new TensorLostException(tensor, role, call.Method, exit);
+            }
+            try
+            {
+                return await _invoker.InvokeAsync(call, cancellationToken).ConfigureAwait(false);
+            }
+            catch (WorkerExitedException e) when (worker != null && !(e is TensorLostException) && e.ExitInfo.ProcessId == worker.ProcessId)
+            {
+                throw new TensorLostException(tensor, role, call.Method, e.ExitInfo);
+            }
+        }
+
+        /// <summary>Free <paramref name="handles"/> on <paramref name="worker"/>; bytes freed. Nothing to free on a worker that ended.</summary>
+        private async Task<long> FreeOn(WorkerProcess worker, string[] handles, CancellationToken cancellationToken)
+        {
+            if (worker != null && worker.HasExited) return 0;
+            var free = new Invocation<long>("tensor/free", _ => new Dictionary<string, object> { { "handles", handles } }, (r, w) => ReadFreedBytes(r))
+            {
+                Affinity = worker,
+            };
+            try
+            {
+                return await _invoker.InvokeAsync(free, cancellationToken).ConfigureAwait(false);
+            }
+            catch (WorkerExitedException e) when (worker != null && e.ExitInfo.ProcessId == worker.ProcessId)
+            {
+                return 0;
+            }
+        }
+
+        private static long ReadFreedBytes(MessagePackReader reader)
+        {
+            long freed = 0;
+            ResultReading.ReadMap(reader, (key, r) =>
+            {
+                if (key != "freed_bytes") return false;
+                freed = r.ReadInt64();
+                return true;
+            });
+            return freed;
         }
 
         private Task<string> Generate(LoadedModel model, object input, Dictionary<string, object> parameters, string member,
@@ -254,7 +322,7 @@ namespace HfWorker
                     return true;
                 });
             }
-            return _invoker.InvokeAsync(run, cancellationToken);
+            return InvokePinned(run, pinned, "input", cancellationToken);
         }
 
         private static Invocation<T> Run<T>(LoadedModel model, object inputs, IDictionary<string, object> parameters, bool keep,
@@ -310,6 +378,12 @@ namespace HfWorker
             });
             if (labels == null || scores == null || labels.Count != scores.Count) throw ResultReading.Missing("a zero-shot result", "labels and scores");
             return labels.Select((label, i) => new Classification(label, scores[i])).ToList();
+        }
+
+        private static void RequireModelAndInput(LoadedModel model, object input, string name)
+        {
+            if (model == null) throw new ArgumentNullException("model");
+            if (input == null) throw new ArgumentNullException(name);
         }
 
         private static void RequireSome<T>(IReadOnlyList<T> items, string name)

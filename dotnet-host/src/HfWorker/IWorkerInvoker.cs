@@ -6,7 +6,8 @@ namespace HfWorker
 {
     /// <summary>
     /// What a <see cref="WorkerProcess"/> and a <see cref="WorkerPool"/> have in common: make calls, and
-    /// set up state (a loaded model) that every worker serving the calls must have.
+    /// set up state (a loaded model) that every worker serving the calls must have. Write application code
+    /// against this (or against <see cref="IHfModels"/>) to test it with a fake that starts no Python.
     /// </summary>
     public interface IWorkerInvoker
     {
@@ -20,9 +21,11 @@ namespace HfWorker
         /// Run <paramref name="setUp"/> on every worker now, and on every worker that replaces one later,
         /// before it takes any call (a pool loads its models again on a restarted worker this way).
         /// <paramref name="tearDown"/> builds the call that undoes it on a worker, given that worker's
-        /// result; it runs when the returned <see cref="WorkerSetup{T}"/> is removed.
+        /// result; it runs when the returned set-up is removed.
         /// </summary>
-        Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+        /// <remarks>A fake invoker (application code tested without Python) returns its own
+        /// <see cref="IWorkerSetup{T}"/>, typically one result for every worker.</remarks>
+        Task<IWorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
             CancellationToken cancellationToken = default(CancellationToken));
     }
 }

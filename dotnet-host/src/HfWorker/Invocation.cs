@@ -27,8 +27,18 @@ namespace HfWorker
             ReadResultOn = (reader, worker) => readResult(reader);
         }
 
-        internal Invocation(string method, Func<WorkerProcess, object> parametersFor, Func<MessagePackReader, WorkerProcess, T> readResultOn)
+        /// <summary>
+        /// A call whose params depend on the worker that runs it (handles differ between the workers of a pool:
+        /// <paramref name="parametersFor"/> gets the worker, e.g. to look up its handle with
+        /// <see cref="IWorkerSetup{T}.ResultOn"/>), and whose result reader learns which worker answered (a
+        /// result naming a handle belongs to that worker: pin later calls to it with <see cref="Affinity"/>).
+        /// A fake invoker with no workers passes null.
+        /// </summary>
+        public Invocation(string method, Func<WorkerProcess, object> parametersFor, Func<MessagePackReader, WorkerProcess, T> readResultOn)
         {
+            if (string.IsNullOrEmpty(method)) throw new ArgumentException("a method name is required", "method");
+            if (parametersFor == null) throw new ArgumentNullException("parametersFor");
+            if (readResultOn == null) throw new ArgumentNullException("readResultOn");
             Method = method;
             ParametersFor = parametersFor;
             ReadResultOn = readResultOn;
@@ -59,6 +69,44 @@ namespace HfWorker
         /// </summary>
         public bool SafeToRetry { get; set; }
 
+        /// <summary>
+        /// The params to send to <paramref name="worker"/> (null for a fake invoker with no workers): an invoker
+        /// calls this once it knows where the call runs.
+        /// </summary>
+        public object ParametersOn(WorkerProcess worker)
+        {
+            return ParametersFor(worker);
+        }
+
+        /// <summary>
+        /// Read the result from <paramref name="reader"/> as <paramref name="worker"/> answered it: what an invoker
+        /// does with the response's <c>result</c> (a fake invoker writes a result with <see cref="MessagePackWriter"/>
+        /// and reads it back here, so the typed layer above it runs unchanged).
+        /// </summary>
+        public T ReadResult(MessagePackReader reader, WorkerProcess worker)
+        {
+            if (reader == null) throw new ArgumentNullException("reader");
+            return ReadResultOn(reader, worker);
+        }
+
+        /// <summary>True when someone listens for this call's progress: the invoker then asks for it (<c>progressToken</c>).</summary>
+        public bool WantsProgress
+        {
+            get { return Progress != null || ProgressReader != null; }
+        }
+
+        /// <summary>
+        /// Deliver one <c>$/progress</c> value (MessagePack-encoded, as <see cref="MessagePackWriter.WrittenBytes"/>
+        /// gives it) to whoever listens for this call's progress: <see cref="Progress"/>, and the typed layer's
+        /// own reader (the pieces of a streamed generation, say). What the worker does on its reader thread as each
+        /// notification arrives; a fake invoker calls it to stream.
+        /// </summary>
+        public void ReportProgress(ArraySegment<byte> value)
+        {
+            if (ProgressReader != null) ProgressReader(new MessagePackReader(value));
+            if (Progress != null) Progress.Report(new MessagePackReader(value).ReadValue());
+        }
+
         /// <summary>Params per target worker: handles differ between workers of a pool.</summary>
         internal Func<WorkerProcess, object> ParametersFor { get; private set; }
 
@@ -68,8 +116,16 @@ namespace HfWorker
         /// <summary>Progress read from the frame without building objects; called on the connection's reader.</summary>
         internal Action<MessagePackReader> ProgressReader { get; set; }
 
-        /// <summary>The worker that must run this call (it owns a handle in the params), or null for any.</summary>
-        internal WorkerProcess Affinity { get; set; }
+        /// <summary>
+        /// The worker that must run this call, because its params name a handle that lives only there (a tensor
+        /// kept by <c>tensor/put</c> or <c>model/run</c> with <c>keep</c>: <see cref="Models.TensorHandle.Worker"/>;
+        /// a handle read by a reader that was told the worker, see the per-worker constructor). Default null:
+        /// any worker. Through a <see cref="WorkerPool"/> a pinned call waits for that worker (however many
+        /// others are idle), is never retried elsewhere, and fails with <see cref="Exceptions.WorkerCrashedException"/>
+        /// once the worker has exited, or <see cref="ArgumentException"/> if it is not one of the pool's; a
+        /// <see cref="WorkerProcess"/> refuses a call pinned to another worker with <see cref="ArgumentException"/>.
+        /// </summary>
+        public WorkerProcess Affinity { get; set; }
 
         internal Invocation<T> WithoutTimeout()
         {

@@ -143,7 +143,7 @@ namespace HfWorker
         /// it takes calls. Fails (and removes the set-up) if it fails on a worker with an error of its own,
         /// or if it kills the workers it runs on twice over. With no active worker it waits for one.
         /// </summary>
-        public async Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+        public async Task<IWorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
             CancellationToken cancellationToken = default(CancellationToken))
         {
             if (setUp == null) throw new ArgumentNullException("setUp");

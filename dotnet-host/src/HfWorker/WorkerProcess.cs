@@ -145,7 +145,7 @@ namespace HfWorker
         }
 
         /// <inheritdoc />
-        public async Task<WorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
+        public async Task<IWorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
             CancellationToken cancellationToken = default(CancellationToken))
         {
             var setup = new WorkerSetup<T>(setUp, tearDown, _ => true);

@@ -12,7 +12,7 @@ namespace HfWorker
     /// with each worker's own result (its model handle). A pool runs the set-up again on every worker
     /// that replaces a dead one, before that worker takes calls.
     /// </summary>
-    public sealed class WorkerSetup<T> : Supervision.IWorkerSetup
+    public sealed class WorkerSetup<T> : IWorkerSetup<T>, Supervision.IWorkerSetup
     {
         private readonly ConcurrentDictionary<WorkerProcess, T> _results = new ConcurrentDictionary<WorkerProcess, T>();
         private readonly Invocation<T> _setUp;

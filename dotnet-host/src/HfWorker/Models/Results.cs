@@ -41,14 +41,14 @@ namespace HfWorker.Models
         }
     }
 
-    /// <summary>What speech recognition heard.</summary>
+    /// <summary>What speech recognition heard. Settable so that a fake <see cref="IHfModels"/> can make one.</summary>
     public sealed class Transcription
     {
         /// <summary>The whole text.</summary>
-        public string Text { get; internal set; }
+        public string Text { get; set; }
 
         /// <summary>Timestamped pieces, when timestamps were asked for; empty otherwise.</summary>
-        public IReadOnlyList<TranscriptionChunk> Chunks { get; internal set; }
+        public IReadOnlyList<TranscriptionChunk> Chunks { get; set; } = new TranscriptionChunk[0];
 
         /// <inheritdoc />
         public override string ToString()
@@ -58,7 +58,7 @@ namespace HfWorker.Models
 
         internal static Transcription Read(MessagePackReader reader)
         {
-            var result = new Transcription { Chunks = new TranscriptionChunk[0] };
+            var result = new Transcription();
             ResultReading.ReadMap(reader, (key, r) =>
             {
                 if (key == "text") result.Text = r.ReadString();
@@ -75,13 +75,13 @@ namespace HfWorker.Models
     public sealed class TranscriptionChunk
     {
         /// <summary>The text of this piece.</summary>
-        public string Text { get; internal set; }
+        public string Text { get; set; }
 
         /// <summary>Where it starts, in seconds.</summary>
-        public double? Start { get; internal set; }
+        public double? Start { get; set; }
 
         /// <summary>Where it ends, in seconds (null when the model could not tell).</summary>
-        public double? End { get; internal set; }
+        public double? End { get; set; }
 
         internal static TranscriptionChunk Read(MessagePackReader reader)
         {

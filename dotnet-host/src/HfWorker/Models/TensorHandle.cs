@@ -5,24 +5,30 @@ namespace HfWorker.Models
 {
     /// <summary>
     /// A tensor kept in one worker: its opaque handle, the worker that holds it, its dtype and shape.
-    /// Calls that use it run on that worker; if the worker has died, they fail with
-    /// <see cref="Exceptions.WorkerCrashedException"/> (the tensor died with it).
+    /// Calls that use it run on that worker (<see cref="Invocation{T}.Affinity"/>); if the worker has ended, they
+    /// fail with <see cref="Exceptions.TensorLostException"/> (a <see cref="Exceptions.WorkerCrashedException"/>):
+    /// the tensor ended with it.
     /// </summary>
     public sealed class TensorHandle
     {
-        internal TensorHandle(string id, WorkerProcess worker, string dtype, int[] shape, long bytes)
+        /// <summary>
+        /// A handle as the worker described it. The library makes these from the worker's answers; a fake
+        /// <see cref="IHfModels"/> in a test makes its own, with no <paramref name="worker"/>.
+        /// </summary>
+        public TensorHandle(string id, string dtype, int[] shape, long bytes, WorkerProcess worker = null)
         {
+            if (string.IsNullOrEmpty(id)) throw new ArgumentException("a tensor handle is required", "id");
             Id = id;
             Worker = worker;
             DType = dtype;
-            Shape = shape;
+            Shape = shape ?? new int[0];
             Bytes = bytes;
         }
 
         /// <summary>The worker's handle (opaque).</summary>
         public string Id { get; private set; }
 
-        /// <summary>The worker that holds the tensor.</summary>
+        /// <summary>The worker that holds the tensor (null for one a fake made).</summary>
         public WorkerProcess Worker { get; private set; }
 
         /// <summary>"float32", "int64"...</summary>
@@ -57,15 +63,17 @@ namespace HfWorker.Models
                 }
             });
             if (id == null) throw ResultReading.Missing("tensor info", "handle");
-            return new TensorHandle(id, worker, dtype, shape ?? new int[0], bytes);
+            return new TensorHandle(id, dtype, shape, bytes, worker);
         }
     }
 
     /// <summary>A tensor's contents fetched from the worker: raw little-endian C-order bytes with dtype and shape.</summary>
     public sealed class Tensor
     {
-        internal Tensor(byte[] data, string dtype, int[] shape)
+        /// <summary>A tensor's contents (the library reads these from <c>tensor/get</c>; a fake makes its own).</summary>
+        public Tensor(byte[] data, string dtype, int[] shape)
         {
+            if (data == null) throw new ArgumentNullException("data");
             Data = data;
             DType = dtype;
             Shape = shape;
@@ -79,6 +87,13 @@ namespace HfWorker.Models
 
         /// <summary>The dimensions.</summary>
         public int[] Shape { get; private set; }
+
+        /// <summary>A float32 tensor's contents.</summary>
+        public static Tensor FromSingles(float[] values, int[] shape)
+        {
+            if (values == null) throw new ArgumentNullException("values");
+            return new Tensor(Floats.ToLittleEndian(values), "float32", shape ?? new[] { values.Length });
+        }
 
         /// <summary>The elements of a float32 tensor.</summary>
         public float[] ToSingles()

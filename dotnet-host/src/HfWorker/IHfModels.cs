@@ -1,0 +1,133 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Models;
+
+namespace HfWorker
+{
+    /// <summary>
+    /// The common tasks as typed calls: what <see cref="HfModels"/> offers, as an interface so that application
+    /// code can be written against it and tested with a fake that starts no Python (every result type has a public
+    /// constructor or settable properties for that). An adapter to other abstractions (Microsoft.Extensions.AI's
+    /// <c>IEmbeddingGenerator</c> and <c>IChatClient</c>, say) needs nothing more than this.
+    /// </summary>
+    public interface IHfModels
+    {
+        /// <summary>
+        /// Load <paramref name="model"/> (a hub id or a local folder) on every worker. <paramref name="stages"/>
+        /// hears the loading stages ("resolving", "loading weights", "ready"...).
+        /// </summary>
+        Task<LoadedModel> LoadAsync(string model, ModelLoadOptions options = null, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Run any task with raw inputs and parameters; the result as plain .NET values (see
+        /// <see cref="MessagePack.MessagePackReader.ReadValue"/>): the escape hatch for tasks without a typed method.
+        /// </summary>
+        Task<object> RunAsync(LoadedModel model, object inputs, IDictionary<string, object> parameters = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Run any task with raw inputs and parameters, and read its result with <paramref name="readResult"/>.</summary>
+        Task<T> RunAsync<T>(LoadedModel model, object inputs, IDictionary<string, object> parameters, ResultReader<T> readResult,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>One text's embedding (sentence-embeddings models: pooled and normalised as the model says).</summary>
+        Task<float[]> EmbedAsync(LoadedModel model, string text, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Several texts' embeddings, in order, in one call (the worker batches them).</summary>
+        Task<float[][]> EmbedAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Embed texts and keep the <c>[n, dim]</c> matrix in the worker, for <see cref="SearchAsync(TensorHandle, string, LoadedModel, int, string, CancellationToken)"/>.</summary>
+        Task<TensorHandle> EmbedAndKeepAsync(LoadedModel model, IReadOnlyList<string> texts, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Labels and scores for text, an image or audio (text-, image- and audio-classification), best
+        /// first: the top one, or the <paramref name="topK"/> best.
+        /// </summary>
+        Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, ModelInput input, int? topK = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Zero-shot classification of text against <paramref name="labels"/>, best first.</summary>
+        Task<IReadOnlyList<Classification>> ClassifyAsync(LoadedModel model, string text, IReadOnlyList<string> labels,
+            bool multiLabel = false, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// A summary of <paramref name="text"/>; with <paramref name="pieces"/>, each new piece as it is generated,
+        /// reported synchronously on the connection's reader thread (keep it quick). A <see cref="Progress{T}"/>
+        /// posts each report to the thread pool (or the captured context), so a console app can see pieces out of
+        /// order: use <c>SummarizeStreamingAsync</c>, or an <see cref="IProgress{T}"/> of your own.
+        /// </summary>
+        Task<string> SummarizeAsync(LoadedModel model, string text, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// The text generated after <paramref name="prompt"/> (without the prompt, unless the Extra option
+        /// "return_full_text" says otherwise); with <paramref name="pieces"/>, each piece as it is generated (as
+        /// with <see cref="SummarizeAsync"/>, a <see cref="Progress{T}"/> may see them out of order).
+        /// </summary>
+        Task<string> GenerateAsync(LoadedModel model, string prompt, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>A caption for an image (image-to-text); with <paramref name="pieces"/>, streamed (see <see cref="SummarizeAsync"/>).</summary>
+        Task<string> CaptionAsync(LoadedModel model, ModelInput image, GenerationOptions options = null, IProgress<string> pieces = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+#if HFWORKER_ASYNC_INTERFACES
+        /// <summary>
+        /// The generated text as it is generated, piece by piece, in order (the pieces concatenate to what
+        /// <see cref="GenerateAsync"/> returns). Nothing is sent until the loop starts; each enumeration is one
+        /// generation. Leaving the loop early (<c>break</c>, an exception), or cancelling
+        /// <paramref name="cancellationToken"/> or the enumerator's token, cancels the generation on the worker.
+        /// Never retried: the pieces already seen cannot be taken back.
+        /// </summary>
+        IAsyncEnumerable<string> GenerateStreamingAsync(LoadedModel model, string prompt, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>A summary as it is generated, piece by piece, in order (see <see cref="GenerateStreamingAsync"/>).</summary>
+        IAsyncEnumerable<string> SummarizeStreamingAsync(LoadedModel model, string text, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>A caption as it is generated, piece by piece, in order (see <see cref="GenerateStreamingAsync"/>).</summary>
+        IAsyncEnumerable<string> CaptionStreamingAsync(LoadedModel model, ModelInput image, GenerationOptions options = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+#endif
+
+        /// <summary>The text of an audio input (automatic-speech-recognition); with timestamps, its chunks too.</summary>
+        Task<Transcription> TranscribeAsync(LoadedModel model, ModelInput audio, bool timestamps = false, string language = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Keep a float32 tensor in a worker.</summary>
+        Task<TensorHandle> PutTensorAsync(float[] values, int[] shape, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Keep a tensor given as raw little-endian C-order bytes of <paramref name="dtype"/>.</summary>
+        Task<TensorHandle> PutTensorAsync(byte[] data, string dtype, int[] shape, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// A kept tensor's contents, read on the worker that keeps it. <see cref="Exceptions.TensorLostException"/>
+        /// when that worker has ended.
+        /// </summary>
+        Task<Tensor> GetTensorAsync(TensorHandle tensor, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Free kept tensors (one call per worker holding some of them); the bytes freed, summed over the workers.
+        /// A tensor whose worker has ended is skipped: it ended with the worker.
+        /// </summary>
+        Task<long> FreeTensorsAsync(IEnumerable<TensorHandle> tensors, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Rank the rows of a kept <paramref name="corpus"/> against <paramref name="query"/>, embedded by
+        /// <paramref name="embedder"/> in the worker; only the ranking comes back. Metric: "cosine", "dot" or "l2".
+        /// <see cref="Exceptions.TensorLostException"/> when the corpus's worker has ended.
+        /// </summary>
+        Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, string query, LoadedModel embedder, int topK = 10,
+            string metric = "cosine", CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Rank the rows of a kept <paramref name="corpus"/> against a query vector.
+        /// <see cref="Exceptions.TensorLostException"/> when the corpus's worker has ended.
+        /// </summary>
+        Task<IReadOnlyList<SearchHit>> SearchAsync(TensorHandle corpus, float[] query, int topK = 10, string metric = "cosine",
+            CancellationToken cancellationToken = default(CancellationToken));
+    }
+}

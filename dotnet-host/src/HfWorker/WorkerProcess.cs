@@ -41,7 +41,7 @@ namespace HfWorker
         private readonly object _reasonLock = new object();
         private Process _process;
         private ProcessTree _tree;
-        private NamedPipeServerStream _pipe;
+        private WorkerPipe _pipe;
         private RpcConnection _connection;
         private Task _stderrDone = Task.FromResult(true);
         private Task _stdoutDone = Task.FromResult(true);
@@ -261,23 +261,21 @@ namespace HfWorker
             string pipeName = null;
             if (_options.Transport == WorkerTransport.NamedPipe)
             {
-                pipeName = _options.PipeName ?? WorkerCommand.UniquePipeName(hostPid);
-                try
-                {
-                    _pipe = new NamedPipeServerStream(pipeName, PipeDirection.InOut, 1, PipeTransmissionMode.Byte, PipeOptions.Asynchronous);
-                }
-                catch (IOException e)
-                {
-                    throw new WorkerStartException("cannot create the named pipe " + pipeName + ": " + e.Message, null, e);
-                }
+                // A socket in a folder only this user can enter; whoever connects is checked before anything is sent.
+                _pipe = WorkerPipe.Create(_options.PipeName, hostPid);
+                pipeName = _pipe.Name;
             }
-            var startInfo = WorkerCommand.StartInfo(_options, pipeName, hostPid, _token);
+            ProcessStartInfo startInfo = null;
             try
             {
+                startInfo = WorkerCommand.StartInfo(_options, pipeName, hostPid, _token);
                 _process = Process.Start(startInfo);
             }
-            catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is InvalidOperationException || e is IOException)
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception || e is InvalidOperationException || e is IOException || e is WorkerStartException)
             {
+                // No process, so no ending will dispose of the pipe and its folder.
+                if (_pipe != null) _pipe.Dispose();
+                if (e is WorkerStartException) throw;
                 throw new WorkerStartException("cannot start " + startInfo.FileName + ": " + e.Message, null, e);
             }
             StartedAt = DateTimeOffset.Now;
@@ -293,7 +291,7 @@ namespace HfWorker
             {
                 _stdoutDone = OutputPump.Start(_process.StandardOutput, "[stdout] ", _stderr, OnOutputLine);
                 await WaitForPipeClientAsync(pipeName, cancellationToken).ConfigureAwait(false);
-                input = output = _pipe;
+                input = output = _pipe.Stream;
             }
             else
             {
@@ -310,24 +308,72 @@ namespace HfWorker
             await WaitForReadyAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        /// <summary>
+        /// Accept the started worker's connection. Any other process that connects first (another user's, or one
+        /// of ours that the host did not start) is refused before anything is sent, reported as
+        /// <see cref="Diagnostics.HostEventKind.ConnectionRefused"/>, and the pipe waits on until the start timeout.
+        /// </summary>
         private async Task WaitForPipeClientAsync(string pipeName, CancellationToken cancellationToken)
         {
-            var connected = _pipe.WaitForConnectionAsync(cancellationToken);
-            // If we give up waiting, disposing the pipe faults this task; observe that here.
-            connected.Forget();
-            var first = await TaskUtils.FirstWithin(_options.StartTimeout, cancellationToken, connected, _exited.Task).ConfigureAwait(false);
-            if (first == connected && connected.Status == TaskStatus.RanToCompletion) return;
-            cancellationToken.ThrowIfCancellationRequested();
-            if (first == connected)
+            var clock = Stopwatch.StartNew();
+            var refused = new List<string>();
+            while (true)
             {
-                // The pipe is disposed when the process ends: then the exit is the real story.
-                await _exited.Task.EndsWithin(KillAfterGrace).ConfigureAwait(false);
-                if (!HasExited) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName, null, connected.Exception);
+                var left = _options.StartTimeout - clock.Elapsed;
+                Task connected;
+                try
+                {
+                    connected = _pipe.WaitForConnectionAsync(cancellationToken);
+                }
+                catch (Exception e) when (e is ObjectDisposedException || e is IOException || e is InvalidOperationException)
+                {
+                    connected = Task.FromException(e);
+                }
+                // If we give up waiting, disposing the pipe faults this task; observe that here.
+                connected.Forget();
+                var first = left > TimeSpan.Zero
+                    ? await TaskUtils.FirstWithin(left, cancellationToken, connected, _exited.Task).ConfigureAwait(false)
+                    : null;
+                if (first == connected && connected.Status == TaskStatus.RanToCompletion)
+                {
+                    var refusal = RefuseUnlessStarted();
+                    if (refusal == null) return;
+                    refused.Add(refusal);
+                    continue;
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var also = refused.Count == 0 ? "" : "; refused before it: a connection from " + string.Join("; a connection from ", refused);
+                if (first == connected)
+                {
+                    // The pipe is disposed when the process ends: then the exit is the real story.
+                    await _exited.Task.EndsWithin(KillAfterGrace).ConfigureAwait(false);
+                    if (!HasExited) throw new WorkerStartException("the worker could not connect to the pipe " + pipeName + also, null, connected.Exception);
+                }
+                if (HasExited) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName + also, _exited.Task.Result);
+                KillWith(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
+                throw new WorkerStartException("the worker did not connect to the pipe " + pipeName + " within "
+                    + CallTimeoutException.Format(_options.StartTimeout) + also, await _exited.Task.ConfigureAwait(false));
             }
-            if (HasExited) throw new WorkerStartException("the worker exited before connecting to the pipe " + pipeName, _exited.Task.Result);
-            KillWith(WorkerExitReason.Killed, "did not connect to the pipe within " + CallTimeoutException.Format(_options.StartTimeout));
-            throw new WorkerStartException("the worker did not connect to the pipe " + pipeName + " within "
-                + CallTimeoutException.Format(_options.StartTimeout), await _exited.Task.ConfigureAwait(false));
+        }
+
+        /// <summary>Null when the peer now connected may be the started worker (its token decides); else, having refused it, why.</summary>
+        private string RefuseUnlessStarted()
+        {
+            var peer = _pipe.Peer();
+            var why = _pipe.RefusalOf(peer, _tree);
+            if (why == null) return null;
+            var refusal = peer + ": " + why;
+            Events.Emit(Diagnostics.HostEventKind.ConnectionRefused, Diagnostics.HostEventLevel.Error, ProcessId,
+                "refused a connection to the pipe from " + refusal + "; nothing was sent to it");
+            try
+            {
+                _pipe.Refuse();
+            }
+            catch (Exception e) when (e is ObjectDisposedException || e is IOException || e is InvalidOperationException)
+            {
+                // The worker ended meanwhile and its pipe with it: the next wait reports that.
+            }
+            return refusal;
         }
 
         private async Task WaitForReadyAsync(CancellationToken cancellationToken)

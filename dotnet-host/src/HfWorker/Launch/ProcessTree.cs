@@ -42,6 +42,30 @@ namespace HfWorker.Launch
             get { return IsWindows ? null : "--process-group"; }
         }
 
+        /// <summary>The started process's id: the root of the tree.</summary>
+        public int RootId
+        {
+            get { return _pid; }
+        }
+
+        /// <summary>
+        /// True when <paramref name="pid"/> is the started process or one it started (Linux: by the parent ids in
+        /// /proc; Windows: by membership of the job object), false when it is not, null where the platform cannot tell.
+        /// </summary>
+        public bool? Contains(int pid)
+        {
+            if (pid == _pid) return true;
+            if (!IsWindows) return ProcessAncestry.Descends(pid, _pid);
+            try
+            {
+                return _job == IntPtr.Zero ? (bool?)null : WindowsJob.Holds(_job, pid);
+            }
+            catch (Exception e) when (e is DllNotFoundException || e is EntryPointNotFoundException)
+            {
+                return null;
+            }
+        }
+
         /// <summary>Kill every process of the tree that is still there. Never throws.</summary>
         public void KillAll()
         {
@@ -118,6 +142,22 @@ namespace HfWorker.Launch
                 return IntPtr.Zero;
             }
 
+            public static bool Holds(IntPtr job, int pid)
+            {
+                const uint QueryLimitedInformation = 0x1000;
+                var process = OpenProcess(QueryLimitedInformation, false, (uint)pid);
+                if (process == IntPtr.Zero) return false; // gone, or not ours to look at
+                try
+                {
+                    bool inJob;
+                    return IsProcessInJob(process, job, out inJob) && inJob;
+                }
+                finally
+                {
+                    CloseHandle(process);
+                }
+            }
+
             public static void Terminate(IntPtr job)
             {
                 TerminateJobObject(job, 1);
@@ -175,6 +215,12 @@ namespace HfWorker.Launch
 
             [DllImport("kernel32.dll", SetLastError = true)]
             private static extern bool TerminateJobObject(IntPtr job, uint exitCode);
+
+            [DllImport("kernel32.dll", SetLastError = true)]
+            private static extern IntPtr OpenProcess(uint access, bool inheritHandle, uint processId);
+
+            [DllImport("kernel32.dll", SetLastError = true)]
+            private static extern bool IsProcessInJob(IntPtr process, IntPtr job, out bool result);
 
             [DllImport("kernel32.dll", SetLastError = true)]
             private static extern bool CloseHandle(IntPtr handle);

@@ -37,7 +37,11 @@ namespace HfWorker
         /// <summary>Stdio or a named pipe. Default <see cref="WorkerTransport.Stdio"/>.</summary>
         public WorkerTransport Transport { get; set; } = WorkerTransport.Stdio;
 
-        /// <summary>The pipe's name with <see cref="WorkerTransport.NamedPipe"/>. Default null: a unique name per process.</summary>
+        /// <summary>
+        /// The pipe's name with <see cref="WorkerTransport.NamedPipe"/>. Default null: <c>pipe</c> in a new private
+        /// folder (Linux, macOS) or a unique name (Windows). On Linux and macOS a name is the socket's file name in that
+        /// folder, and an absolute path is the socket's path as given (its folder is then the caller's to protect).
+        /// </summary>
         public string PipeName { get; set; }
 
         /// <summary>How long to wait for the process to start and send <c>worker/ready</c>. Default 30 seconds.</summary>

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -168,6 +169,12 @@ def test_errors_name_the_problem(shared_worker: WorkerProcess) -> None:
         assert answer["id"] is None and error_code(answer) == -32600
 
 
+def is_handler_done(id: object) -> Callable[[object], bool]:
+    return lambda m: (
+        isinstance(m, dict) and m.get("method") == "worker/handlerDone" and m["params"]["id"] == id
+    )
+
+
 def test_cancelled_sleep_is_answered_at_once(shared_worker: WorkerProcess) -> None:
     w = shared_worker
     rid = w.request("test/sleep", {"seconds": 3600})
@@ -191,17 +198,24 @@ def test_hang_that_ignores_cancel_is_answered_at_once_and_ping_still_works(
     rid, key = w.hang_until_released()
     ping = w.call("worker/ping", {"during": "hang"})
     assert ping["result"] == {"during": "hang"}
+    mark = w.mark()
     w.cancel(rid)
     answer = w.response(rid)
     assert error_code(answer) == -32800  # answered while the hang still runs: the cancel did not wait
+    assert answer["error"]["data"] == {"handler_running": True}  # and it says the work goes on
     info = w.call("worker/info")["result"]
     assert info["running_handlers"] >= 1 and info["abandoned_handlers"] >= 1  # still running, unanswerable
     assert w.call("test/release", {"key": key})["result"] == {"waiting": 1}
-    # The worker logs when the abandoned handler has really stopped; its late result is dropped.
+    # The worker tells the host, and logs, when the abandoned handler has really stopped; its late
+    # result is dropped.
+    done = w.wait_for(is_handler_done(rid), after=mark, what="worker/handlerDone", timeout=30)
+    assert done["params"]["method"] == "test/hang" and done["params"]["seconds_after_answer"] >= 0
+    assert w.all_messages(after=mark).index(answer) < w.all_messages(after=mark).index(done)
     w.wait_stderr(f"test/hang (id {rid!r}) stopped", timeout=30)
     assert w.call("worker/info")["result"]["abandoned_handlers"] == 0
     w.call("worker/ping")
     assert len(w.responses_to(rid)) == 1
+    assert len([m for m in w.all_messages(after=mark) if is_handler_done(rid)(m)]) == 1
 
 
 def test_a_hang_holding_the_gil_freezes_ping_until_it_ends(shared_worker: WorkerProcess) -> None:

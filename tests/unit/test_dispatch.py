@@ -17,7 +17,7 @@ import pytest
 
 from tests.unit.memory import MemoryWorker
 from worker.errors import FrameTooLarge, InvalidInput, UnknownHandle
-from worker.rpc.messages import Params
+from worker.rpc.messages import ErrorResponse, Params
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Handlers
 from worker.runtime.state import WorkerState
@@ -177,6 +177,16 @@ def code(message: dict[str, Any]) -> int | None:
     return message["error"]["code"] if "error" in message else None
 
 
+def is_handler_done(id: Any) -> Any:
+    return lambda m: (
+        isinstance(m, dict) and m.get("method") == "worker/handlerDone" and m["params"]["id"] == id
+    )
+
+
+def handler_dones(worker: MemoryWorker, id: Any) -> list[dict[str, Any]]:
+    return [m for m in worker.outbox.snapshot() if is_handler_done(id)(m)]
+
+
 # ---- threads --------------------------------------------------------------------------------
 
 
@@ -237,15 +247,24 @@ def test_cancel_is_answered_at_once_even_when_the_handler_ignores_it(
     # Answered by the cancel itself, on the reading thread, before cancel() returned, while the
     # handler is still blocked (only the test releases it): it did not wait for the handler.
     assert [code(m) for m in worker.outbox.responses_to("c1")] == [-32800]
+    # The answer says the work goes on, so a host does not take the worker for free (issue 10).
+    assert worker.outbox.response("c1")["error"]["data"] == {"handler_running": True}
     assert worker.dispatcher.inflight == 0
     assert worker.dispatcher.running_handlers == 1
     assert worker.dispatcher.abandoned_handlers == 1
+    assert handler_dones(worker, "c1") == []  # not while it runs
     with caplog.at_level("INFO", logger="worker.dispatch"):
         probe.release.set()
+        done = worker.outbox.wait_for(is_handler_done("c1"))
         worker.wait_idle()
     assert worker.dispatcher.abandoned_handlers == 0
     assert any("t/block (id 'c1') stopped" in r.getMessage() for r in caplog.records)
-    # The late result was dropped.
+    assert done["params"]["method"] == "t/block" and done["params"]["seconds_after_answer"] >= 0
+    assert "id" not in done
+    # After its answer, once; the late result was dropped.
+    sent = worker.outbox.snapshot()
+    assert sent.index(worker.outbox.response("c1")) < sent.index(done)
+    assert handler_dones(worker, "c1") == [done]
     assert [code(m) for m in worker.outbox.responses_to("c1")] == [-32800]
 
 
@@ -256,7 +275,10 @@ def test_a_cooperative_handler_stops_and_is_answered_once(worker: MemoryWorker) 
     worker.wait_idle()
     (only,) = worker.outbox.responses_to(7)
     assert code(only) == -32800
-    assert "data" not in only["error"]
+    # Answered at once, while the handler still ran (it stops at its next check): a host hears when.
+    assert only["error"]["data"] == {"handler_running": True}
+    worker.outbox.wait_for(is_handler_done(7))
+    assert len(handler_dones(worker, 7)) == 1
 
 
 def test_cancel_for_an_unknown_or_answered_id_and_malformed_cancels_are_ignored(worker: MemoryWorker) -> None:
@@ -305,6 +327,9 @@ def test_a_request_cancelled_before_its_handler_starts_never_runs(worker: Memory
     assert "should not run" not in worker.state.service(Probe).ran
     assert [code(m) for m in worker.outbox.responses_to("queued")] == [-32800]
     assert worker.dispatcher.running_handlers == 0 and worker.dispatcher.abandoned_handlers == 0
+    # Nothing ran when it was answered, so the answer says nothing runs, and nothing follows it.
+    assert "data" not in worker.outbox.response("queued")["error"]
+    assert handler_dones(worker, "queued") == []
 
 
 def test_a_handler_thread_that_cannot_be_started_is_answered_32008_and_frees_its_slot(
@@ -325,6 +350,81 @@ def test_a_handler_thread_that_cannot_be_started_is_answered_32008_and_frees_its
     monkeypatch.undo()
     request(worker, 2, "t/echo", {"value": 2})
     assert worker.outbox.response(2)["result"] == 2
+
+
+def test_requests_cancelled_by_a_shutdown_report_their_handlers_stopping_too(worker: MemoryWorker) -> None:
+    probe = worker.state.service(Probe)
+    request(worker, "s1", "t/block")
+    probe.wait_started()
+    worker.dispatcher.begin_draining()
+    assert worker.dispatcher.cancel_all() == 1  # what a shutdown does at the end of its grace
+    answer = worker.outbox.response("s1")
+    assert answer["error"]["message"] == "worker is shutting down"
+    assert answer["error"]["data"] == {"handler_running": True}
+    probe.release.set()
+    worker.outbox.wait_for(is_handler_done("s1"))
+    worker.wait_idle()
+    assert len(handler_dones(worker, "s1")) == 1
+
+
+def test_a_handler_that_returns_while_its_cancel_answer_is_written_is_reported_once_after_it(
+    worker: MemoryWorker,
+) -> None:
+    # The handler ends between the cancel's decision (it runs) and the end of that answer's write:
+    # the cancel's side, not the handler's, sends worker/handlerDone, after the answer.
+    probe = worker.state.service(Probe)
+    plain_send = worker.dispatcher.send
+
+    def send(message: Any) -> None:
+        plain_send(message)
+        if isinstance(message, ErrorResponse) and message.id == "w1":
+            probe.release.set()
+            deadline = time.monotonic() + 5
+            while worker.dispatcher.running_handlers:
+                assert time.monotonic() < deadline, "the released handler never returned"
+                time.sleep(0.002)
+
+    worker.dispatcher.send = send
+    request(worker, "w1", "t/block")
+    probe.wait_started()
+    cancel(worker, "w1")
+    # cancel() returned: the handler had ended during the write, and its news was sent meanwhile.
+    (done,) = handler_dones(worker, "w1")
+    sent = worker.outbox.snapshot()
+    assert sent.index(worker.outbox.response("w1")) < sent.index(done)
+    assert worker.outbox.response("w1")["error"]["data"] == {"handler_running": True}
+    assert worker.dispatcher.abandoned_handlers == 0
+
+
+def test_in_a_batch_handler_done_follows_the_array_that_holds_the_cancel_answer(worker: MemoryWorker) -> None:
+    # The -32800 of a batch element is on the wire only with the batch's array, sent once its last
+    # element is answered: a handlerDone sent before it would speak of an answer not yet given.
+    probe = worker.state.service(Probe)
+    worker.feed(
+        [
+            {"jsonrpc": "2.0", "id": "a", "method": "t/block"},
+            {"jsonrpc": "2.0", "id": "c", "method": "t/cooperative"},
+        ]
+    )
+    probe.wait_started(2)
+    cancel(worker, "a")
+    probe.release.set()
+    deadline = time.monotonic() + 5
+    while worker.dispatcher.abandoned_handlers:  # t/block has returned; "c" still holds the array
+        assert time.monotonic() < deadline, "the released handler never returned"
+        time.sleep(0.002)
+    assert handler_dones(worker, "a") == []
+    cancel(worker, "c")  # the array's last answer
+    done_a = worker.outbox.wait_for(is_handler_done("a"))
+    worker.outbox.wait_for(is_handler_done("c"))
+    sent = worker.outbox.snapshot()
+    (array,) = [m for m in sent if isinstance(m, list)]
+    assert sorted((m["id"], m["error"].get("data")) for m in array) == [
+        ("a", {"handler_running": True}),
+        ("c", {"handler_running": True}),
+    ]
+    assert sent.index(array) < sent.index(done_a)
+    assert len(handler_dones(worker, "a")) == 1 and len(handler_dones(worker, "c")) == 1
 
 
 # ---- handlers that outlive their request ----------------------------------------------------
@@ -640,11 +740,15 @@ def test_progress_is_never_sent_after_the_response(worker: MemoryWorker) -> None
     probe.wait_started()
     cancel(worker, 9)
     assert probe.late_progress_sent.wait(5)
+    worker.outbox.wait_for(is_handler_done(9))  # the last thing it sends: its handler has returned
     worker.wait_idle()
     sent = worker.outbox.snapshot()
-    assert [m.get("params", {}).get("value") if "method" in m else code(m) for m in sent] == [
+    assert [
+        m.get("params", {}).get("value") if m.get("method") == "$/progress" else code(m) for m in sent
+    ] == [
         "before",
         -32800,
+        None,  # worker/handlerDone
     ]
 
 
@@ -787,7 +891,11 @@ def test_a_batch_is_answered_once_all_its_requests_are(worker: MemoryWorker) -> 
     (batch,) = worker.outbox.snapshot()
     assert sorted(batch, key=lambda m: m["id"]) == [
         {"jsonrpc": "2.0", "id": "a", "result": {"n": 1}},
-        {"jsonrpc": "2.0", "id": "b", "error": {"code": -32800, "message": "request cancelled"}},
+        {
+            "jsonrpc": "2.0",
+            "id": "b",
+            "error": {"code": -32800, "message": "request cancelled", "data": {"handler_running": True}},
+        },
     ]
 
 

@@ -90,3 +90,11 @@ class CancelParams(msgspec.Struct):
 class ProgressParams(msgspec.Struct):
     token: int | str
     value: Any
+
+
+class HandlerDoneParams(msgspec.Struct):
+    """``worker/handlerDone``: the handler of a request answered -32800 while it still ran has returned."""
+
+    id: int | str
+    method: str
+    seconds_after_answer: float

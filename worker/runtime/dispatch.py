@@ -10,6 +10,12 @@ request was answered -32800 (it is *abandoned*); admission counts those threads,
 notification calls and abandoned handlers would take every thread, new requests are refused -32001
 instead of waiting behind the pool for ever. Abandoned handlers never hold up the worker's exit.
 
+A host must know that work goes on after its -32800, or it sends the next call to a worker still busy
+with the last (issue 10): a -32800 answered while the request's handler runs says
+``data: {"handler_running": true}``, and when that handler returns the worker sends the notification
+``worker/handlerDone`` for its id, exactly once and always after that answer. Whoever comes second,
+the handler returning or the answer having been handed to the writer, sends it.
+
 Batches are bounded before their elements are decoded (``BatchLimit``: at most --max-inflight
 elements) and before any of them runs (``batch_floor_bytes``: their response must be able to fit
 --max-frame-bytes); a batch over either bound is refused as a whole with one -32600.
@@ -50,6 +56,7 @@ from worker.rpc.messages import (
     CancelParams,
     ErrorObject,
     ErrorResponse,
+    HandlerDoneParams,
     Id,
     Notification,
     OutgoingNotification,
@@ -68,6 +75,7 @@ log = logging.getLogger("worker.dispatch")
 
 CANCEL_METHOD = "$/cancelRequest"
 PROGRESS_METHOD = "$/progress"
+HANDLER_DONE_METHOD = "worker/handlerDone"
 STOP_THREAD_STACK_BYTES = 1 << 20
 # How long an answer waits for a progress report of the same call that a host is slow to read.
 PROGRESS_FIRST_SECONDS = 5.0
@@ -114,30 +122,55 @@ class Call:
         "done",
         "progress_sending",
         "running",
+        "abandoned",
         "abandoned_at",
+        "after_answer",
     )
 
-    def __init__(self, id: int | str, method: str, ctx: RequestContext, reply: Reply) -> None:
+    def __init__(
+        self,
+        id: int | str,
+        method: str,
+        ctx: RequestContext,
+        reply: Reply,
+        after_answer: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.id = id
         self.method = method
         self.ctx = ctx
         self.reply = reply
+        # Runs what must follow the answer on the wire (worker/handlerDone): at once, or, in a batch,
+        # once the batch's array has been sent.
+        self.after_answer = after_answer or _at_once
         self._lock = threading.Lock()
         self.done = False
         self.progress_sending = 0  # progress reports being written now (see finish)
-        # Both guarded by the Dispatcher's lock: whether the handler runs now, and since when it has
-        # run on after its request was answered without it (monotonic; None if it was not).
+        # Guarded by the Dispatcher's lock: whether the handler runs now; whether it was running when
+        # the request was answered without it (a cancellation); and since when that answer has been
+        # handed to the writer (monotonic; None until then).
         self.running = False
+        self.abandoned = False
         self.abandoned_at: float | None = None
 
     def finish(self, response: Response) -> bool:
         """Send the response unless one was already sent. True if this call sent it."""
+        if not self.claim():
+            return False
+        self.deliver(response)
+        return True
+
+    def claim(self) -> bool:
+        """Take the right to answer; False if the call is answered already."""
         with self._lock:
             if self.done:
                 return False
             # Marked before it is written: a client that has read the answer and sent its next
             # request must find this one no longer counted (see Dispatcher.unanswered).
             self.done = True
+        return True
+
+    def deliver(self, response: Response) -> None:
+        """Send the answer of a claimed call."""
         # No write happens under the lock, so a write held by a host that does not read holds no one
         # who only wants to know the call is answered (a cancel, a shutdown). A progress report that
         # began before ``done`` was set is written first (none begins after), so it never follows the
@@ -147,7 +180,6 @@ class Call:
             while self.progress_sending and time.monotonic() < deadline:
                 time.sleep(0.001)  # rare: a cancel racing a handler's own progress report
         self.reply(response)
-        return True
 
     def send_progress(self, send: Callable[[Any], None], token: int | str, value: Any) -> bool:
         with self._lock:
@@ -162,6 +194,10 @@ class Call:
         return True
 
 
+def _at_once(fn: Callable[[], None]) -> None:
+    fn()
+
+
 class BatchReply:
     """Collects the responses of a batch and sends them as one array when the last one arrives."""
 
@@ -170,12 +206,29 @@ class BatchReply:
         self._send = send
         self._responses: list[Response] = []
         self._lock = threading.Lock()
+        self._sent = False
+        self._after: list[Callable[[], None]] = []
 
     def add(self, response: Response) -> None:
         with self._lock:
             self._responses.append(response)
             if len(self._responses) == self._expected:
                 self._send(self._responses)
+                self._sent = True
+                after, self._after = self._after, []
+            else:
+                return
+        for fn in after:
+            fn()
+
+    def then(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the batch's array has been sent: an answer in a batch is on the wire only
+        then, and what follows an answer must not come before it."""
+        with self._lock:
+            if not self._sent:
+                self._after.append(fn)
+                return
+        fn()
 
 
 class Dispatcher:
@@ -318,13 +371,14 @@ class Dispatcher:
         batch = BatchReply(len(ids), self.send)
         batch_ids: set[int | str] = set()
         for message in messages:
-            self._handle_message(message, batch.add, batch_ids)
+            self._handle_message(message, batch.add, batch_ids, batch)
 
     def _handle_message(
         self,
         message: Request | Notification | ErrorResponse | None,
         reply: Reply,
         batch_ids: set[int | str] | None = None,
+        batch: BatchReply | None = None,
     ) -> None:
         if message is None:
             log.debug("ignored a response sent to the worker")
@@ -333,7 +387,7 @@ class Dispatcher:
         elif isinstance(message, Notification):
             self._notify(message)
         else:
-            self._request(message, reply, batch_ids)
+            self._request(message, reply, batch_ids, batch)
 
     # ---- notifications --------------------------------------------------------------------
 
@@ -399,7 +453,13 @@ class Dispatcher:
 
     # ---- requests -------------------------------------------------------------------------
 
-    def _request(self, request: Request, reply: Reply, batch_ids: set[int | str] | None = None) -> None:
+    def _request(
+        self,
+        request: Request,
+        reply: Reply,
+        batch_ids: set[int | str] | None = None,
+        batch: BatchReply | None = None,
+    ) -> None:
         if not id_fits(self.codec, request.id, self.config.max_frame_bytes):
             # Every answer echoes the id: one that no answer could carry within the frame limit is
             # refused before anything else (id null: the id itself is what cannot be sent).
@@ -427,7 +487,7 @@ class Dispatcher:
                 self._run_inline(method, request, reply)
             return
         ctx = RequestContext(id=request.id, method=method.name, state=self.state)
-        call = Call(request.id, method.name, ctx, reply)
+        call = Call(request.id, method.name, ctx, reply, batch.then if batch is not None else None)
         # Admission before params, in the order protocol.md documents: a worker that is shutting
         # down or full says so whatever the params.
         with self._lock:
@@ -551,24 +611,20 @@ class Dispatcher:
                         exc_info=self.config.debug,
                     )
                 response = response_for_exception(call.id, exc, debug=self.config.debug)
-            self._complete(call, response, by_handler=True)
+            self._complete(call, response)
         finally:
             with self._lock:
                 self._running_handlers -= 1
                 call.running = False
-                abandoned_at = call.abandoned_at
-                if abandoned_at is not None:
+                if call.abandoned:
                     self._abandoned -= 1
-            if abandoned_at is not None:
-                # The news a host waits for: the cancelled work has really stopped (issue 10).
-                log.info(
-                    "%s (id %r) stopped %.1f s after it was answered without it",
-                    call.method,
-                    _for_log(call.id),
-                    time.monotonic() - abandoned_at,
-                )
+                # The -32800 said the handler runs: tell the host it stopped, unless that answer is
+                # not yet handed to the writer, whose sender then tells it (see _answer_cancelled).
+                report = call.abandoned and call.abandoned_at is not None
+            if report:
+                self._report_handler_done(call)
 
-    def _complete(self, call: Call, response: Response, *, by_handler: bool = False) -> bool:
+    def _complete(self, call: Call, response: Response) -> bool:
         sent = False
         # Counted while its answer is written: once answered, a call's id may be reused and its
         # place in _inflight taken by the new request, and wait_idle must still wait for this write
@@ -580,18 +636,17 @@ class Dispatcher:
         finally:
             with self._lock:
                 self._finishing -= 1
-                self._displaced.discard(call)
-                if self._inflight.get(call.id) is call:
-                    del self._inflight[call.id]
-                if sent and not by_handler and call.running:
-                    # Answered for it (a cancellation) while its handler runs on: its thread stays
-                    # taken until the handler returns, and admission must count it.
-                    call.abandoned_at = time.monotonic()
-                    self._abandoned += 1
+                self._forget(call)
                 self._idle.notify_all()
         if sent:
             call.ctx.run_after_response()
         return sent
+
+    def _forget(self, call: Call) -> None:
+        """Under the lock: the call's answer is written; its id may be taken by a new request."""
+        self._displaced.discard(call)
+        if self._inflight.get(call.id) is call:
+            del self._inflight[call.id]
 
     # ---- cancellation and shutdown --------------------------------------------------------
 
@@ -603,8 +658,56 @@ class Dispatcher:
         if call is None or call.done:
             return False  # already answered, or never existed: nothing to do (LSP convention)
         call.ctx.cancel_event.set()
-        # False when its answer was already on its way (a call is answered, then forgotten).
-        return self._complete(call, error_response(id, RequestCancelled(reason)))
+        return self._answer_cancelled(call, reason)
+
+    def _answer_cancelled(self, call: Call, reason: str) -> bool:
+        """Answer -32800 for a call whose handler may still run; False when its answer was already on
+        its way (a call is answered, then forgotten).
+
+        Whether the handler runs is decided under the lock that its end takes too, once the call is
+        claimed (so no other answer can come): the -32800 says ``handler_running`` exactly when a
+        ``worker/handlerDone`` will follow it."""
+        with self._lock:
+            self._finishing += 1  # see _complete
+        claimed = abandoned = handler_ended = False
+        try:
+            claimed = call.claim()
+            if not claimed:
+                return False
+            with self._lock:
+                if call.running:
+                    # Its thread stays taken until the handler returns, and admission counts it.
+                    abandoned = call.abandoned = True
+                    self._abandoned += 1
+            data: Any = {"handler_running": True} if abandoned else msgspec.UNSET
+            call.deliver(error_response(call.id, RequestCancelled(reason), data=data))
+        finally:
+            with self._lock:
+                self._finishing -= 1
+                self._forget(call)
+                if abandoned:
+                    call.abandoned_at = time.monotonic()
+                    handler_ended = not call.running
+                self._idle.notify_all()
+        if handler_ended:
+            self._report_handler_done(call)  # it returned while its answer was being written
+        call.ctx.run_after_response()
+        return True
+
+    def _report_handler_done(self, call: Call) -> None:
+        """The handler of a call answered -32800 while it ran has returned, and that answer is out."""
+        assert call.abandoned_at is not None
+        seconds = time.monotonic() - call.abandoned_at
+        # The news a host waits for: the cancelled work has really stopped (issue 10).
+        log.info(
+            "%s (id %r) stopped %.1f s after it was answered without it",
+            call.method,
+            _for_log(call.id),
+            seconds,
+        )
+        done = HandlerDoneParams(id=call.id, method=call.method, seconds_after_answer=round(seconds, 3))
+        notification = OutgoingNotification(method=HANDLER_DONE_METHOD, params=done)
+        call.after_answer(lambda: self.send(notification))
 
     def begin_draining(self) -> None:
         with self._lock:

@@ -25,10 +25,14 @@ namespace HfWorker
     /// out (<see cref="WorkerPoolOptions.CallTimeout"/>), refused when the queue is full and the pool is
     /// set to refuse, or with <see cref="WorkerCrashedException"/> when its worker died with it in flight,
     /// unless it is <see cref="Invocation{T}.SafeToRetry"/>: then it runs once more on another worker.</para>
-    /// <para>Stopping. <see cref="StopAsync"/> (and Dispose) fails the calls still queued, then stops
-    /// every worker gracefully: calls in flight finish within the workers' grace period.</para>
+    /// <para>Stopping. <see cref="StopAsync"/> (and DisposeAsync) fails the calls still queued, then stops
+    /// every worker gracefully: calls in flight finish within the workers' grace period. Dispose stops
+    /// every worker at once instead and returns within about 3 seconds (see <see cref="Dispose"/>).</para>
+    /// <para>Diagnostics. What the pool does to its workers (starts, kills, exits, restarts, retries) is
+    /// reported to the <see cref="WorkerProcessOptions.OnHostEvent"/> of <see cref="WorkerPoolOptions.Worker"/>,
+    /// each event tagged with its slot.</para>
     /// </remarks>
-    public sealed class WorkerPool : IWorkerInvoker, IDisposable
+    public sealed partial class WorkerPool : IWorkerInvoker, IDisposable
     {
         private readonly WorkerPoolOptions _options;
         private readonly WorkerSlot[] _slots;
@@ -140,8 +144,11 @@ namespace HfWorker
 
         /// <summary>
         /// Run <paramref name="setUp"/> on every active worker, and on every worker that joins later before
-        /// it takes calls. Fails (and removes the set-up) if it fails on a worker with an error of its own,
-        /// or if it kills the workers it runs on twice over. With no active worker it waits for one.
+        /// it takes calls. Fails if it fails on a worker with an error of its own, or if it kills the workers
+        /// it runs on twice over. With no active worker it waits for one (a replacement being started).
+        /// However it ends without a result (an error, <paramref name="cancellationToken"/>, the pool
+        /// stopping), it leaves nothing behind: no later worker runs it, and it is torn down on every worker
+        /// it ran on, including one being set up when it ended (as soon as that run finishes).
         /// </summary>
         public async Task<IWorkerSetup<T>> SetUpAsync<T>(Invocation<T> setUp, Func<T, Invocation<object>> tearDown,
             CancellationToken cancellationToken = default(CancellationToken))
@@ -149,8 +156,23 @@ namespace HfWorker
             if (setUp == null) throw new ArgumentNullException("setUp");
             if (_dispatcher.Stopping) throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(setUp.Method));
             var setup = new WorkerSetup<T>(setUp, tearDown, s => _setups.Remove(s));
-            IWorkerSetup untyped = setup;
             _setups.Add(setup);
+            try
+            {
+                await SetUpEverywhereAsync(setup, cancellationToken).ConfigureAwait(false);
+                return setup;
+            }
+            catch
+            {
+                // Removed marks it so that a run still going on a replacement undoes itself when it ends.
+                await setup.RemoveAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private async Task SetUpEverywhereAsync<T>(WorkerSetup<T> setup, CancellationToken cancellationToken)
+        {
+            IWorkerSetup untyped = setup;
             Exception lastCrash = null;
             int fruitlessRounds = 0;
             while (true)
@@ -164,9 +186,14 @@ namespace HfWorker
                 }
                 if (pending.Count == 0)
                 {
-                    // Workers that become active from now on run it themselves first.
-                    if (setup.Workers.Count > 0) return setup;
-                    await WaitForActivationAsync(activation, setup, cancellationToken).ConfigureAwait(false);
+                    // Workers that become active from now on run it themselves first; unless a replacement
+                    // being set up failed it meanwhile, which its caller must hear about.
+                    if (setup.Workers.Count > 0)
+                    {
+                        if (untyped.TryConfirm()) return;
+                        Rethrow(await untyped.Failure.ConfigureAwait(false));
+                    }
+                    await WaitForActivationAsync(activation, untyped, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
                 var runs = pending.Select(worker => untyped.RunOnAsync(worker, cancellationToken)).ToList();
@@ -178,72 +205,37 @@ namespace HfWorker
                 {
                     var errors = runs.Where(t => t.IsFaulted).Select(t => t.Exception.GetBaseException()).ToList();
                     var own = errors.FirstOrDefault(e => !(e is WorkerExitedException));
-                    if (own != null || runs.Any(t => t.IsCanceled))
-                    {
-                        await setup.RemoveAsync().ConfigureAwait(false);
-                        if (own != null) throw own;
-                        throw new OperationCanceledException(cancellationToken);
-                    }
+                    if (own != null) Rethrow(own);
+                    if (runs.Any(t => t.IsCanceled)) throw new OperationCanceledException(cancellationToken);
                     lastCrash = errors[0];
                 }
                 if (setup.Workers.Count > 0) continue;
                 // Every worker it ran on died: once may be bad luck, twice means the set-up kills workers.
-                if (++fruitlessRounds >= 2)
-                {
-                    await setup.RemoveAsync().ConfigureAwait(false);
-                    throw lastCrash;
-                }
+                if (++fruitlessRounds >= 2) Rethrow(lastCrash);
             }
         }
 
-        /// <summary>Fail the calls still queued, stop supervising, and stop every worker gracefully. Idempotent.</summary>
-        public Task StopAsync()
-        {
-            lock (_dispatcher.Lock)
-            {
-                if (_stopping == null) _stopping = Task.Run(() => StopCoreAsync());
-                return _stopping;
-            }
-        }
-
-        /// <summary>Stop the pool (see <see cref="StopAsync"/>) and wait for it.</summary>
-        public void Dispose()
-        {
-            try
-            {
-                StopAsync().Wait();
-            }
-            catch (AggregateException)
-            {
-                // Stopping never fails in a way the caller of Dispose could act on: every worker is gone either way.
-            }
-        }
-
-        private async Task StopCoreAsync()
-        {
-            var queued = _dispatcher.StopAndDrain();
-            List<WorkerProcess> workers;
-            lock (_dispatcher.Lock)
-            {
-                workers = _slots.SelectMany(s => new[] { s.Active, s.SettingUp }).Where(w => w != null).ToList();
-            }
-            _stop.Cancel();
-            foreach (var call in queued) call.Fail(new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(call.Method)));
-            await Task.WhenAll(workers.Select(w => w.StopAsync())).ConfigureAwait(false);
-            Task[] loops;
-            lock (_dispatcher.Lock) loops = _loops.ToArray();
-            await Task.WhenAll(loops).ConfigureAwait(false);
-        }
-
+        /// <summary>Wait for a worker to become active; throws when the set-up failed on one being set up, the caller cancelled, or the pool stopped.</summary>
         private async Task WaitForActivationAsync(Task activation, IWorkerSetup setup, CancellationToken cancellationToken)
         {
-            var cancelled = Task.Delay(Timeout.Infinite, cancellationToken);
-            var stopped = Task.Delay(Timeout.Infinite, _stop.Token);
-            var first = await Task.WhenAny(activation, cancelled, stopped).ConfigureAwait(false);
-            if (first == activation) return;
-            _setups.Remove(setup);
-            if (first == cancelled) throw new OperationCanceledException(cancellationToken);
+            // One linked source, unregistered when the wait ends: a Task.Delay per token would stay registered
+            // on the caller's token and on the pool's for as long as they live, once per wait.
+            using (var ended = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token))
+            {
+                var cancelled = Task.Delay(Timeout.Infinite, ended.Token);
+                var first = await Task.WhenAny(activation, setup.Failure, cancelled).ConfigureAwait(false);
+                ended.Cancel();
+                if (first == activation) return;
+                if (first == setup.Failure) Rethrow(setup.Failure.Result);
+            }
+            if (cancellationToken.IsCancellationRequested) throw new OperationCanceledException(cancellationToken);
             throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(setup.Method));
+        }
+
+        private static void Rethrow(Exception error)
+        {
+            // The worker's own stack trace, not this one's.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
         }
 
         /// <summary>

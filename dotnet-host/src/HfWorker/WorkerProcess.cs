@@ -22,9 +22,12 @@ namespace HfWorker
     /// unanswered fails with <see cref="WorkerExitedException"/> (<see cref="WorkerCrashedException"/>
     /// unless the host stopped it) carrying the exit code and the last stderr lines, and
     /// <see cref="Exited"/> is raised with the same facts.</para>
-    /// <para>Stopping: <see cref="StopAsync"/> (and Dispose) sends <c>worker/shutdown</c>, which lets calls in
-    /// flight finish within the grace period, then kills the process if it is still there 5 seconds later.
+    /// <para>Stopping: <see cref="StopAsync"/> (and DisposeAsync) sends <c>worker/shutdown</c>, which lets calls in
+    /// flight finish within the grace period, then kills the process tree if it is still there 5 seconds later.
+    /// Dispose stops at once instead and returns within about 3 seconds (see <see cref="Dispose"/>).
     /// The worker also exits by itself when the host process is gone (<c>--parent-pid</c>).</para>
+    /// <para>What the host does to the worker (started, slow to start, killed, exited) is reported to
+    /// <see cref="WorkerProcessOptions.OnHostEvent"/> as it happens.</para>
     /// </remarks>
     public sealed partial class WorkerProcess : IWorkerInvoker, IDisposable
     {
@@ -49,32 +52,56 @@ namespace HfWorker
         private string _hostDetail;
         private int _terminating;
 
-        private WorkerProcess(WorkerProcessOptions options)
+        private WorkerProcess(WorkerProcessOptions options, int slot)
         {
             _options = options;
             _stderr = new StderrTail(options.StderrTailLines);
-            Events = new Diagnostics.HostEvents(options.OnHostEvent, _stderr);
+            Events = new Diagnostics.HostEvents(options.OnHostEvent, _stderr) { Slot = slot };
         }
 
         /// <summary>Where this worker's host events go (its stderr tail and <see cref="WorkerProcessOptions.OnHostEvent"/>); a pool sets its slot.</summary>
         internal Diagnostics.HostEvents Events { get; private set; }
 
         /// <summary>Start a worker and wait for its <c>worker/ready</c>. Throws <see cref="WorkerStartException"/> with the reason when it does not come.</summary>
-        public static async Task<WorkerProcess> StartAsync(WorkerProcessOptions options, CancellationToken cancellationToken = default(CancellationToken))
+        public static Task<WorkerProcess> StartAsync(WorkerProcessOptions options, CancellationToken cancellationToken = default(CancellationToken))
         {
             if (options == null) throw new ArgumentNullException("options");
             options.Validate();
-            var worker = new WorkerProcess(options.Clone());
+            return StartInSlotAsync(options.Clone(), -1, cancellationToken);
+        }
+
+        /// <summary>Start a worker for a pool's <paramref name="slot"/> (-1 outside a pool), with options already validated and copied.</summary>
+        internal static async Task<WorkerProcess> StartInSlotAsync(WorkerProcessOptions options, int slot, CancellationToken cancellationToken)
+        {
+            var worker = new WorkerProcess(options, slot);
             try
             {
+                // First, before anything is made: a missing interpreter is a setting that can never work.
+                WorkerCommand.ResolvePython(options);
                 await worker.StartCoreAsync(cancellationToken).ConfigureAwait(false);
                 return worker;
             }
-            catch
+            catch (Exception e)
             {
-                worker.KillWith(WorkerExitReason.Killed, "start-up failed");
+                worker.KillWith(WorkerExitReason.Killed, "its start failed");
+                bool cancelled = e is OperationCanceledException;
+                worker.Events.Emit(Diagnostics.HostEventKind.StartFailed,
+                    cancelled ? Diagnostics.HostEventLevel.Information : Diagnostics.HostEventLevel.Error, worker.ProcessId,
+                    (cancelled ? "worker start cancelled: " : "worker could not start: ") + FirstLine(e.Message));
                 throw;
             }
+        }
+
+        /// <summary>A start that takes longer than this (half of <see cref="WorkerProcessOptions.StartTimeout"/>) is reported as <see cref="Diagnostics.HostEventKind.SlowStart"/>.</summary>
+        internal static TimeSpan SlowStartAfter(TimeSpan startTimeout)
+        {
+            return TimeSpan.FromTicks(startTimeout.Ticks / 2);
+        }
+
+        private static string FirstLine(string text)
+        {
+            int end = text.IndexOfAny(new[] { '\r', '\n' });
+            return end < 0 ? text : text.Substring(0, end);
         }
 
         /// <summary>Raised once when the process has ended, for whatever reason, after its unanswered calls were failed. Raised on a background thread.</summary>
@@ -172,80 +199,6 @@ namespace HfWorker
             return clock.Elapsed;
         }
 
-        /// <summary>
-        /// Stop gracefully: <c>worker/shutdown</c> with the grace period (default
-        /// <see cref="WorkerProcessOptions.ShutdownGracePeriod"/>), which finishes calls in flight and
-        /// cancels those still running at its end; a kill follows if the process is still there 5 seconds later.
-        /// </summary>
-        public async Task<WorkerExitInfo> StopAsync(TimeSpan? gracePeriod = null)
-        {
-            if (HasExited) return _exited.Task.Result;
-            var grace = gracePeriod ?? _options.ShutdownGracePeriod;
-            var deadline = Stopwatch.StartNew();
-            var limit = grace + KillAfterGrace;
-            SetHostReason(WorkerExitReason.Stopped, null, false);
-            var parameters = new Dictionary<string, object> { { "grace_seconds", grace.TotalSeconds } };
-            var shutdown = new Invocation<object>("worker/shutdown", parameters, reader => reader.ReadValue()) { Timeout = limit };
-            try
-            {
-                await InvokeAsync(shutdown).ConfigureAwait(false);
-            }
-            catch (HfWorkerException)
-            {
-                // Gone already, or frozen and not answering: the deadline below settles it.
-            }
-            var left = limit - deadline.Elapsed;
-            if (left > TimeSpan.Zero) await _exited.Task.EndsWithin(left).ConfigureAwait(false);
-            if (!HasExited)
-            {
-                KillWith(WorkerExitReason.Killed, "still running " + CallTimeoutException.Format(KillAfterGrace)
-                    + " after the grace period of worker/shutdown", true);
-            }
-            return await _exited.Task.ConfigureAwait(false);
-        }
-
-        /// <summary>Kill the process at once. Its calls fail with <see cref="WorkerCrashedException"/>.</summary>
-        public void Kill()
-        {
-            KillWith(WorkerExitReason.Killed, "killed by the host");
-        }
-
-        /// <summary>Stop gracefully (see <see cref="StopAsync"/>) and wait for the process to end.</summary>
-        public void Dispose()
-        {
-            if (_process == null) return;
-            try
-            {
-                StopAsync().Wait();
-            }
-            catch (AggregateException)
-            {
-                // Stopping never fails in a way the caller of Dispose could act on.
-            }
-        }
-
-        /// <summary>End the process with a reason the exit report will give; a running stop's reason wins unless <paramref name="overrideStop"/>.</summary>
-        internal void KillWith(WorkerExitReason reason, string detail, bool overrideStop = false)
-        {
-            SetHostReason(reason, detail, overrideStop);
-            // The whole tree: processes the worker started would otherwise outlive it.
-            if (_tree != null) _tree.KillAll();
-            try
-            {
-                if (_process != null && !_process.HasExited) _process.Kill();
-            }
-            catch (InvalidOperationException)
-            {
-                // It exited meanwhile.
-            }
-            catch (System.ComponentModel.Win32Exception)
-            {
-                // Exiting while we tried; the exit is noticed all the same.
-            }
-            if (_process != null) BeginTermination();
-            else _exited.TrySetResult(NewExitInfo(null));
-        }
-
         /// <inheritdoc />
         public override string ToString()
         {
@@ -276,7 +229,8 @@ namespace HfWorker
                 // No process, so no ending will dispose of the pipe and its folder.
                 if (_pipe != null) _pipe.Dispose();
                 if (e is WorkerStartException) throw;
-                throw new WorkerStartException("cannot start " + startInfo.FileName + ": " + e.Message, null, e);
+                // The interpreter or the working directory cannot be used: trying again cannot help.
+                throw new WorkerStartException("cannot start " + startInfo.FileName + ": " + e.Message, null, e) { Permanent = true };
             }
             StartedAt = DateTimeOffset.Now;
             ProcessId = _process.Id;
@@ -406,8 +360,16 @@ namespace HfWorker
                         "worker/ready came from pid " + ready.ProcessId + ", the started process is " + ProcessId + " (a launcher in between?)");
                 }
                 ReadyInfo = ready;
+                var took = DateTimeOffset.Now - StartedAt;
                 Events.Emit(Diagnostics.HostEventKind.WorkerStarted, Diagnostics.HostEventLevel.Information, ProcessId,
-                    "worker " + ProcessId + " ready " + (int)(DateTimeOffset.Now - StartedAt).TotalMilliseconds + " ms after its start");
+                    "worker " + ProcessId + " ready " + (int)took.TotalMilliseconds + " ms after its start");
+                if (took > SlowStartAfter(_options.StartTimeout))
+                {
+                    // Half the allowance gone: the next start under the same load may not make it.
+                    Events.Emit(Diagnostics.HostEventKind.SlowStart, Diagnostics.HostEventLevel.Warning, ProcessId,
+                        "worker " + ProcessId + " took " + CallTimeoutException.Format(took) + " to start, more than half its StartTimeout of "
+                        + CallTimeoutException.Format(_options.StartTimeout));
+                }
                 return;
             }
             cancellationToken.ThrowIfCancellationRequested();

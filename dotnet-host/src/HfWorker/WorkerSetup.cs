@@ -18,7 +18,16 @@ namespace HfWorker
         private readonly Invocation<T> _setUp;
         private readonly Func<T, Invocation<object>> _tearDown;
         private readonly Func<WorkerSetup<T>, bool> _unregister;
+        private readonly TaskCompletionSource<Exception> _failure = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _removed;
+        private int _state;
+        private int _freshWorkersKilled;
+
+        // _state: a pool's set-up is pending until SetUpAsync hands it to its caller, then confirmed; a failure
+        // on a fresh worker while it is pending ends it instead (failed), and SetUpAsync throws that failure.
+        private const int Pending = 0;
+        private const int Confirmed = 1;
+        private const int Failed = 2;
 
         internal WorkerSetup(Invocation<T> setUp, Func<T, Invocation<object>> tearDown, Func<WorkerSetup<T>, bool> unregister)
         {
@@ -136,6 +145,36 @@ namespace HfWorker
         {
             T ignored;
             _results.TryRemove(worker, out ignored);
+        }
+
+        bool Supervision.IWorkerSetup.FailedOnFreshWorker(Exception error, bool workerDied)
+        {
+            // Nobody wants it any more: whatever happened, the worker is no worse for it, unless it died.
+            if (Removed) return !workerDied;
+            if (workerDied)
+            {
+                // Once may be bad luck; twice means the set-up kills workers (as SetUpAsync judges its own runs).
+                if (Volatile.Read(ref _state) == Pending && Interlocked.Increment(ref _freshWorkersKilled) >= 2) Fail(error);
+                return false;
+            }
+            return Fail(error);
+        }
+
+        Task<Exception> Supervision.IWorkerSetup.Failure
+        {
+            get { return _failure.Task; }
+        }
+
+        bool Supervision.IWorkerSetup.TryConfirm()
+        {
+            return Interlocked.CompareExchange(ref _state, Confirmed, Pending) != Failed;
+        }
+
+        private bool Fail(Exception error)
+        {
+            if (Interlocked.CompareExchange(ref _state, Failed, Pending) != Pending) return false;
+            _failure.TrySetResult(error);
+            return true;
         }
     }
 }

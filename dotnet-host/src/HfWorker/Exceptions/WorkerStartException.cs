@@ -17,5 +17,8 @@ namespace HfWorker.Exceptions
 
         /// <summary>How the process ended, if it started at all; null otherwise.</summary>
         public WorkerExitInfo ExitInfo { get; private set; }
+
+        /// <summary>The start failed on a setting that cannot work however often it is tried (an interpreter that does not exist): a pool does not try again.</summary>
+        internal bool Permanent { get; set; }
     }
 }

@@ -13,11 +13,19 @@ namespace HfWorker.Launch
     {
         private static readonly bool IsWindows = Path.DirectorySeparatorChar == '\\';
 
-        /// <summary>The interpreter: the venv's, the one named, or python3/python from the PATH.</summary>
+        /// <summary>
+        /// The interpreter: the venv's, the one named, or python3/python from the PATH. A venv without one, or
+        /// a named path that does not exist, throws a <see cref="WorkerStartException"/> that says where it
+        /// looked, marked permanent: no later try can succeed, so a pool does not retry it.
+        /// </summary>
         public static string ResolvePython(WorkerProcessOptions options)
         {
             if (!string.IsNullOrEmpty(options.VirtualEnvironment))
             {
+                if (!Directory.Exists(options.VirtualEnvironment))
+                {
+                    throw new WorkerStartException("the virtual environment " + options.VirtualEnvironment + " does not exist") { Permanent = true };
+                }
                 var candidates = new[]
                 {
                     Path.Combine(options.VirtualEnvironment, "bin", "python"),
@@ -29,9 +37,18 @@ namespace HfWorker.Launch
                     if (File.Exists(candidate)) return candidate;
                 }
                 throw new WorkerStartException("no Python interpreter in the virtual environment " + options.VirtualEnvironment
-                    + " (looked for " + string.Join(" and ", candidates) + ")");
+                    + " (looked for " + string.Join(" and ", candidates) + ")") { Permanent = true };
             }
-            if (!string.IsNullOrEmpty(options.PythonExecutable)) return options.PythonExecutable;
+            if (!string.IsNullOrEmpty(options.PythonExecutable))
+            {
+                // A bare name is looked up in the PATH when the process starts (and runtimes resolve relative
+                // paths differently); a full path can be checked now.
+                if (Path.IsPathRooted(options.PythonExecutable) && !File.Exists(options.PythonExecutable))
+                {
+                    throw new WorkerStartException("the Python interpreter " + options.PythonExecutable + " does not exist") { Permanent = true };
+                }
+                return options.PythonExecutable;
+            }
             return IsWindows ? "python" : "python3";
         }
 

@@ -53,7 +53,7 @@ namespace HfWorker.Supervision
         /// <summary>Start a worker for the slot, set it up and make it active. Throws if it cannot.</summary>
         public async Task<WorkerProcess> FillAsync(WorkerSlot slot, bool isRestart, CancellationToken cancellationToken)
         {
-            var worker = await WorkerProcess.StartAsync(_workerOptions, cancellationToken).ConfigureAwait(false);
+            var worker = await WorkerProcess.StartInSlotAsync(_workerOptions, slot.Index, cancellationToken).ConfigureAwait(false);
             try
             {
                 lock (_dispatcher.Lock) slot.SettingUp = worker;
@@ -73,22 +73,43 @@ namespace HfWorker.Supervision
                         }
                     }
                     // One at a time: loading several models at once on a fresh worker only competes for memory.
-                    foreach (var setup in missing) await setup.RunOnAsync(worker, cancellationToken).ConfigureAwait(false);
+                    foreach (var setup in missing) await RunSetUpAsync(setup, worker, cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch
+            catch (Exception e)
             {
                 lock (_dispatcher.Lock)
                 {
                     if (slot.SettingUp == worker) slot.SettingUp = null;
                 }
-                worker.KillWith(WorkerExitReason.Killed, "its set-up failed or the pool is stopping");
+                worker.KillWith(WorkerExitReason.Killed, _stop.IsCancellationRequested || e is OperationCanceledException
+                    ? "the pool stopped while the worker was being set up"
+                    : "the pool: a set-up failed on it (" + e.GetType().Name + ": " + e.Message + ")");
                 _setups.ForgetWorker(worker);
                 throw;
             }
             Raise(Ready, new WorkerReadyEventArgs(worker, slot.Index, isRestart));
             _dispatcher.Pump();
             return worker;
+        }
+
+        /// <summary>
+        /// Run one registered set-up on a worker being set up. When the failure is the set-up's own (removed by
+        /// its caller meanwhile, or failing before it ever held anywhere: its caller gets the error), the set-up
+        /// goes, not the worker; otherwise the worker goes and the slot tries again with a new one.
+        /// </summary>
+        private async Task RunSetUpAsync(IWorkerSetup setup, WorkerProcess worker, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await setup.RunOnAsync(worker, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (!setup.FailedOnFreshWorker(e, e is Exceptions.WorkerExitedException || worker.IsEnding)) throw;
+                // Not registered any more, so no later worker runs it either.
+                _setups.Remove(setup);
+            }
         }
 
         /// <summary>The first fill of a slot, at the pool's start: up to <see cref="WorkerPoolOptions.StartAttempts"/> tries.</summary>
@@ -100,7 +121,7 @@ namespace HfWorker.Supervision
                 {
                     return await FillAsync(slot, false, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception e) when (attempt < _options.StartAttempts && !(e is OperationCanceledException))
+                catch (Exception e) when (attempt < _options.StartAttempts && !(e is OperationCanceledException) && !IsPermanent(e))
                 {
                     var delay = RestartBackoff.Delay(attempt + 1, _options.RestartBackoffInitial, _options.RestartBackoffMax);
                     Interlocked.Increment(ref _failedStarts);
@@ -125,13 +146,22 @@ namespace HfWorker.Supervision
                 Raise(Exited, new WorkerExitedEventArgs(worker, info, slot.Index));
                 // Calls pinned to the dead worker fail now instead of waiting for it.
                 _dispatcher.Pump();
-                worker = await RefillAsync(slot).ConfigureAwait(false);
+                worker = await RefillAsync(slot, info.ProcessId).ConfigureAwait(false);
                 if (worker == null) return;
             }
         }
 
-        private async Task<WorkerProcess> RefillAsync(WorkerSlot slot)
+        /// <summary>A setting that can never work (no interpreter): trying again only delays the error.</summary>
+        private static bool IsPermanent(Exception error)
         {
+            var start = error as Exceptions.WorkerStartException;
+            return start != null && start.Permanent;
+        }
+
+        private async Task<WorkerProcess> RefillAsync(WorkerSlot slot, int endedProcessId)
+        {
+            // Slot events (not one worker's): to the application's callback, tagged with the slot.
+            var events = new Diagnostics.HostEvents(_workerOptions.OnHostEvent, null) { Slot = slot.Index };
             while (!_stop.IsCancellationRequested)
             {
                 int failures;
@@ -139,6 +169,9 @@ namespace HfWorker.Supervision
                 try
                 {
                     var delay = RestartBackoff.Delay(failures, _options.RestartBackoffInitial, _options.RestartBackoffMax);
+                    events.Emit(Diagnostics.HostEventKind.Restarting, Diagnostics.HostEventLevel.Warning, endedProcessId,
+                        "slot " + slot.Index + " replaces worker " + endedProcessId + " in " + Exceptions.CallTimeoutException.Format(delay)
+                        + " (" + failures + " failure" + (failures == 1 ? "" : "s") + " in a row)");
                     Raise(Restarting, new WorkerRestartingEventArgs(slot.Index, failures, delay));
                     await Task.Delay(delay, _stop).ConfigureAwait(false);
                     // Every attempt counts: a replacement killed while it loads its models was a restart too.

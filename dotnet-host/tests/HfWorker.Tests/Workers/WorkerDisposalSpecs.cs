@@ -1,0 +1,122 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+using HfWorker.Tests.Support;
+using NUnit.Framework;
+
+namespace HfWorker.Tests.Workers
+{
+    /// <summary>DisposeAsync drains; Dispose is quick and bounded whatever the worker does; neither leaves a process behind.</summary>
+    [TestFixture]
+    public class WorkerDisposalSpecs : ScratchFolderFixture
+    {
+        // A real worker that starts a long-lived child once it leads its process group, and says the child's pid on stderr.
+        private const string Parent =
+            "import os, subprocess, sys, threading, time\n"
+            + "def start_child():\n"
+            + "    while os.getpgid(0) != os.getpid():\n"
+            + "        time.sleep(0.01)\n"
+            + "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            + "    sys.stderr.write('child=%d\\n' % child.pid)\n"
+            + "    sys.stderr.flush()\n"
+            + "threading.Thread(target=start_child, daemon=True).start()\n"
+            + "from worker.cli import main\n"
+            + "sys.exit(main())\n";
+
+        public WorkerDisposalSpecs() : base("hfw-dispose-")
+        {
+        }
+
+#if HFWORKER_ASYNC_INTERFACES
+        [Test, Timeout(30000)]
+        public async Task DisposeAsync_lets_the_running_call_finish_then_the_worker_exits_0()
+        {
+            var options = TestEnvironment.Worker();
+            options.ShutdownGracePeriod = TimeSpan.FromSeconds(20);
+            var worker = await WorkerProcess.StartAsync(options);
+            var started = new Reports();
+            // Deaf to cancellation and done in a second: only a graceful stop lets it answer.
+            var running = worker.InvokeAsync("test/hang", Params.Of("seconds", 1.0, "release", "never"), started);
+            await started.First;
+            await worker.DisposeAsync();
+            Assert.That(((Dictionary<string, object>)await running)["hung_seconds"], Is.GreaterThanOrEqualTo(1.0));
+            Assert.That(worker.ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Stopped));
+            Assert.That(worker.ExitInfo.ExitCode, Is.EqualTo(0));
+        }
+#endif
+
+        [Test, Timeout(30000)]
+        public async Task Dispose_cancels_the_calls_in_flight_and_returns_without_waiting_for_the_grace_period()
+        {
+            var options = TestEnvironment.Worker();
+            // Dispose used to stop gracefully: it blocked for this long plus 5 seconds.
+            options.ShutdownGracePeriod = TimeSpan.FromSeconds(60);
+            var worker = await WorkerProcess.StartAsync(options);
+            var started = new Reports();
+            var sleeping = worker.InvokeAsync("test/sleep", Params.Of("seconds", 60, "progress_interval", 0.05), started);
+            await started.First;
+            var clock = Stopwatch.StartNew();
+            worker.Dispose();
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "about 3 s at most, with room for a busy machine");
+            await AsyncAssert.Throws<Exception>(() => sleeping);
+            var info = await worker.WaitForExitAsync();
+            Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Stopped), "a cooperative call stops at once: no kill needed");
+            Assert.That(info.ExitCode, Is.EqualTo(0));
+        }
+
+        [Test, Timeout(60000)]
+        public async Task Dispose_kills_a_frozen_worker_and_everything_it_started_within_its_bound()
+        {
+            File.WriteAllText(Path.Combine(Scratch, "hfw_parent.py"), Parent);
+            var options = TestEnvironment.Worker();
+            options.Module = "hfw_parent";
+            options.WorkingDirectory = Scratch;
+            options.ShutdownGracePeriod = TimeSpan.FromSeconds(60);
+            var worker = await WorkerProcess.StartAsync(options);
+            int child = await ChildOf(worker);
+            int pid = worker.ProcessId;
+            // Stopped by a signal: it reads nothing, answers nothing, and ignores worker/shutdown.
+            using (var stop = Process.Start("kill", "-STOP " + pid)) stop.WaitForExit();
+            var clock = Stopwatch.StartNew();
+            worker.Dispose();
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "about 3 s at most, with room for a busy machine");
+            var info = await worker.WaitForExitAsync();
+            Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Killed));
+            Mentions.All(info.Detail, "Dispose");
+            await WaitUntilGone(pid);
+            await WaitUntilGone(child);
+        }
+
+        internal static async Task<int> ChildOf(WorkerProcess worker)
+        {
+            while (true)
+            {
+                var line = worker.StderrTail.FirstOrDefault(l => l.StartsWith("child=", StringComparison.Ordinal));
+                if (line != null) return int.Parse(line.Substring("child=".Length));
+                await Task.Delay(20); // the test's Timeout is the guard
+            }
+        }
+
+        internal static async Task WaitUntilGone(int pid)
+        {
+            while (IsRunning(pid)) await Task.Delay(20); // the test's Timeout is the guard
+        }
+
+        // Running: present and not a zombie (a killed orphan waits to be reaped by whoever adopts it).
+        internal static bool IsRunning(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText("/proc/" + pid + "/stat");
+                return stat.Substring(stat.LastIndexOf(')') + 2, 1) != "Z";
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+    }
+}

@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         default=None,
         help="connect to the named pipe NAME created by the host (\\\\.\\pipe\\NAME on Windows, "
-        "the Unix socket $TMPDIR/CoreFxPipe_NAME elsewhere) instead of using stdin/stdout",
+        "the Unix socket $TMPDIR/CoreFxPipe_NAME elsewhere, or NAME itself when it is an absolute path) "
+        "instead of using stdin/stdout",
     )
     p.add_argument(
         "--max-frame-bytes",

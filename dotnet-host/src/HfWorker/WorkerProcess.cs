@@ -271,6 +271,7 @@ namespace HfWorker
         {
             var clock = Stopwatch.StartNew();
             var refused = new List<string>();
+            int refusedCount = 0;
             while (true)
             {
                 var left = _options.StartTimeout - clock.Elapsed;
@@ -292,11 +293,14 @@ namespace HfWorker
                 {
                     var refusal = RefuseUnlessStarted();
                     if (refusal == null) return;
-                    refused.Add(refusal);
+                    // A flood of connections is refused one by one; the error names the first few and counts the rest.
+                    refusedCount++;
+                    if (refused.Count < 3) refused.Add(refusal);
                     continue;
                 }
                 cancellationToken.ThrowIfCancellationRequested();
-                var also = refused.Count == 0 ? "" : "; refused before it: a connection from " + string.Join("; a connection from ", refused);
+                var also = refused.Count == 0 ? "" : "; refused before it: a connection from " + string.Join("; a connection from ", refused)
+                    + (refusedCount > refused.Count ? " and " + (refusedCount - refused.Count) + " more" : "");
                 if (first == connected)
                 {
                     // The pipe is disposed when the process ends: then the exit is the real story.

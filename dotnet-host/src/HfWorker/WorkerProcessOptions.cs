@@ -44,12 +44,16 @@ namespace HfWorker
         /// </summary>
         public string PipeName { get; set; }
 
-        /// <summary>How long to wait for the process to start and send <c>worker/ready</c>. Default 30 seconds.</summary>
+        /// <summary>
+        /// How long to wait for the process to start and send <c>worker/ready</c>. A start that takes more than half
+        /// of it is reported as a <see cref="Diagnostics.HostEventKind.SlowStart"/> host event. Default 30 seconds.
+        /// </summary>
         public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
         /// <summary>
-        /// When stopping: how long <c>worker/shutdown</c> lets calls in flight finish before the worker
-        /// cancels them; the process is killed if it has not exited 5 seconds after that. Default 10 seconds.
+        /// When stopping gracefully (<see cref="WorkerProcess.StopAsync"/>, DisposeAsync): how long <c>worker/shutdown</c>
+        /// lets calls in flight finish before the worker cancels them; the process tree is killed if it has not exited
+        /// 5 seconds after that. Dispose does not wait for it (see <see cref="WorkerProcess.Dispose"/>). Default 10 seconds.
         /// </summary>
         public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -74,7 +78,9 @@ namespace HfWorker
         /// <summary>
         /// Called with each thing the host itself did or saw about this worker (started, killed, retried a
         /// call, refused a rogue peer...), as a structured <see cref="Diagnostics.HostEvent"/>: route it to your
-        /// logger. Called on a background thread; keep it quick; an exception it throws is caught. Default null.
+        /// logger. In a pool, the callback of <see cref="WorkerPoolOptions.Worker"/> gets every worker's events and the
+        /// slots' own (<see cref="Diagnostics.HostEventKind.Restarting"/>), each tagged with its slot.
+        /// Called on a background thread; keep it quick; an exception it throws is caught. Default null.
         /// </summary>
         public Action<Diagnostics.HostEvent> OnHostEvent { get; set; }
 

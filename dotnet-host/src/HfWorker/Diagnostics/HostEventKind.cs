@@ -6,19 +6,19 @@ namespace HfWorker.Diagnostics
         /// <summary>A worker sent <c>worker/ready</c>.</summary>
         WorkerStarted,
 
-        /// <summary>A worker took longer than expected to become ready.</summary>
+        /// <summary>A worker took more than half of its <see cref="WorkerProcessOptions.StartTimeout"/> to become ready (reported after <see cref="WorkerStarted"/>).</summary>
         SlowStart,
 
-        /// <summary>A worker could not be started.</summary>
+        /// <summary>A worker could not be started, or its start was cancelled; the message has the reason's first line.</summary>
         StartFailed,
 
-        /// <summary>A worker ended; the message has the reason and the exit code.</summary>
+        /// <summary>A worker ended, however it ended; the message has the reason and the exit code (<see cref="WorkerExitInfo.Summary"/>).</summary>
         WorkerExited,
 
-        /// <summary>A pool is starting a replacement for a worker that ended.</summary>
+        /// <summary>A pool slot is about to start a replacement for the worker that ended (whose pid the event carries), after the back-off the message gives.</summary>
         Restarting,
 
-        /// <summary>The host killed a worker (hung, did not stop in time, refused at start).</summary>
+        /// <summary>The host is killing a worker and its process tree (hung, did not stop in time, refused at start, Kill called); the message says who and why. Comes before that worker's <see cref="WorkerExited"/>.</summary>
         Killed,
 
         /// <summary>A worker missed its health ping while busy with a long call; it is not killed yet.</summary>

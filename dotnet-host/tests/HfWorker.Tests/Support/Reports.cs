@@ -30,7 +30,7 @@ namespace HfWorker.Tests.Support
     }
 
     /// <summary>The host events a worker or a pool reported, in the order they came.</summary>
-    internal sealed class HostEventLog
+    internal sealed class HostEventRecorder
     {
         private readonly ConcurrentQueue<HostEvent> _events = new ConcurrentQueue<HostEvent>();
 

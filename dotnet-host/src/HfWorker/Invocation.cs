@@ -63,9 +63,17 @@ namespace HfWorker
         public TimeSpan? Timeout { get; set; }
 
         /// <summary>
-        /// True when running the call twice does no harm (embedding a text, say). A pool then retries it
-        /// once on another worker when its worker dies with the call in flight, instead of failing it
-        /// with <see cref="Exceptions.WorkerCrashedException"/>. Default false.
+        /// True when running the call twice does no harm (embedding a text, say). A <see cref="WorkerPool"/> then
+        /// runs it once more, on another worker, when its worker crashed, exited or was killed with
+        /// <see cref="WorkerProcess.Kill"/> while the call ran, instead of failing it with
+        /// <see cref="Exceptions.WorkerCrashedException"/>. Never when the pool killed the worker as hung
+        /// (<see cref="WorkerExitReason.Unresponsive"/>) or after a protocol error: the call may be what caused
+        /// it, and would take a second worker down with it. Never for a call pinned to a worker
+        /// (<see cref="Affinity"/>), one cancelled or timed out, or while the pool stops. A
+        /// <see cref="WorkerProcess"/> never retries. Default false, for an <c>Invocation</c> you build: the pool
+        /// cannot know what your method does twice. <see cref="HfModels"/> marks its <c>model/run</c> calls
+        /// (embed, classify, generate, transcribe...) and <c>tensor/put</c> true, as pure functions of their
+        /// inputs, except a generation that streams its pieces (those already delivered cannot be taken back).
         /// </summary>
         public bool SafeToRetry { get; set; }
 

@@ -81,7 +81,7 @@ namespace HfWorker
                 throw;
             }
             var monitor = new HealthMonitor(pool._slots, pool._dispatcher.Lock, options.HealthCheckInterval, options.PingTimeout,
-                (slot, worker) => Interlocked.Increment(ref pool._hungKilled));
+                options.UnresponsiveLimit, (slot, worker) => Interlocked.Increment(ref pool._hungKilled));
             lock (pool._dispatcher.Lock)
             {
                 for (int i = 0; i < pool._slots.Length; i++) pool._loops.Add(pool._supervisor.SuperviseAsync(pool._slots[i], fills[i].Result));

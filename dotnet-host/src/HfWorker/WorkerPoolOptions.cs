@@ -57,11 +57,22 @@ namespace HfWorker
         public TimeSpan HealthCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
         /// <summary>
-        /// A worker that does not answer <c>worker/ping</c> within this deadline is hung: it is killed and
-        /// replaced. Ping is answered by the worker's reader thread, so slow calls do not delay it; only a
-        /// frozen process does. Default 10 seconds.
+        /// How long a worker has to answer <c>worker/ping</c>. Ping is answered by the worker's reader thread, so
+        /// slow calls do not delay it; only a process none of whose Python threads can run misses it. Such a worker
+        /// is hung, and is killed and replaced, unless it is busy: it has calls in flight and its CPU time grew
+        /// while the ping waited (a call in a C extension that holds the GIL while it computes). A busy worker is
+        /// left alone (a <see cref="Diagnostics.HostEventKind.Busy"/> host event says so) and the ping is waited
+        /// for again, up to <see cref="UnresponsiveLimit"/>. Default 10 seconds.
         /// </summary>
         public TimeSpan PingTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>
+        /// How long a busy worker (see <see cref="PingTimeout"/>) may go without answering <c>worker/ping</c> before
+        /// it is killed as hung all the same: a call that computes with the GIL held for longer is taken for a
+        /// runaway. At least <see cref="PingTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> never kills a busy
+        /// worker. Default 5 minutes.
+        /// </summary>
+        public TimeSpan UnresponsiveLimit { get; set; } = TimeSpan.FromMinutes(5);
 
         /// <summary>
         /// The back-off before the second consecutive restart of a slot; it doubles with each further
@@ -107,6 +118,10 @@ namespace HfWorker
             }
             if (HealthCheckInterval <= TimeSpan.Zero) throw new ArgumentException("HealthCheckInterval must be positive", "HealthCheckInterval");
             if (PingTimeout <= TimeSpan.Zero) throw new ArgumentException("PingTimeout must be positive", "PingTimeout");
+            if (UnresponsiveLimit < PingTimeout && UnresponsiveLimit != Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentException("UnresponsiveLimit must be at least PingTimeout, or Timeout.InfiniteTimeSpan", "UnresponsiveLimit");
+            }
             if (RestartBackoffInitial < TimeSpan.Zero) throw new ArgumentException("RestartBackoffInitial must not be negative", "RestartBackoffInitial");
             if (RestartBackoffMax < RestartBackoffInitial) throw new ArgumentException("RestartBackoffMax must not be below RestartBackoffInitial", "RestartBackoffMax");
         }

@@ -32,7 +32,8 @@ namespace HfWorker.Supervision
 
     /// <summary>
     /// A call accepted by a pool: queued, then run on one worker (twice at most, when it is safe to
-    /// retry and its first worker died). Its task ends exactly once, whatever happens to the workers.
+    /// retry and its first worker died of something the call cannot have caused: see <see cref="Invocation{T}.SafeToRetry"/>).
+    /// Its task ends exactly once, whatever happens to the workers.
     /// </summary>
     internal abstract class PoolCall
     {
@@ -185,9 +186,19 @@ namespace HfWorker.Supervision
             }
             catch (WorkerCrashedException e)
             {
-                retry = _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping && !_limit.IsCancellationRequested;
-                if (retry) _scheduler.Count(PoolCallOutcome.Retried);
                 error = e;
+                if (_invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping && !_limit.IsCancellationRequested)
+                {
+                    var whyNot = WhyNotRetried(e.ExitInfo.Reason);
+                    if (whyNot == null) retry = true;
+                    else error = WorkerCrashedException.NotRetried(e.ExitInfo, Method, whyNot);
+                }
+                if (retry)
+                {
+                    _scheduler.Count(PoolCallOutcome.Retried);
+                    worker.Events.Emit(Diagnostics.HostEventKind.Retried, Diagnostics.HostEventLevel.Information, worker.ProcessId,
+                        Method + " sent again to another worker (SafeToRetry): its " + e.ExitInfo.Summary);
+                }
             }
             catch (OperationCanceledException)
             {
@@ -203,6 +214,27 @@ namespace HfWorker.Supervision
             else if (cancelled) EndAsCancelledOrTimedOut();
             else FailWith(error);
             Dispose();
+        }
+
+        /// <summary>
+        /// Null when a call safe to retry may run again after its worker ended this way: the worker crashed, exited
+        /// or was killed on request, none of which the call can have caused by being slow. Otherwise the reason it may
+        /// not: a call that hung its worker, or whose answer broke the protocol, would take a second worker down.
+        /// </summary>
+        private static string WhyNotRetried(WorkerExitReason reason)
+        {
+            switch (reason)
+            {
+                case WorkerExitReason.Exited:
+                case WorkerExitReason.Killed:
+                    return null;
+                case WorkerExitReason.Unresponsive:
+                    return "its worker was killed as hung, and the call may be what hung it";
+                case WorkerExitReason.ProtocolError:
+                    return "its worker broke the protocol, and the call may be what broke it";
+                default:
+                    return "its worker was stopped";
+            }
         }
 
         private void Succeed(T result)

@@ -16,15 +16,18 @@ namespace HfWorker
     /// <para>Supervision model. Each of the <see cref="WorkerPoolOptions.WorkerCount"/> slots holds one
     /// worker process. Liveness is a <c>worker/ping</c> answered within
     /// <see cref="WorkerPoolOptions.PingTimeout"/>, checked every <see cref="WorkerPoolOptions.HealthCheckInterval"/>;
-    /// a worker that misses it is killed. Whenever a worker ends (crash, kill from outside, hang), its
-    /// slot starts a replacement: at once the first time, then with exponential back-off up to
-    /// <see cref="WorkerPoolOptions.RestartBackoffMax"/> while replacements keep dying young. A replacement
+    /// a worker that misses it is killed as hung, unless it is busy (calls in flight and its CPU time growing: a
+    /// call holding the GIL), which is left alone up to <see cref="WorkerPoolOptions.UnresponsiveLimit"/>.
+    /// Whenever a worker ends (crash, kill from outside, hang), its slot starts a replacement: at once the first
+    /// time, then with exponential back-off up to <see cref="WorkerPoolOptions.RestartBackoffMax"/> while
+    /// replacements keep dying young. A replacement
     /// first runs every set-up registered with <see cref="SetUpAsync{T}"/> (the models loaded through the
     /// pool) and only then takes calls.</para>
     /// <para>Calls. Every call ends exactly once: with its result, the worker's error, cancelled, timed
     /// out (<see cref="WorkerPoolOptions.CallTimeout"/>), refused when the queue is full and the pool is
     /// set to refuse, or with <see cref="WorkerCrashedException"/> when its worker died with it in flight,
-    /// unless it is <see cref="Invocation{T}.SafeToRetry"/>: then it runs once more on another worker.</para>
+    /// unless it is <see cref="Invocation{T}.SafeToRetry"/> and its worker crashed, exited or was killed on
+    /// request: then it runs once more on another worker (never after a kill as hung: the call may be the cause).</para>
     /// <para>Stopping. <see cref="StopAsync"/> (and DisposeAsync) fails the calls still queued, then stops
     /// every worker gracefully: calls in flight finish within the workers' grace period. Dispose stops
     /// every worker at once instead and returns within about 3 seconds (see <see cref="Dispose"/>).</para>

@@ -21,10 +21,13 @@ namespace HfWorker.Diagnostics
         /// <summary>The host is killing a worker and its process tree (hung, did not stop in time, refused at start, Kill called); the message says who and why. Comes before that worker's <see cref="WorkerExited"/>.</summary>
         Killed,
 
-        /// <summary>A worker missed its health ping while busy with a long call; it is not killed yet.</summary>
+        /// <summary>
+        /// A pool's worker missed its health ping but has calls in flight and its CPU time grew (a call holding the GIL):
+        /// busy, not hung, so it is left alone (Warning, once per spell); and, at Information, that it answered again.
+        /// </summary>
         Busy,
 
-        /// <summary>A call whose worker died was sent again to another worker.</summary>
+        /// <summary>A call marked safe to retry, whose worker crashed, exited or was killed on request, was sent again to another worker.</summary>
         Retried,
 
         /// <summary>A peer that could not prove it is the started worker was refused.</summary>

@@ -30,6 +30,9 @@ namespace HfWorker
         /// <summary>
         /// Calls a worker is given at once; the least loaded worker gets the next call, and when all are
         /// at this limit calls wait in the queue. Concurrent calls let the worker batch model runs. Default 64.
+        /// A worker's load counts its abandoned calls too (<see cref="WorkerProcess.AbandonedCalls"/>: cancelled or
+        /// timed out, their work still running): a worker whose abandoned work reaches this limit gets no call until
+        /// some of it stops, and when every worker is full that way, calls wait in the queue and their timeouts apply.
         /// </summary>
         public int MaxCallsPerWorker { get; set; } = 64;
 

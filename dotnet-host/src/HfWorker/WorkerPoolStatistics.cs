@@ -9,8 +9,16 @@ namespace HfWorker
         /// <summary>Workers taking calls now (the others are being restarted).</summary>
         public int ReadyWorkers { get; internal set; }
 
-        /// <summary>Calls running on a worker.</summary>
+        /// <summary>Calls running on a worker (work that a cancel or a timeout left running is in <see cref="AbandonedCalls"/>, not here).</summary>
         public int InFlight { get; internal set; }
+
+        /// <summary>
+        /// Calls nobody waits for any more (cancelled or timed out) whose work still runs in a worker, summed over the
+        /// workers (<see cref="WorkerProcess.AbandonedCalls"/> gives each worker's). Routing and
+        /// <see cref="WorkerPoolOptions.MaxCallsPerWorker"/> count them with <see cref="InFlight"/>: a worker whose
+        /// calls plus abandoned work reach the limit gets no call until some of it stops.
+        /// </summary>
+        public int AbandonedCalls { get; internal set; }
 
         /// <summary>Calls accepted and waiting for a worker.</summary>
         public int QueueLength { get; internal set; }
@@ -48,7 +56,7 @@ namespace HfWorker
         /// <inheritdoc />
         public override string ToString()
         {
-            return "workers " + ReadyWorkers + "/" + Workers + ", in flight " + InFlight + ", queued " + QueueLength
+            return "workers " + ReadyWorkers + "/" + Workers + ", in flight " + InFlight + ", abandoned " + AbandonedCalls + ", queued " + QueueLength
                 + ", succeeded " + Succeeded + ", failed " + Failed + ", cancelled " + Cancelled + ", retried " + Retried
                 + ", restarts " + Restarts + ", hung killed " + HungWorkersKilled;
         }

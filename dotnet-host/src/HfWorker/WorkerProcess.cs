@@ -107,7 +107,11 @@ namespace HfWorker
         /// <summary>Raised once when the process has ended, for whatever reason, after its unanswered calls were failed. Raised on a background thread.</summary>
         public event EventHandler<WorkerExitedEventArgs> Exited;
 
-        /// <summary>Raised for each notification from the worker other than <c>$/progress</c> and <c>worker/ready</c>. Raised on the connection's reader: keep it quick.</summary>
+        /// <summary>
+        /// Raised for each notification from the worker other than <c>$/progress</c>, <c>worker/ready</c> and
+        /// <c>worker/handlerDone</c> (the host consumes that one: see <see cref="AbandonedCalls"/>). Raised on the
+        /// connection's reader: keep it quick.
+        /// </summary>
         public event EventHandler<WorkerNotificationEventArgs> NotificationReceived;
 
         /// <summary>The worker's process id.</summary>
@@ -140,7 +144,7 @@ namespace HfWorker
             get { return _exited.Task.IsCompleted ? _exited.Task.Result : null; }
         }
 
-        /// <summary>Calls sent and not yet answered by the worker.</summary>
+        /// <summary>Calls sent and not yet answered by the worker (work a cancel left running after its answer is in <see cref="AbandonedCalls"/>).</summary>
         public int InFlight
         {
             get { return _connection == null ? 0 : _connection.InFlight; }
@@ -257,6 +261,7 @@ namespace HfWorker
                 Log = line => Events.Emit(Diagnostics.HostEventKind.ProtocolWarning, Diagnostics.HostEventLevel.Warning, ProcessId, line),
                 Notification = OnNotification,
                 Broken = OnStreamEnded,
+                AbandonedChanged = OnAbandonedCallChanged,
             };
             _connection.StartReading();
             await WaitForReadyAsync(cancellationToken).ConfigureAwait(false);

@@ -35,5 +35,11 @@ namespace HfWorker.Diagnostics
 
         /// <summary>The connection or the worker misbehaved in a way the host worked around (a malformed message, an unknown id).</summary>
         ProtocolWarning,
+
+        /// <summary>A cancelled or timed-out call's handler still runs in its worker after the worker's -32800 (<see cref="WorkerProcess.AbandonedCalls"/>).</summary>
+        CallAbandoned,
+
+        /// <summary>Such a handler has returned (<c>worker/handlerDone</c>): its worker is that much less busy.</summary>
+        AbandonedCallStopped,
     }
 }

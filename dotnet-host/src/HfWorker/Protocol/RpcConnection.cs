@@ -24,6 +24,7 @@ namespace HfWorker.Protocol
         private readonly int _maxFrameBytes;
         private readonly object _lock = new object();
         private readonly Dictionary<long, PendingCall> _pending = new Dictionary<long, PendingCall>();
+        private readonly AbandonedCalls _abandoned = new AbandonedCalls();  // guarded by _lock, like _pending
         private Func<PendingCall, Exception> _closed;
         private long _nextId;
         private int _broken;
@@ -36,6 +37,7 @@ namespace HfWorker.Protocol
             Log = _ => { };
             Notification = _ => { };
             Broken = _ => { };
+            AbandonedChanged = _ => { };
         }
 
         /// <summary>Diagnostics about the connection (never about a call's own outcome).</summary>
@@ -49,6 +51,22 @@ namespace HfWorker.Protocol
         /// pending until <see cref="Close"/>.
         /// </summary>
         public Action<Exception> Broken { get; set; }
+
+        /// <summary>
+        /// A call began or stopped being counted in <see cref="AbandonedCalls"/> (only those the worker reports:
+        /// a -32800 saying <c>handler_running</c>, and what ends a counted call). Called on the reader, outside the lock.
+        /// </summary>
+        public Action<AbandonedCallChange> AbandonedChanged { get; set; }
+
+        /// <summary>
+        /// Calls the host no longer waits for whose work may still run in the worker: cancelled or timed out and
+        /// not answered yet, or answered -32800 with <c>handler_running</c> and not yet followed by
+        /// <c>worker/handlerDone</c> (see <see cref="Protocol.AbandonedCalls"/>). 0 once the connection is closed.
+        /// </summary>
+        public int AbandonedCalls
+        {
+            get { return _abandoned.Count; }
+        }
 
         /// <summary>Requests sent whose answer has not arrived yet (cancelled ones included: the worker still works on them).</summary>
         public int InFlight
@@ -122,6 +140,7 @@ namespace HfWorker.Protocol
                 _closed = failure;
                 calls = _pending.Values.ToList();
                 _pending.Clear();
+                _abandoned.Clear();  // the worker is gone, and whatever it still did with it
             }
             foreach (var call in calls) call.Fail(failure(call));
         }
@@ -129,6 +148,7 @@ namespace HfWorker.Protocol
         /// <summary>Tell the worker to stop a call; its -32800 answer is then expected and dropped.</summary>
         private void SendCancel(long id)
         {
+            GaveUp(id);
             var frame = FrameWriter.StartFrame();
             OutgoingMessages.WriteCancel(frame, id);
             _writer.WriteAsync(frame).ContinueWith(
@@ -171,6 +191,7 @@ namespace HfWorker.Protocol
                     break;
                 case IncomingKind.Notification:
                     if (message.Method == OutgoingMessages.ProgressMethod) Progress(message);
+                    else if (message.Method == Protocol.AbandonedCalls.HandlerDoneMethod) HandlerDone(message);
                     else Notification(message);
                     break;
                 case IncomingKind.Request:
@@ -182,13 +203,34 @@ namespace HfWorker.Protocol
         private void Answer(IncomingMessage message)
         {
             PendingCall call = null;
+            AbandonedCallChange change = null;
             if (message.Id.HasValue)
             {
+                long id = message.Id.Value;
+                bool handlerRunning = message.Kind == IncomingKind.Error && message.ErrorCode == (int)RpcErrorCode.RequestCancelled
+                    && Protocol.AbandonedCalls.SaysHandlerRunning(message.ErrorData);
                 lock (_lock)
                 {
-                    if (_pending.TryGetValue(message.Id.Value, out call)) _pending.Remove(message.Id.Value);
+                    if (_pending.TryGetValue(id, out call))
+                    {
+                        _pending.Remove(id);
+                        // The answer ends the work unless it says the handler goes on (a given-up call, or one a
+                        // shutdown cancelled): then worker/handlerDone will. Checked under the lock SendCancel
+                        // takes, so a call answered before its cancel is never counted.
+                        string method;
+                        if (handlerRunning)
+                        {
+                            _abandoned.Add(id, call.Method);  // already counted if the host gave up on it
+                            change = new AbandonedCallChange(id, call.Method, false, null, _abandoned.Count);
+                        }
+                        else if (_abandoned.Count > 0 && _abandoned.Remove(id, out method))
+                        {
+                            change = new AbandonedCallChange(id, method, true, null, _abandoned.Count);
+                        }
+                    }
                 }
             }
+            if (change != null) AbandonedChanged(change);
             if (call == null)
             {
                 // An error with a null id answers a frame the worker could not read: a host bug worth logging.
@@ -199,6 +241,46 @@ namespace HfWorker.Protocol
             }
             if (message.Kind == IncomingKind.Result) call.Complete(message.Result);
             else call.Fail(new WorkerRpcException(call.Method, message.ErrorCode, message.ErrorMessage, message.ErrorData));
+        }
+
+        /// <summary>Under way in <see cref="SendCancel"/>: the host gave up on a call the worker has not answered yet.</summary>
+        private void GaveUp(long id)
+        {
+            lock (_lock)
+            {
+                PendingCall call;
+                if (_pending.TryGetValue(id, out call)) _abandoned.Add(id, call.Method);
+            }
+        }
+
+        private void HandlerDone(IncomingMessage message)
+        {
+            long id;
+            double seconds;
+            bool ok;
+            try
+            {
+                ok = Protocol.AbandonedCalls.TryReadHandlerDone(message.Params, out id, out seconds);
+            }
+            catch (MessagePackException e)
+            {
+                Log("malformed " + message.Method + " ignored: " + e.Message);
+                return;
+            }
+            if (!ok)
+            {
+                Log("a " + message.Method + " without an integer id was ignored");
+                return;
+            }
+            AbandonedCallChange change = null;
+            lock (_lock)
+            {
+                string method;
+                if (_abandoned.Remove(id, out method)) change = new AbandonedCallChange(id, method, true, seconds, _abandoned.Count);
+            }
+            // None for an id not counted: the connection was closed meanwhile, or the worker broke its promise (logged).
+            if (change != null) AbandonedChanged(change);
+            else Log(message.Method + " for request " + id + ", which no -32800 said was still running; ignored");
         }
 
         private void Progress(IncomingMessage message)

@@ -12,6 +12,11 @@ namespace HfWorker.Supervision
     /// when full), routing to the least loaded active worker (or to the one a handle pins the call to),
     /// and the counters. All slot fields are guarded by <see cref="Lock"/>.
     /// </summary>
+    /// <remarks>
+    /// A worker's load is its running pool calls plus its abandoned calls (<see cref="WorkerSlot.Load"/>): a
+    /// cancel or a timeout frees the caller at once, not the worker, whose -32800 may say the work goes on.
+    /// Abandoned work that stops does not end a pool call, so the dispatcher also pumps when a worker reports it.
+    /// </remarks>
     internal sealed class CallDispatcher : ICallScheduler
     {
         private readonly WorkerSlot[] _slots;
@@ -95,6 +100,7 @@ namespace HfWorker.Supervision
             var orphans = new List<PoolCall>();
             lock (Lock)
             {
+                WatchAbandonedWork();
                 var node = _queue.First;
                 while (node != null)
                 {
@@ -109,7 +115,7 @@ namespace HfWorker.Supervision
                             Dequeue(call);
                             orphans.Add(call);
                         }
-                        else if (slot != null && slot.TakesCalls && slot.InFlight < _maxCallsPerWorker)
+                        else if (slot != null && slot.TakesCalls && slot.Load < _maxCallsPerWorker)
                         {
                             Dequeue(call);
                             slot.InFlight++;
@@ -168,6 +174,7 @@ namespace HfWorker.Supervision
             statistics.TimedOut = Interlocked.Read(ref _timedOut);
             statistics.Rejected = Interlocked.Read(ref _rejected);
             statistics.Retried = Interlocked.Read(ref _retried);
+            statistics.AbandonedCalls = _slots.Sum(s => s.Active == null ? 0 : s.Active.AbandonedCalls);
         }
 
         internal static string StoppedMessage(string method)
@@ -234,20 +241,42 @@ namespace HfWorker.Supervision
             _queueRoom.Release();
         }
 
-        /// <summary>The active worker with the fewest calls and room for one more; ties rotate.</summary>
+        /// <summary>The active worker with the least load (calls and abandoned work) and room for one more call; ties rotate.</summary>
         private WorkerSlot LeastLoaded()
         {
             WorkerSlot best = null;
+            int bestLoad = int.MaxValue;
             int n = _slots.Length;
             int first = _nextSlot++ % n;
             if (_nextSlot >= n) _nextSlot = 0;
             for (int k = 0; k < n; k++)
             {
                 var slot = _slots[(first + k) % n];
-                if (!slot.TakesCalls || slot.InFlight >= _maxCallsPerWorker) continue;
-                if (best == null || slot.InFlight < best.InFlight) best = slot;
+                if (!slot.TakesCalls) continue;
+                int load = slot.Load;
+                if (load >= _maxCallsPerWorker || load >= bestLoad) continue;
+                best = slot;
+                bestLoad = load;
             }
             return best;
+        }
+
+        /// <summary>Listen to each new active worker for abandoned work that stops: it may free room for queued calls.</summary>
+        private void WatchAbandonedWork()
+        {
+            foreach (var slot in _slots)
+            {
+                var worker = slot.Active;
+                if (worker == null || slot.Watched == worker) continue;
+                slot.Watched = worker;
+                worker.AbandonedWorkStopped += OnAbandonedWorkStopped;
+            }
+        }
+
+        private void OnAbandonedWorkStopped(WorkerProcess worker)
+        {
+            // Raised on the worker's frame reader: starting calls (and writing their requests) is not its job.
+            ThreadPool.QueueUserWorkItem(_ => Pump());
         }
 
         private static Exception Orphaned(PoolCall call)

@@ -31,6 +31,24 @@ namespace HfWorker.Supervision
         /// <summary>Pool calls running on the active worker.</summary>
         public int InFlight;
 
+        /// <summary>
+        /// What the active worker is busy with: the pool calls running on it plus its abandoned calls (cancelled or
+        /// timed out, their work still running in the worker: <see cref="WorkerProcess.AbandonedCalls"/>). Routing
+        /// and <see cref="WorkerPoolOptions.MaxCallsPerWorker"/> go by this, so a worker that a cancel left busy
+        /// gets no more calls than one still running them.
+        /// </summary>
+        public int Load
+        {
+            get
+            {
+                var worker = Active;
+                return InFlight + (worker == null ? 0 : worker.AbandonedCalls);
+            }
+        }
+
+        /// <summary>The worker whose abandoned work the dispatcher listens to (it pumps the queue when some stops).</summary>
+        public WorkerProcess Watched;
+
         /// <summary>Failures in a row (short-lived workers, failed starts); sets the back-off.</summary>
         public int ConsecutiveFailures;
 

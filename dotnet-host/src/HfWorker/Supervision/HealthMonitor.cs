@@ -17,13 +17,13 @@ namespace HfWorker.Supervision
     /// tells them apart.
     /// </summary>
     /// <remarks>
-    /// When a ping misses its deadline: a worker with work (calls in flight besides the ping) whose CPU time grew
-    /// meanwhile is busy. It is left alone, reported once per spell as
+    /// When a ping misses its deadline: a worker with work (calls in flight besides the ping, or abandoned calls
+    /// whose work still runs) whose CPU time grew meanwhile is busy. It is left alone, reported once per spell as
     /// <see cref="HostEventKind.Busy"/>, and the same ping is waited for again, a deadline at a time, each judged
-    /// the same way. Any other worker is hung and is
-    /// killed (<see cref="WorkerExitReason.Unresponsive"/>), which fails its calls (the pool does not retry them) and
-    /// makes its slot start a replacement; so is a busy one still not answering after the unresponsive limit. Where
-    /// the CPU time cannot be read, a worker that misses a ping is hung, as it was before CPU time was looked at.
+    /// the same way. Any other worker is hung and is killed (<see cref="WorkerExitReason.Unresponsive"/>), which
+    /// fails its calls (the pool does not retry them) and makes its slot start a replacement; so is a busy one still
+    /// not answering after the unresponsive limit. Where the CPU time cannot be read, a worker that misses a ping is
+    /// hung, as it was before CPU time was looked at.
     /// </remarks>
     internal sealed class HealthMonitor
     {
@@ -149,15 +149,16 @@ namespace HfWorker.Supervision
             return worker.InFlight - 1;
         }
 
+        /// <summary>Calls running, or work a cancel or a timeout left running (<see cref="WorkerProcess.AbandonedCalls"/>).</summary>
         private static bool HasWork(WorkerProcess worker)
         {
-            return CallsInFlight(worker) > 0;
+            return CallsInFlight(worker) > 0 || worker.AbandonedCalls > 0;
         }
 
         private static string Calls(WorkerProcess worker)
         {
-            int count = CallsInFlight(worker);
-            return count == 1 ? "1 call" : count + " calls";
+            int count = CallsInFlight(worker), abandoned = worker.AbandonedCalls;
+            return (count == 1 ? "1 call" : count + " calls") + (abandoned > 0 ? " (" + abandoned + " abandoned)" : "");
         }
     }
 }

@@ -15,8 +15,8 @@ namespace HfWorker
         /// until the worker shows its work has stopped: its answer arrives without saying the handler runs (the
         /// common case, within moments), or, when its -32800 said <c>handler_running</c> (a forward pass that
         /// cannot be interrupted, a method that ignores cancellation), until <c>worker/handlerDone</c> for it.
-        /// Requests a worker's shutdown cancelled while their handler ran count the same way. 0 once the worker
-        /// has exited. A pool counts these in its routing and <see cref="WorkerPoolOptions.MaxCallsPerWorker"/>.
+        /// Requests a worker's shutdown cancelled while their handler ran count the same way. A cancelled call
+        /// not answered yet counts here and in <see cref="InFlight"/>. 0 once the worker has exited. A pool counts these in its routing and <see cref="WorkerPoolOptions.MaxCallsPerWorker"/>.
         /// </summary>
         public int AbandonedCalls
         {

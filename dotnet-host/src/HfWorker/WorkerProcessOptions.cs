@@ -71,7 +71,10 @@ namespace HfWorker
 
         /// <summary>
         /// Called with each line the worker writes to stderr (its JSON log lines, tracebacks, stray
-        /// prints). Called on a background thread; keep it quick. Default null.
+        /// prints): the first argument is the worker that wrote it (one callback can serve a whole pool:
+        /// tell workers apart by <see cref="WorkerProcess.ProcessId"/>), the second the line without its
+        /// line ending. The host's own diagnostics arrive, structured, at <see cref="OnHostEvent"/>. Called on the
+        /// worker's stderr thread, in order; keep it quick. Default null.
         /// </summary>
         public Action<WorkerProcess, string> OnStderrLine { get; set; }
 

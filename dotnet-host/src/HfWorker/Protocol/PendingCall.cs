@@ -54,8 +54,10 @@ namespace HfWorker.Protocol
         private readonly TaskCompletionSource<T> _completion =
             new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Invocation<T> _invocation;
+        private const int NotArmed = 0, Armed = 1, Disarmed = 2;
         private CancellationTokenRegistration _cancelRegistration;
         private Deadline _timeout;
+        private int _armed;
 
         public PendingCall(long id, Invocation<T> invocation, WorkerProcess worker) : base(id, invocation.Method, worker)
         {
@@ -67,7 +69,11 @@ namespace HfWorker.Protocol
             get { return _completion.Task; }
         }
 
-        /// <summary>Start watching the caller's token and the call's timeout; <paramref name="sendCancel"/> tells the worker.</summary>
+        /// <summary>
+        /// Start watching the caller's token and the call's timeout; <paramref name="sendCancel"/> tells the worker.
+        /// Called once the request is queued (a cancel must not overtake it), so the answer may have come already:
+        /// then whichever of Arm and <see cref="Disarm"/> comes last releases the registrations.
+        /// </summary>
         public void Arm(CancellationToken cancellationToken, TimeSpan timeout, Action<long> sendCancel)
         {
             if (timeout != System.Threading.Timeout.InfiniteTimeSpan)
@@ -88,6 +94,7 @@ namespace HfWorker.Protocol
                     _completion.TrySetCanceled(cancellationToken);
                 });
             }
+            if (Interlocked.CompareExchange(ref _armed, Armed, NotArmed) == Disarmed) ReleaseRegistrations();
         }
 
         public override void Complete(ArraySegment<byte> result)
@@ -132,6 +139,11 @@ namespace HfWorker.Protocol
         }
 
         private void Disarm()
+        {
+            if (Interlocked.Exchange(ref _armed, Disarmed) == Armed) ReleaseRegistrations();
+        }
+
+        private void ReleaseRegistrations()
         {
             _cancelRegistration.Dispose();
             if (_timeout != null) _timeout.Dispose();

@@ -26,13 +26,14 @@ namespace HfWorker.Protocol
         private readonly Dictionary<long, PendingCall> _pending = new Dictionary<long, PendingCall>();
         private readonly AbandonedCalls _abandoned = new AbandonedCalls();  // guarded by _lock, like _pending
         private Func<PendingCall, Exception> _closed;
+        private Thread _readerThread;
         private long _nextId;
         private int _broken;
 
         public RpcConnection(Stream input, Stream output, int maxFrameBytes)
         {
             _reader = new FrameReader(input, maxFrameBytes);
-            _writer = new FrameWriter(output, maxFrameBytes);
+            _writer = new FrameWriter(output, maxFrameBytes) { Failed = OnBroken };
             _maxFrameBytes = maxFrameBytes;
             Log = _ => { };
             Notification = _ => { };
@@ -85,38 +86,57 @@ namespace HfWorker.Protocol
         /// <summary>Start reading frames on a background thread of the connection's own (reads block; see <see cref="FrameReader"/>).</summary>
         public void StartReading()
         {
-            new Thread(ReadLoop) { IsBackground = true, Name = "hf-worker frames" }.Start();
+            _readerThread = new Thread(ReadLoop) { IsBackground = true, Name = "hf-worker frames" };
+            _readerThread.Start();
         }
 
-        public async Task<T> InvokeAsync<T>(Invocation<T> invocation, WorkerProcess target, TimeSpan timeout, CancellationToken cancellationToken)
+        /// <summary>
+        /// Whether a send may write on the calling thread. Not on the reader's (a notification or progress handler
+        /// that calls the worker): blocked in a write to a worker that is itself blocked writing to us, nothing would
+        /// read again.
+        /// </summary>
+        private bool MayWriteHere
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            long id = Interlocked.Increment(ref _nextId);
-            bool wantsProgress = invocation.Progress != null || invocation.ProgressReader != null;
-            var frame = FrameWriter.StartFrame();
-            OutgoingMessages.WriteRequest(frame, id, invocation.Method, invocation.ParametersFor(target), wantsProgress ? id : (long?)null);
-            if (frame.Length > _maxFrameBytes)
-            {
-                throw new ArgumentException(invocation.Method + ": the request needs a " + frame.Length
-                    + "-byte frame, over the limit of " + _maxFrameBytes + " bytes (MaxFrameBytes); send large data in parts");
-            }
-            var call = new PendingCall<T>(id, invocation, target);
-            lock (_lock)
-            {
-                if (_closed != null) throw _closed(call);
-                _pending.Add(id, call);
-            }
-            call.Arm(cancellationToken, timeout, SendCancel);
+            get { return Thread.CurrentThread != _readerThread; }
+        }
+
+        /// <summary>
+        /// Send a request and return its call's task. The request is written on the caller's thread (see
+        /// <see cref="FrameWriter"/>), and the call is armed (timeout, token) only once its request is queued, so
+        /// that a <c>$/cancelRequest</c> for it is queued behind it and never reaches the worker first.
+        /// </summary>
+        public Task<T> InvokeAsync<T>(Invocation<T> invocation, WorkerProcess target, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
+            PendingCall<T> call;
+            MessagePackWriter frame;
             try
             {
-                await _writer.WriteAsync(frame).ConfigureAwait(false);
+                long id = Interlocked.Increment(ref _nextId);
+                bool wantsProgress = invocation.Progress != null || invocation.ProgressReader != null;
+                frame = FrameWriter.StartFrame();
+                OutgoingMessages.WriteRequest(frame, id, invocation.Method, invocation.ParametersFor(target), wantsProgress ? id : (long?)null);
+                if (frame.Length > _maxFrameBytes)
+                {
+                    throw new ArgumentException(invocation.Method + ": the request needs a " + frame.Length
+                        + "-byte frame, over the limit of " + _maxFrameBytes + " bytes (MaxFrameBytes); send large data in parts");
+                }
+                call = new PendingCall<T>(id, invocation, target);
+                lock (_lock)
+                {
+                    if (_closed != null) throw _closed(call);
+                    _pending.Add(id, call);
+                }
             }
             catch (Exception e)
             {
-                // The call stays pending: whoever watches the process fails it with the reason once known.
-                OnBroken(e);
+                return Task.FromException<T>(e);
             }
-            return await call.Task.ConfigureAwait(false);
+            // A stream that failed already leaves the call pending: whoever watches the process fails it with the reason once known.
+            if (!_writer.Enqueue(frame)) OnBroken(_writer.Failure);
+            call.Arm(cancellationToken, timeout, SendCancel);
+            _writer.Flush(MayWriteHere);
+            return call.Task;
         }
 
         public async Task NotifyAsync(string method, object parameters)
@@ -127,7 +147,7 @@ namespace HfWorker.Protocol
             {
                 if (_closed != null) throw new ObjectDisposedException("connection", "the worker's connection is closed");
             }
-            await _writer.WriteAsync(frame).ConfigureAwait(false);
+            await _writer.WriteAsync(frame, MayWriteHere).ConfigureAwait(false);
         }
 
         /// <summary>Fail every pending call with the exception <paramref name="failure"/> builds for it, and every later call too.</summary>
@@ -151,7 +171,8 @@ namespace HfWorker.Protocol
             GaveUp(id);
             var frame = FrameWriter.StartFrame();
             OutgoingMessages.WriteCancel(frame, id);
-            _writer.WriteAsync(frame).ContinueWith(
+            // Queued behind the request (FIFO), and written off this thread: a token's callback or a user's Cancel() must not block on a full pipe.
+            _writer.WriteAsync(frame, false).ContinueWith(
                 t => Log("could not send $/cancelRequest for request " + id + ": " + t.Exception.GetBaseException().Message),
                 TaskContinuationOptions.OnlyOnFaulted);
         }

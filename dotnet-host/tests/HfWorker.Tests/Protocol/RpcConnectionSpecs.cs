@@ -137,6 +137,31 @@ namespace HfWorker.Tests.Protocol
         }
 
         [Test, Timeout(10000)]
+        public async Task A_cancel_never_reaches_the_worker_before_its_own_request()
+        {
+            // The token fires after the call began and before its request was sent (here: while its params are
+            // built). The worker ignores a cancel for an id it does not know, so one sent first leaves the request
+            // to run uncancelled.
+            var worker = new ScriptedWorker();
+            var connection = worker.Connect();
+            using (var cts = new CancellationTokenSource())
+            {
+                var invocation = new Invocation<object>("test/sleep", _ =>
+                {
+                    cts.Cancel();
+                    return new Dictionary<string, object> { { "seconds", 60 } };
+                }, (reader, _) => reader.ReadValue());
+                var call = connection.InvokeAsync(invocation, null, NoTimeout, cts.Token);
+                await AsyncAssert.Throws<OperationCanceledException>(() => call);
+                var first = await worker.ReceiveAsync();
+                var second = await worker.ReceiveAsync();
+                Assert.That(first["method"], Is.EqualTo("test/sleep"), "the request is on the wire first");
+                Assert.That(second["method"], Is.EqualTo("$/cancelRequest"));
+                Assert.That(((Dictionary<string, object>)second["params"])["id"], Is.EqualTo(first["id"]));
+            }
+        }
+
+        [Test, Timeout(10000)]
         public async Task When_the_stream_ends_calls_wait_for_the_owner_to_say_why_then_fail_with_that()
         {
             var worker = new ScriptedWorker();

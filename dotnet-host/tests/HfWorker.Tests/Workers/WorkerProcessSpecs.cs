@@ -101,6 +101,27 @@ namespace HfWorker.Tests.Workers
             }
         }
 
+        [TestCase(WorkerTransport.Stdio), TestCase(WorkerTransport.NamedPipe), Timeout(30000)]
+        public async Task A_call_cancelled_before_its_request_was_sent_is_still_stopped_on_the_worker(WorkerTransport transport)
+        {
+            using (var worker = await Start(transport))
+            using (var cts = new CancellationTokenSource())
+            {
+                // The token fires after the call began, before its request is on the wire (while its params are
+                // built). A cancel that overtook the request would name an id the worker does not know yet: it would
+                // be ignored, and the 60 s sleep would run to its end with the call in flight.
+                var sleep = new Invocation<object>("test/sleep", _ =>
+                {
+                    cts.Cancel();
+                    return Params.Of("seconds", 60);
+                }, (reader, _) => reader.ReadValue());
+                await AsyncAssert.Throws<OperationCanceledException>(() => worker.InvokeAsync(sleep, cts.Token));
+                await AsyncAssert.Eventually(() => worker.InFlight == 0, TimeSpan.FromSeconds(15), "the worker answers -32800: it was told to stop");
+                var info = (Dictionary<string, object>)await worker.InvokeAsync("worker/info");
+                Assert.That(info["inflight"], Is.EqualTo(0L), "nothing runs on in the worker");
+            }
+        }
+
         private sealed class RecordingProgress : IProgress<object>
         {
             public readonly List<double> Fractions = new List<double>();

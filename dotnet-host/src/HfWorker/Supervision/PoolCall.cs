@@ -81,12 +81,15 @@ namespace HfWorker.Supervision
 
     internal sealed class PoolCall<T> : PoolCall
     {
-        private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Not RunContinuationsAsynchronously: see Settle. A call that ends on its worker is settled on a pool thread
+        // already, and a second hand-off there cost as much as the rest of the pool's work for a call together.
+        private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>();
         private readonly ICallScheduler _scheduler;
         private readonly Invocation<T> _invocation;
         private readonly CancellationToken _callerToken;
         private readonly TimeSpan _timeout;
         private readonly CancellationTokenSource _limit;
+        private readonly CancellationToken _token;
         private readonly Deadline _deadline;
         private CancellationTokenRegistration _registration;
         private int _attempts;
@@ -100,6 +103,8 @@ namespace HfWorker.Supervision
             _timeout = timeout;
             _callerToken = callerToken;
             _limit = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
+            // Kept: the source is disposed when the call ends, and a queue may still look at the token after that.
+            _token = _limit.Token;
             if (timeout != Timeout.InfiniteTimeSpan) _deadline = Deadlines.Shared.Schedule(timeout, ReachTimeout);
             _registration = _limit.Token.Register(OnLimitReached);
         }
@@ -112,7 +117,7 @@ namespace HfWorker.Supervision
         /// <summary>Cancelled by the caller or by the timeout.</summary>
         public override CancellationToken Token
         {
-            get { return _limit.Token; }
+            get { return _token; }
         }
 
         public override void Start(WorkerSlot slot, WorkerProcess worker)
@@ -125,7 +130,7 @@ namespace HfWorker.Supervision
             if (!TryFinish()) return;
             // Counted before completing, so a caller that sees its result sees it counted too.
             _scheduler.Count(PoolCallOutcome.Failed);
-            _completion.TrySetException(error);
+            Settle(c => c.TrySetException(error));
             Dispose();
         }
 
@@ -136,12 +141,13 @@ namespace HfWorker.Supervision
             if (_callerToken.IsCancellationRequested)
             {
                 _scheduler.Count(PoolCallOutcome.Cancelled);
-                _completion.TrySetCanceled(_callerToken);
+                Settle(c => c.TrySetCanceled(_callerToken));
             }
             else
             {
                 _scheduler.Count(PoolCallOutcome.TimedOut);
-                _completion.TrySetException(new CallTimeoutException(Method, _timeout, "queued or running in the pool"));
+                var timedOut = new CallTimeoutException(Method, _timeout, "queued or running in the pool");
+                Settle(c => c.TrySetException(timedOut));
             }
             // No Dispose here: this may run inside the token's own callback.
         }
@@ -210,10 +216,11 @@ namespace HfWorker.Supervision
             }
             _scheduler.Finished(this, slot, retry);
             if (retry) return;
+            // Released before the outcome is handed over: the caller's continuation may run here, inline.
+            Dispose();
             if (succeeded) Succeed(result);
             else if (cancelled) EndAsCancelledOrTimedOut();
             else FailWith(error);
-            Dispose();
         }
 
         /// <summary>
@@ -241,14 +248,27 @@ namespace HfWorker.Supervision
         {
             if (!TryFinish()) return;
             _scheduler.Count(PoolCallOutcome.Succeeded);
-            _completion.TrySetResult(result);
+            if (Thread.CurrentThread.IsThreadPoolThread) _completion.TrySetResult(result);
+            else Settle(c => c.TrySetResult(result));
         }
 
         private void FailWith(Exception error)
         {
             if (!TryFinish()) return;
             _scheduler.Count(PoolCallOutcome.Failed);
-            _completion.TrySetException(error);
+            if (Thread.CurrentThread.IsThreadPoolThread) _completion.TrySetException(error);
+            else Settle(c => c.TrySetException(error));
+        }
+
+        /// <summary>
+        /// Hand an outcome to the caller through the thread pool. Continuations run inline only where
+        /// <see cref="RunAsync"/> settles a call on a pool thread (it resumed there after its worker call, whose answer
+        /// the connection's reader hands to the pool): anywhere else (a token's callback inside a caller's Cancel(), a
+        /// timer, a stopping pool, the reader) no caller's code may run inside ours.
+        /// </summary>
+        private void Settle(Action<TaskCompletionSource<T>> outcome)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(state => outcome((TaskCompletionSource<T>)state), _completion);
         }
 
         private void Dispose()

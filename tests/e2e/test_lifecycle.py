@@ -168,6 +168,22 @@ def test_a_second_signal_exits_at_once_with_128_plus_its_number() -> None:
         assert w.wait_exit(30) == 128 + signal.SIGTERM
 
 
+def test_a_signal_during_the_end_of_input_drain_bounds_it_by_the_grace_and_answers_in_flight() -> None:
+    # End of input waits for requests in flight however long they take; a first SIGTERM then must
+    # turn that into the signal's stop (grace, cancel the rest, answer, exit 0), not exit 143 at once
+    # with the answers lost.
+    with WorkerProcess(Wire("stdio", "length", "msgpack"), TEST_METHODS, "--shutdown-grace", "0.2") as w:
+        sleeper = w.request("test/sleep", {"seconds": 600})
+        w.call("worker/ping")
+        w.close_input()
+        w.wait_stderr("stopping: eof")
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.wait_exit(30) == 0
+        w.join_output()
+        assert error_code(w.response(sleeper, timeout=0)) == -32800
+        assert "Traceback" not in w.stderr_text()
+
+
 @pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
 def test_worker_exits_when_its_parent_dies(reap: bool) -> None:
     # Every wire at once: the parent watch does not depend on the wire, and this keeps the test short.

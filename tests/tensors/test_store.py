@@ -68,6 +68,19 @@ def test_put_bytes_does_not_copy_the_received_buffer() -> None:
     assert np.shares_memory(store.get(info.handle).array, np.frombuffer(buffer, np.uint8))
 
 
+def test_put_bytes_copies_a_small_part_of_a_large_buffer_so_the_budget_counts_what_is_kept() -> None:
+    # The bytes of a tensor/put are a view into the whole request frame: keeping the view would keep
+    # a frame padded with megabytes of other members alive while the budget counts 4 bytes.
+    frame = bytearray(b"\0" * (1 << 20))
+    frame[100:104] = np.float32(3.5).tobytes()
+    store = TensorStore(budget_bytes=4096)
+    info = store.put_bytes(memoryview(frame)[100:104], "float32", [1])
+    kept = store.get(info.handle).array
+    assert not np.shares_memory(kept, np.frombuffer(frame, np.uint8))
+    frame[100:104] = b"\xff" * 4
+    assert kept.tolist() == [3.5]
+
+
 def test_scalars_and_empty_tensors_are_fine() -> None:
     store = TensorStore()
     scalar = store.put_bytes(np.float64(2.5).tobytes(), "float64", [])

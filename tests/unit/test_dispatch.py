@@ -352,6 +352,31 @@ def test_a_handler_thread_that_cannot_be_started_is_answered_32008_and_frees_its
     assert worker.outbox.response(2)["result"] == 2
 
 
+@pytest.mark.parametrize("failure", [MemoryError(), RecursionError("deep")])
+def test_a_request_whose_params_fail_to_decode_unexpectedly_is_answered_and_leaves_nothing_in_flight(
+    make_worker: Any, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    # Admitted before its params decode: memory running out while they do (a small frame can decode
+    # to a huge list) must answer that request, not leave it in flight until the worker ends.
+    worker = make_worker(max_inflight=1)
+    real = worker.dispatcher._decode
+    failures = [failure]
+
+    def decode(method: Any, req: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(method, req)
+
+    monkeypatch.setattr(worker.dispatcher, "_decode", decode)
+    request(worker, 7, "t/echo", {"value": 1})
+    answer = worker.outbox.response(7)
+    expected = -32008 if isinstance(failure, MemoryError) else -32000
+    assert code(answer) == expected
+    assert worker.dispatcher.inflight == 0
+    request(worker, 7, "t/echo", {"value": 2})  # the id is free again, and max_inflight=1 has room
+    assert worker.outbox.wait_for(lambda m: m.get("id") == 7 and "result" in m)["result"] == 2
+
+
 def test_requests_cancelled_by_a_shutdown_report_their_handlers_stopping_too(worker: MemoryWorker) -> None:
     probe = worker.state.service(Probe)
     request(worker, "s1", "t/block")

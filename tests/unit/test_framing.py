@@ -12,6 +12,7 @@ from tests.unit.framing_outcomes import read_outcomes
 from worker.errors import FrameTooLarge, ParseError
 from worker.rpc.framing import (
     ByteSource,
+    FrameOutOfMemory,
     LengthFraming,
     LspFraming,
     NdjsonFraming,
@@ -441,3 +442,78 @@ def test_an_ndjson_line_is_copied_out_of_the_buffer_once() -> None:
     assert got == line
     # The buffer the line gathered in, and the line: not a third copy in between.
     assert peak < 2.5 * len(line)
+
+
+# ---- a frame whose buffer cannot be allocated -------------------------------------------------
+
+
+def failing_growth(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """Make a large frame's buffer fail to grow (MemoryError) once it holds ``after`` bytes."""
+    from worker.rpc import framing
+
+    real = framing._grow
+
+    def grow(buffer: bytearray, size: int) -> None:
+        if len(buffer) >= after:
+            raise MemoryError
+        real(buffer, size)
+
+    monkeypatch.setattr(framing, "_grow", grow)
+
+
+@pytest.mark.parametrize("step", [1 << 16, 3_000_001])
+def test_a_frame_that_cannot_be_held_is_dropped_as_out_of_memory_and_the_next_frame_is_read(
+    monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    failing_growth(monkeypatch, after=2 << 20)
+    big = b"x" * (5 << 20)
+    framing = LengthFraming(readinto_source(length_frame(big) + length_frame(b"next"), step), 1 << 30)
+    with pytest.raises(FrameOutOfMemory) as raised:
+        framing.read_frame()
+    assert raised.value.code == -32008 and f"{len(big)} bytes" in raised.value.message
+    assert framing.read_frame() == b"next"
+    assert framing.read_frame() is None
+
+
+def reader_failing_once(data: bytes, fail_on_call: int) -> ReadFn:
+    """A read(n) over data that raises MemoryError (taking nothing) on its ``fail_on_call``-th call."""
+    pos = 0
+    calls = 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos, calls
+        calls += 1
+        if calls == fail_on_call:
+            raise MemoryError
+        chunk = data[pos : pos + n]
+        pos += len(chunk)
+        return chunk
+
+    return read
+
+
+@pytest.mark.parametrize("name, wrap", [("length", length_frame), ("lsp", lsp_frame)])
+def test_a_frame_that_cannot_be_held_on_the_buffered_path_is_skipped_in_step(
+    name: str, wrap: Callable[[bytes], bytes]
+) -> None:
+    # Without readinto a frame is gathered in chunks; one that fails to arrive (MemoryError) is read
+    # past, and the frames around it are read whole.
+    big = b"y" * 300_000
+    data = wrap(b"before") + wrap(big) + wrap(b"after")
+    framing = make_framing(name, reader_failing_once(data, fail_on_call=2), 1 << 30)
+    assert framing.read_frame() == b"before"
+    with pytest.raises(FrameOutOfMemory):
+        framing.read_frame()
+    assert framing.read_frame() == b"after"
+    assert framing.read_frame() is None
+
+
+def test_an_ndjson_line_that_cannot_be_held_is_skipped_to_its_end() -> None:
+    data = b'{"a":1}\n' + b"z" * 300_000 + b'\n{"b":2}\n'
+    framing = make_framing("ndjson", reader_failing_once(data, fail_on_call=2), 1 << 30)
+    assert framing.read_frame() == b'{"a":1}'
+    with pytest.raises(FrameOutOfMemory) as raised:
+        framing.read_frame()
+    assert "a line" in raised.value.message
+    assert framing.read_frame() == b'{"b":2}'
+    assert framing.read_frame() is None

@@ -139,3 +139,42 @@ def test_process_exists_for_a_live_process_and_not_for_a_dead_or_zombie_one() ->
     finally:
         child.wait()
     assert not lifecycle._process_exists(child.pid)
+
+
+def test_a_frame_that_runs_out_of_memory_is_answered_32008_and_reading_goes_on(
+    made: list[Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory running out while a frame arrives (the framing raises FrameOutOfMemory) or while it is
+    # decoded (MemoryError from the dispatcher) costs that frame, never the reader or the worker.
+    big = line({"jsonrpc": "2.0", "id": "big", "method": "worker/ping", "params": {"pad": "x" * 200_000}})
+    decoded = line({"jsonrpc": "2.0", "id": "decode", "method": "worker/ping"})
+    memory = MemoryTransport(big + decoded + PING)
+    calls = 0
+
+    def read(n: int) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # in the middle of the big line
+            raise MemoryError
+        return memory.read(n)
+
+    worker = Worker(
+        Config(framing="ndjson", encoding="json"), Transport("memory", read, memory.out.extend, lambda: None)
+    )
+    made.append(worker)
+    real = worker.dispatcher.handle_frame
+
+    def decode_fails(payload: bytes) -> None:
+        if b'"decode"' in payload:
+            raise MemoryError
+        real(payload)
+
+    monkeypatch.setattr(worker.dispatcher, "handle_frame", decode_fails)
+    worker.read_loop()
+    worker.dispatcher.wait_idle(5)
+    lost_line, lost_decode, ping = memory.lines()
+    assert lost_line["id"] is None and lost_line["error"]["code"] == -32008  # type: ignore[index]
+    assert "out of memory while receiving a line" in lost_line["error"]["message"]  # type: ignore[index]
+    assert lost_decode["id"] is None and lost_decode["error"]["code"] == -32008  # type: ignore[index]
+    assert ping == {"jsonrpc": "2.0", "id": 1, "result": {"n": 1}}
+    assert worker._stop_reason == "eof" and worker._exit_code == 0

@@ -9,7 +9,9 @@ Three framings, chosen with ``--framing``:
 - ``ndjson``  one JSON payload per line (``\\n``; a ``\\r`` before it is dropped; blank lines skipped).
 
 A frame over the size limit is consumed and thrown away without buffering it, and ``FrameTooLarge``
-is raised: the stream stays in step and the next frame is read normally. A header that cannot be
+is raised: the stream stays in step and the next frame is read normally. A frame whose buffer cannot
+be allocated (MemoryError while it arrives) is thrown away the same way, and ``FrameOutOfMemory``
+(-32008) is raised: memory is short, but the stream and the worker are fine. A header that cannot be
 parsed raises ``ParseError`` once the reader is past it. Only the end of input in the middle of a
 frame (``TruncatedStream``) ends the stream. Framing knows nothing of JSON-RPC.
 
@@ -25,7 +27,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
-from worker.errors import FrameTooLarge, ParseError
+from worker.errors import FrameTooLarge, ParseError, ResourceExhausted
 
 ReadFn = Callable[[int], bytes]
 ReadIntoFn = Callable[[memoryview], int]
@@ -46,6 +48,18 @@ _MAX_LENGTH_DIGITS = len(str(_MAX_LENGTH))
 
 class TruncatedStream(Exception):
     """The input ended in the middle of a frame: nothing can be answered, the stream is over."""
+
+
+class FrameOutOfMemory(ResourceExhausted):
+    """A frame's bytes could not be held in memory: they were read past and dropped, and the stream
+    is still in step. Raised instead of MemoryError, which would otherwise end the reader."""
+
+    def __init__(self, size: int | None) -> None:
+        what = f"a frame of {size} bytes" if size is not None else "a line"
+        super().__init__(
+            f"out of memory while receiving {what}: the frame was dropped unread "
+            "(memory is short in the worker)"
+        )
 
 
 class ByteSource:
@@ -85,25 +99,45 @@ class ByteSource:
         return self._available() == 0 and not self._fill()
 
     def read_exact(self, n: int) -> bytes:
+        """The next ``n`` bytes. Raises FrameOutOfMemory, with the ``n`` bytes read past, when they
+        cannot be held, and TruncatedStream when the input ends first."""
         if n > self._available() and n > _CHUNK and self._readinto is not None:
             return self._read_large(n, self._readinto)
+        try:
+            return self._read_exact_buffered(n)
+        except MemoryError:
+            raise FrameOutOfMemory(n) from None
+
+    def _read_exact_buffered(self, n: int) -> bytes:
         if n > self._available():
             # A large frame: gather its parts once instead of growing the buffer repeatedly.
-            parts = [self._copy(self._pos, len(self._buf))]
-            got = self._available()
-            self._buf.clear()
-            self._pos = 0
-            while got < n:
-                chunk = self._read(min(max(n - got, _CHUNK), 1 << 24))
-                if not chunk:
-                    self.eof = True
-                    raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
-                parts.append(chunk)
-                got += len(chunk)
-            data = b"".join(parts)
-            if got > n:
-                self._buf += data[n:]
-            return data[:n]
+            parts: list[bytes] = []
+            got = 0  # of the frame's bytes, taken out of the buffer or the stream into parts
+            try:
+                parts.append(self._copy(self._pos, len(self._buf)))
+                got = self._available()
+                self._buf.clear()
+                self._pos = 0
+                while got < n:
+                    chunk = self._read(min(max(n - got, _CHUNK), 1 << 24))
+                    if not chunk:
+                        self.eof = True
+                        raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
+                    parts.append(chunk)
+                    got += len(chunk)
+                if got > n:
+                    # The last read went past the frame: those bytes start the next frame. They are
+                    # put back first, so that they survive the join below failing.
+                    last = parts[-1]
+                    cut = len(last) - (got - n)
+                    self._buf += last[cut:]
+                    parts[-1] = last[:cut]
+                    got = n
+                return b"".join(parts)
+            except MemoryError:
+                parts.clear()
+                self._skip_rest(n, got)
+                raise
         start = self._pos
         self._pos += n
         return self._copy(start, self._pos)
@@ -122,7 +156,12 @@ class ByteSource:
         got = len(frame)
         while got < n:
             if got == len(frame):
-                _grow(frame, min(n - got, max(got, _FIRST_STEP)))
+                try:
+                    _grow(frame, min(n - got, max(got, _FIRST_STEP)))
+                except MemoryError:
+                    del frame  # the memory it holds is what the rest of the worker needs now
+                    self._skip_rest(n, got)
+                    raise FrameOutOfMemory(n) from None
             view = memoryview(frame)
             try:
                 count = readinto(view[got:])
@@ -133,6 +172,12 @@ class ByteSource:
                 raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
             got += count
         return frame  # type: ignore[return-value]  # a bytearray: the decoders take any buffer
+
+    def _skip_rest(self, n: int, got: int) -> None:
+        """Read past the ``n - got`` bytes left of a frame that could not be held (from the buffer,
+        then the stream), in small steps."""
+        if got < n:
+            self.discard(n - got)
 
     def discard(self, n: int) -> None:
         while n > 0:
@@ -145,10 +190,20 @@ class ByteSource:
     def read_line(self, limit: int, *, partial_ok: bool = True) -> bytes | None:
         """Up to and excluding the next b"\\n"; None at clean end of input.
 
-        Raises FrameTooLarge (after skipping to the end of the line) when the line exceeds limit.
-        A last line without a newline is returned as a line, or with ``partial_ok=False`` raises
-        TruncatedStream.
+        Raises FrameTooLarge (after skipping to the end of the line) when the line exceeds limit,
+        and FrameOutOfMemory (after the same skip) when it cannot be held. A last line without a
+        newline is returned as a line, or with ``partial_ok=False`` raises TruncatedStream.
         """
+        try:
+            return self._read_line(limit, partial_ok)
+        except MemoryError:
+            # The buffer holds only the unfinished line (no newline was found in it): drop it all.
+            self._buf = bytearray()
+            self._pos = 0
+            self._skip_line()
+            raise FrameOutOfMemory(None) from None
+
+    def _read_line(self, limit: int, partial_ok: bool) -> bytes | None:
         scanned = 0
         while True:
             idx = self._buf.find(b"\n", self._pos + scanned)

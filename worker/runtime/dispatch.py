@@ -106,7 +106,10 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
         # the type and message that protocol.md promises in every error.data.
         return ErrorResponse(id=id, error=ErrorObject(exc.code, exc.message, data))
     if is_out_of_memory(exc):
-        return error_response(id, ResourceExhausted(f"out of memory: {exc}"), data=data)
+        detail = str(exc)  # a MemoryError often has no text at all
+        return error_response(
+            id, ResourceExhausted(f"out of memory: {detail}" if detail else "out of memory"), data=data
+        )
     return error_response(id, WorkerError(f"{type(exc).__name__}: {exc}"), data=data)
 
 
@@ -502,19 +505,22 @@ class Dispatcher:
             reply(error_response(request.id, problem))
             return
         try:
-            params = self._decode(method, request)
-        except RpcError as exc:
+            self._start(method, request, call, ctx)
+        except Exception as exc:
+            # Admitted means answered: whatever fails before the handler runs (invalid params, memory
+            # running out while they decode, a thread that cannot start) answers this request and
+            # frees its place, instead of leaving it in flight for ever.
             self._complete(call, response_for_exception(request.id, exc, debug=False))
-            return
+
+    def _start(self, method: Method, request: Request, call: Call, ctx: RequestContext) -> None:
+        params = self._decode(method, request)
         ctx.progress_token = params.progress_token if isinstance(params, Params) else None
         ctx._send_progress = lambda tok, value: call.send_progress(self.send, tok, value)
         try:
             self._submit(method, self._run, method, params, call)
         except RuntimeError as exc:
-            # "can't start new thread": under a memory cap a thread's stack may not be had. The
-            # request is answered, and its slot freed, instead of waiting for a thread for ever.
-            problem = ResourceExhausted(f"cannot start a handler thread: {exc}")
-            self._complete(call, error_response(call.id, problem))
+            # "can't start new thread": under a memory cap a thread's stack may not be had.
+            raise ResourceExhausted(f"cannot start a handler thread: {exc}") from exc
 
     def _submit(self, method: Method, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn(*args)`` on a handler thread; a stop on the thread kept for stops, which is

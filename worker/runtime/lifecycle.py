@@ -32,9 +32,16 @@ from collections.abc import Iterable
 
 from worker import PROTOCOL_VERSION, __version__, logs
 from worker.config import Config
-from worker.errors import FrameTooLarge, InternalError, ParseError
+from worker.errors import (
+    FrameTooLarge,
+    InternalError,
+    ParseError,
+    ResourceExhausted,
+    RpcError,
+    is_out_of_memory,
+)
 from worker.rpc.codec import Codec, error_response
-from worker.rpc.framing import TruncatedStream, make_framing
+from worker.rpc.framing import FrameOutOfMemory, TruncatedStream, make_framing
 from worker.rpc.messages import OutgoingNotification
 from worker.runtime.dispatch import Dispatcher
 from worker.runtime.ready import ReadyParams, take_token
@@ -108,6 +115,9 @@ class Worker:
         self._stop_reason = ""
         self._exit_code = 0
         self._stop_lock = threading.Lock()
+        # Its own flag, not _stop: the end of input (or a lost parent) stops the worker too, and a
+        # first signal then must still mean "stop within the grace", not "exit now".
+        self._signalled = threading.Event()
 
     # ---- stopping -------------------------------------------------------------------------
 
@@ -147,7 +157,7 @@ class Worker:
             while not self._stop.is_set():
                 try:
                     payload = self.framing.read_frame()
-                except (FrameTooLarge, ParseError) as exc:
+                except (FrameTooLarge, FrameOutOfMemory, ParseError) as exc:
                     self.dispatcher.handle_frame_error(exc)
                     continue
                 if payload is None:
@@ -155,12 +165,9 @@ class Worker:
                     return
                 try:
                     self.dispatcher.handle_frame(payload)
-                except Exception:
-                    # A bug met while handling one frame must not end a worker that may hold loaded
-                    # models: answer it with the protocol's internal error and keep reading.
-                    log.exception("internal error while handling a frame")
-                    internal = InternalError("internal error; see the worker's log")
-                    self.writer.send(error_response(None, internal))
+                except Exception as exc:
+                    del payload  # under memory pressure, the frame is what to give back first
+                    self._frame_failed(exc)
         except TruncatedStream as exc:
             log.warning("input ended mid-frame: %s", exc)
             self.stop("eof", 0)
@@ -170,6 +177,20 @@ class Worker:
         except Exception:
             log.exception("reader failed")
             self.stop("crash", 1)
+
+    def _frame_failed(self, exc: Exception) -> None:
+        """A frame whose handling failed outside any request: answer it (id null) and read on.
+
+        A bug met while handling one frame must not end a worker that may hold loaded models, and
+        neither must memory running out while a frame is decoded: that is -32008, like any request
+        that runs out of memory."""
+        if is_out_of_memory(exc):
+            error: RpcError = ResourceExhausted("out of memory while decoding a frame; nothing in it was run")
+            log.warning("frame dropped: %s", error.message)
+        else:
+            log.exception("internal error while handling a frame")
+            error = InternalError("internal error; see the worker's log")
+        self.writer.send(error_response(None, error))
 
     def watch_parent(self, pid: int) -> None:
         while not self._stop.wait(PARENT_POLL_SECONDS):
@@ -197,7 +218,11 @@ class Worker:
         d = self.dispatcher
         if reason == "eof":
             d.begin_draining()
-            d.wait_idle(None)
+            # However long requests in flight take, unless a signal asks for the bounded stop.
+            while not d.wait_idle(SIGNAL_POLL_SECONDS):
+                if self._signalled.is_set():
+                    self._drain_for_signal()
+                    break
         elif reason == "shutdown":
             # worker/shutdown drained the requests in flight; what the reader had in hand when it
             # stopped (the rest of a batch holding the shutdown, a ping right behind it) is answered
@@ -206,25 +231,32 @@ class Worker:
             self.writer.give_up_after(FINAL_WRITES_SECONDS)  # already set by the shutdown's own grace
             d.wait_idle(self.writer.seconds_to_give_up())
         elif reason == "signal":
-            grace = self.config.shutdown_grace_seconds
-            d.begin_draining()
-            # The main thread must never wait on a host that does not read: answers still unwritten
-            # after the grace and a few seconds more are dropped, and the worker exits.
-            self.writer.give_up_after(grace + FINAL_WRITES_SECONDS)
-            if not d.wait_idle(grace):
-                d.cancel_all(reason="worker stopped by a signal")
-            d.wait_idle(self.writer.seconds_to_give_up())
+            self._drain_for_signal()
         elif reason in ("parent-gone", "crash", "disconnected"):
             d.begin_draining()
             self.writer.give_up_after(FINAL_WRITES_SECONDS)
             d.cancel_all(reason=f"worker stopping: {reason}")
         return self._exit_code
 
+    def _drain_for_signal(self) -> None:
+        from worker.runtime.writer import FINAL_WRITES_SECONDS
+
+        d = self.dispatcher
+        grace = self.config.shutdown_grace_seconds
+        d.begin_draining()
+        # The main thread must never wait on a host that does not read: answers still unwritten
+        # after the grace and a few seconds more are dropped, and the worker exits.
+        self.writer.give_up_after(grace + FINAL_WRITES_SECONDS)
+        if not d.wait_idle(grace):
+            d.cancel_all(reason="worker stopped by a signal")
+        d.wait_idle(self.writer.seconds_to_give_up())
+
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, frame: object) -> None:
-            if self._stop.is_set():
+            if self._signalled.is_set():
                 _hard_exit(128 + signum)
-            self.stop("signal", 0)
+            self._signalled.set()
+            self.stop("signal", 0)  # nothing more when another stop has begun: that one is bounded
 
         for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK"):
             sig = getattr(signal, name, None)
@@ -233,6 +265,10 @@ class Worker:
                     signal.signal(sig, on_signal)
                 except (OSError, ValueError):
                     pass
+
+
+# How often an end-of-input drain looks for a signal that asks it to end within the grace.
+SIGNAL_POLL_SECONDS = 0.2
 
 
 def _process_exists(pid: int) -> bool:

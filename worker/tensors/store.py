@@ -140,8 +140,10 @@ class TensorStore:
         return owned, wire
 
     def put_bytes(self, data: Any, dtype: str, shape: list[int]) -> TensorInfo:
-        """Keep raw little-endian C-order bytes (bytes, bytearray or memoryview) without copying them:
-        the array is a read-only view of ``data``, which the caller must not change afterwards."""
+        """Keep raw little-endian C-order bytes (bytes, bytearray or memoryview) without copying them
+        when they are all of their buffer: the array is then a read-only view of ``data``, which the
+        caller must not change afterwards. Bytes that are a small part of a larger buffer (a request
+        frame padded with other members) are copied, so what is kept is what the budget counts."""
         wire = dtypes.lookup(dtype)
         if wire is None:
             raise InvalidParams(f"unknown dtype {dtype!r}; supported dtypes: {dtypes.SUPPORTED}")
@@ -158,6 +160,10 @@ class TensorStore:
                 f"{count} x {wire.itemsize} = {expected} bytes"
             )
         with self._reserving(expected):
+            if _pins_more_than(view, expected):
+                # A view into a larger buffer (the whole request frame) would keep all of it alive
+                # while only ``expected`` bytes count against the budget: keep a copy instead.
+                view = memoryview(bytes(view))
             try:
                 array = np.frombuffer(view, dtype=wire.storage, count=count).reshape(shape)
             except ValueError as exc:  # an empty tensor whose other dimensions overflow numpy's sizes
@@ -253,3 +259,18 @@ def _unknown_message(handle: str, issued: int) -> str:
     if match is not None and int(match.group(1)) <= issued:
         return f"tensor handle {handle!r} was freed"
     return f"unknown tensor handle {handle!r}"
+
+
+# A view may pin this much more than its own bytes (the frame's envelope and other params) before
+# the bytes are copied out of it.
+_PIN_SLACK_BYTES = 64 * 1024
+
+
+def _pins_more_than(view: memoryview, nbytes: int) -> bool:
+    """Whether keeping ``view`` keeps alive a buffer much larger than the ``nbytes`` it shows."""
+    owner = view.obj
+    try:
+        owner_bytes = memoryview(owner).nbytes if not isinstance(owner, memoryview) else owner.nbytes
+    except TypeError:  # an owner that is not a buffer: nothing more is pinned than the view
+        return False
+    return owner_bytes - nbytes > _PIN_SLACK_BYTES

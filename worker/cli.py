@@ -189,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_thread_count, default=None, help=f"torch intra-op threads (1 to {MAX_THREADS})"
     )
     p.add_argument(
+        "--native-bf16",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="whether dtype auto may run models in bfloat16 on the CPU after its load-time check: auto "
+        "when torch finds AMX or AVX-512 BF16 (default); yes on any CPU (testing: slow where emulated); "
+        "no keeps float32",
+    )
+    p.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="stderr log level"
     )
     return p
@@ -219,6 +227,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
         max_tensor_bytes=args.max_tensor_bytes,
         hub_timeout_seconds=args.hub_timeout,
         process_group=args.process_group,
+        native_bf16=args.native_bf16,
     )
 
 

@@ -48,6 +48,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     hub_timeout_seconds: float = DEFAULT_HUB_TIMEOUT_SECONDS
     # Lead a process group of our own (POSIX) so the host can signal the worker and its children at once.
     process_group: bool = False
+    # Whether the CPU computes bfloat16 natively: "auto" asks torch, "yes"/"no" override it
+    # (worker.models.precision).
+    native_bf16: Literal["auto", "yes", "no"] = "auto"
 
     @property
     def transport(self) -> str:

@@ -52,7 +52,10 @@ def running_worker(log_dir: Path, hf_home: Path, *args: str, **env: str) -> Iter
     environment = {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "HF_TOKEN": "", **env}
     with open(log_dir / "worker.log", "ab") as log:
         threads = [] if "--threads" in args else ["--threads", str(min(2, os.cpu_count() or 1))]
-        client = WorkerClient([*threads, *args], env=environment, stderr=log)
+        # The model tests compare answers with float32 references on any machine; dtype "auto"'s
+        # bfloat16 branch has its own tests (test_precision.py), which name --native-bf16 themselves.
+        precision = [] if "--native-bf16" in args else ["--native-bf16", "no"]
+        client = WorkerClient([*threads, *precision, *args], env=environment, stderr=log)
         try:
             yield client
         finally:

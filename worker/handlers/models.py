@@ -13,6 +13,7 @@ import msgspec
 
 from worker.errors import InvalidParams, RequestCancelled
 from worker.models.inputs.spec import Input
+from worker.models.precision import Precision
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.registry import Handlers
@@ -49,6 +50,7 @@ class LoadResult(msgspec.Struct):
     source: str  # folder, cache, bundled or hub
     path: str
     batching: Batching | None
+    precision: Precision
 
 
 class RunParams(Params):
@@ -86,6 +88,7 @@ class ModelInfo(msgspec.Struct):
     batching: Batching | None
     batches_run: int
     loaded_at: float
+    precision: Precision
 
 
 class ListResult(msgspec.Struct):
@@ -133,7 +136,7 @@ def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
         task=loaded.task.task_name,
         model=loaded.name,
         device=str(loaded.prepared.device),
-        dtype=str(loaded.prepared.dtype).removeprefix("torch."),
+        dtype=loaded.precision.chosen,
         parameters=loaded.parameters,
         memory_bytes=loaded.memory_bytes,
         load_seconds=round(loaded.load_seconds, 3),
@@ -142,6 +145,7 @@ def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
         source=loaded.prepared.source.origin,
         path=str(loaded.prepared.source.path),
         batching=_batching(loaded),
+        precision=loaded.precision,
     )
 
 
@@ -175,7 +179,7 @@ def list_models(params: ListParams, ctx: RequestContext) -> ListResult:
             task=m.task.task_name,
             model=m.name,
             device=str(m.prepared.device),
-            dtype=str(m.prepared.dtype).removeprefix("torch."),
+            dtype=m.precision.chosen,
             parameters=m.parameters,
             memory_bytes=m.memory_bytes,
             references=m.references,
@@ -184,6 +188,7 @@ def list_models(params: ListParams, ctx: RequestContext) -> ListResult:
             batching=_batching(m),
             batches_run=m.batcher.stats.batches if m.batcher is not None else 0,
             loaded_at=round(m.loaded_at, 3),
+            precision=m.precision,
         )
         for m in loaded
     ]

@@ -1,5 +1,6 @@
 """From a model/load request to a ready Task: find the files, settle task, device and dtype, apply
-the trust_remote_code policy, check memory, build.
+the trust_remote_code policy, check memory, build, and (for dtype "auto") check whether the model
+keeps its answers in 16 bits (worker.models.precision).
 
 Nothing is allocated before ``memory.check_fits`` has compared the size the config implies with
 the memory available. Each stage is reported (``$/progress`` when the client asked for it).
@@ -17,7 +18,7 @@ from typing import Any
 
 from worker.config import Config
 from worker.errors import Forbidden, InvalidParams, ModelNotFound, UnsupportedTask
-from worker.models import devices, memory, runtime, sources, tasks
+from worker.models import devices, memory, precision, runtime, sources, tasks
 from worker.models.tasks.base import LoadContext, Task
 
 log = logging.getLogger("worker.models")
@@ -47,15 +48,21 @@ class Prepared:
     source: sources.ModelSource
     task: str
     device: Any
-    dtype: Any
+    plan: precision.Plan
     config: Any
     options: dict[str, Any]
     trust_remote_code: bool
 
     @property
+    def dtype(self) -> Any:
+        """The dtype the weights are loaded in (float32 while a 16-bit check is pending)."""
+        return self.plan.dtype
+
+    @property
     def key(self) -> str:
+        # An "auto" load that a check decides is its own identity: the outcome is known only after loading.
         return json.dumps(
-            [str(self.source.path), self.task, str(self.device), str(self.dtype), self.options],
+            [str(self.source.path), self.task, str(self.device), self.plan.identity, self.options],
             sort_keys=True,
             default=str,
         )
@@ -82,12 +89,18 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     )
     model_config = _read_config(source, trust)
     task = tasks.settle_task(request.task, source.path, model_config)
-    dtype = devices.resolve_dtype(request.dtype, device, getattr(model_config, "dtype", None))
-    return Prepared(source, task, device, dtype, model_config, options, trust)
+    plan = precision.plan(
+        request.dtype,
+        device,
+        tasks.task_class(task),
+        getattr(model_config, "dtype", None),
+        config.native_bf16,
+    )
+    return Prepared(source, task, device, plan, model_config, options, trust)
 
 
-def build(prepared: Prepared, report: Callable[[str], None]) -> Task:
-    """Check memory, then build the task's model (the slow part)."""
+def build(prepared: Prepared, report: Callable[[str], None]) -> tuple[Task, precision.Precision]:
+    """Check memory, build the task's model (the slow part), settle its precision."""
     report("checking memory")
     memory.check_fits(
         prepared.source.name, prepared.source.path, prepared.config, prepared.dtype, prepared.device
@@ -108,8 +121,16 @@ def build(prepared: Prepared, report: Callable[[str], None]) -> Task:
         task = task_class.load(lc)
     except (OSError, ValueError) as exc:
         raise _explain_load_failure(prepared, exc) from exc
-    log.info("loaded %s as %s in %.2f s", prepared.source.name, prepared.task, time.monotonic() - started)
-    return task
+    task, chosen = precision.settle(task, prepared.plan, reload=lambda: task_class.load(lc))
+    log.info(
+        "loaded %s as %s in %s in %.2f s (%s)",
+        prepared.source.name,
+        prepared.task,
+        chosen.chosen,
+        time.monotonic() - started,
+        chosen.reason,
+    )
+    return task, chosen
 
 
 def _read_config(source: sources.ModelSource, trust: bool) -> Any:

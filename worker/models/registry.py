@@ -22,6 +22,7 @@ from typing import Any
 from worker.errors import UnknownHandle
 from worker.models import loading, memory
 from worker.models.batching import BatchingSettings, DynamicBatcher
+from worker.models.precision import Precision
 from worker.models.tasks.base import Task
 
 log = logging.getLogger("worker.models")
@@ -37,6 +38,7 @@ class LoadedModel:
     memory_bytes: int
     load_seconds: float
     batcher: DynamicBatcher | None
+    precision: Precision  # the dtype it runs in and why
     references: int = 1
     loaded_at: float = field(default_factory=time.time)
     # Runs in progress, and whether the model was unloaded while they ran: the last one frees it.
@@ -113,7 +115,7 @@ class ModelRegistry:
                         self._reconfigure(existing, batching)
                     return LoadOutcome(existing, reused=True)
             started = time.monotonic()
-            task = loading.build(prepared, report)
+            task, precision = loading.build(prepared, report)
             count, size = memory.measure(task.module) if task.module is not None else (0, 0)
             with self._lock:
                 number = next(self._numbers)
@@ -121,7 +123,7 @@ class ModelRegistry:
                 handle = f"m-{number}"
                 batcher = self._batcher_for(task, handle, batching)
                 loaded = LoadedModel(
-                    handle, key, prepared, task, count, size, time.monotonic() - started, batcher
+                    handle, key, prepared, task, count, size, time.monotonic() - started, batcher, precision
                 )
                 self._by_handle[handle] = loaded
                 self._by_key[key] = loaded

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from worker.errors import InvalidParams
 from worker.models.tasks.base import TaskParameters, given
+from worker.models.tasks.generation import GENERATION_PRECISION
 from worker.models.tasks.pipelined import PipelineTask
 from worker.models.tasks.text import ClassificationParameters
 from worker.runtime.context import RequestContext
@@ -41,6 +42,7 @@ class SpeechRecognition(PipelineTask):
     pipeline_task = "automatic-speech-recognition"
     Parameters = SpeechRecognitionParameters
     modality = "audio"
+    precision_reason = "speech recognition generates text: " + GENERATION_PRECISION
     # Chunked and timestamped decoding is per input; concurrent calls run side by side instead.
     batchable = False
 
@@ -83,3 +85,4 @@ class AudioClassification(PipelineTask):
     pipeline_task = "audio-classification"
     Parameters = ClassificationParameters
     modality = "audio"
+    precision_reason = "the check has no probe sound for audio models yet"

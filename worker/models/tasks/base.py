@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -24,6 +24,13 @@ from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.sources import ModelSource
 from worker.runtime.context import RequestContext
+
+# The probe input of dtype "auto"'s check (worker.models.precision): short, ordinary sentences.
+PROBE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Paris is the capital and largest city of France.",
+    "Models run in a worker process and answer over a pipe.",
+)
 
 
 class TaskParameters(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -62,6 +69,10 @@ class Task(ABC):
     batchable: ClassVar[bool] = False
     # Outputs are arrays that ``keep: true`` can leave in the worker as tensors.
     keepable: ClassVar[bool] = False
+    # How dtype "auto" checks a 16-bit copy against float32 (worker.models.precision): "vectors"
+    # (cosine) or "probabilities" (top label, largest difference); None keeps float32, for this reason.
+    precision_check: ClassVar[Literal["vectors", "probabilities"] | None] = None
+    precision_reason: ClassVar[str] = "no check is defined for it"
 
     def __init__(self, name: str, module: Any) -> None:
         self.task_name = name
@@ -95,6 +106,15 @@ class Task(ABC):
     def batch_key(self, params: Any) -> bytes:
         """Requests coalesce only with requests whose parameters are the same."""
         return msgspec.json.encode(params)
+
+    def probe(self) -> Any:
+        """The outputs on a small fixed input, as a float32 numpy array [rows, n]: vectors or
+        probabilities, as ``precision_check`` says. Only for tasks with a ``precision_check``."""
+        raise NotImplementedError(f"{self.task_name} has no precision probe")
+
+    def convert(self, dtype: Any) -> None:
+        """Convert the model to ``dtype`` in place (parameter by parameter: no second copy)."""
+        self.module.to(dtype)
 
     def release(self) -> None:
         """Drop every reference to the model so that its memory can be freed."""

@@ -21,7 +21,7 @@ from worker.models import runtime
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, TaskParameters
+from worker.models.tasks.base import PROBE_TEXTS, LoadContext, Task, TaskParameters
 from worker.runtime.context import RequestContext
 
 _POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
@@ -185,6 +185,7 @@ class _Encoder(Task):
 
     batchable = True
     keepable = True
+    precision_check = "vectors"
 
     def __init__(
         self,
@@ -251,6 +252,11 @@ class FeatureExtraction(_Encoder):
         keep = mask.bool().cpu().numpy()
         return [vectors[i][keep[i]][None, :, :] for i in range(len(items))]
 
+    def probe(self) -> Any:
+        """Every token's vector of the probe texts, padding excluded."""
+        hidden, mask = self.forward(list(PROBE_TEXTS))
+        return hidden.float().cpu().numpy()[mask.bool().cpu().numpy()]
+
 
 class SentenceEmbeddings(_Encoder):
     """One float32 vector per text (a list of floats)."""
@@ -293,6 +299,14 @@ class SentenceEmbeddings(_Encoder):
             if self.config.normalize if normalize is None else normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return vectors.float().cpu().numpy()
+
+    def probe(self) -> Any:
+        return self.embed(list(PROBE_TEXTS))
+
+    def convert(self, dtype: Any) -> None:
+        super().convert(dtype)
+        for dense in self.dense:
+            dense.linear.to(dtype)
 
     def release(self) -> None:
         super().release()

@@ -24,6 +24,8 @@ from worker.runtime.context import RequestContext
 # Used when neither the request nor the model's generation config says how long to generate.
 DEFAULT_MAX_NEW_TOKENS = 64
 _TRANSFORMERS_DEFAULT_MAX_LENGTH = 20
+# Why dtype "auto" keeps generation in float32 (worker.models.precision).
+GENERATION_PRECISION = "a check on one input cannot vouch for every token of a long generated text"
 
 
 class GenerationParameters(TaskParameters):
@@ -149,6 +151,7 @@ class TextGenerationParameters(GenerationParameters):
 class TextGeneration(TokenizedTask):
     name = "text-generation"
     Parameters = TextGenerationParameters
+    precision_reason = GENERATION_PRECISION
 
     @classmethod
     def load(cls, lc: LoadContext) -> Task:
@@ -204,6 +207,7 @@ class _Seq2Seq(TokenizedTask):
 
     output_key = "generated_text"
     prefix_key = ""
+    precision_reason = GENERATION_PRECISION
 
     def __init__(self, name: str, module: Any, tokenizer: Any, device: Any) -> None:
         super().__init__(name, module, tokenizer, device)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
+from worker.models import runtime
 from worker.models.inputs.audio import load_audio
 from worker.models.inputs.image import load_image
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
-from worker.models.tasks.base import LoadContext, Task, given
+from worker.models.tasks.base import PROBE_TEXTS, LoadContext, Task, given
 from worker.runtime.context import RequestContext
 
 Modality = Literal["text", "audio", "image"]
@@ -78,6 +79,26 @@ class PipelineTask(Task):
         batch_size = len(items) if self.can_pad else 1
         return list(self.pipe(list(items), batch_size=batch_size, **kwargs))
 
+    def probe(self) -> Any:
+        """Text classifiers' probabilities on the probe texts: one row per text, or per token for a
+        model that labels tokens. Each text on its own, so no tokenizer needs a pad token."""
+        torch = runtime.torch()
+        rows = []
+        for text in self.probe_texts():
+            encoded = self.pipe.tokenizer(text, return_tensors="pt").to(self.pipe.device)
+            with runtime.no_grad():
+                logits = self.pipe.model(**encoded).logits[0]
+            probs = probabilities(logits, self.pipe.model.config)
+            rows.append(self.probe_rows(probs, encoded["input_ids"][0]))
+        return torch.cat(rows).cpu().numpy()
+
+    def probe_texts(self) -> list[str]:
+        return list(PROBE_TEXTS)
+
+    def probe_rows(self, probs: Any, input_ids: Any) -> Any:
+        """The rows of one text's probabilities that the check compares."""
+        return probs.reshape(-1, probs.shape[-1])
+
     def as_batch_entry(self, output: Any, params: Any) -> Any:
         """The output for one bare input, shaped as the pipeline shapes one entry of a list's
         output, so that running ``x`` always returns what running ``[x]`` returns for it."""
@@ -86,3 +107,12 @@ class PipelineTask(Task):
     def release(self) -> None:
         super().release()
         self.pipe = None
+
+
+def probabilities(logits: Any, config: Any) -> Any:
+    """float32 probabilities from logits, as the pipelines turn them into scores (sigmoid for
+    multi-label and single-logit models, softmax otherwise)."""
+    logits = logits.float()
+    if getattr(config, "problem_type", None) == "multi_label_classification" or logits.shape[-1] == 1:
+        return logits.sigmoid()
+    return logits.softmax(dim=-1)

@@ -18,7 +18,7 @@ from worker.models import runtime
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_question
-from worker.models.tasks.base import LoadContext, Task, TaskParameters, TokenizedTask
+from worker.models.tasks.base import PROBE_TEXTS, LoadContext, Task, TaskParameters, TokenizedTask
 from worker.runtime.context import RequestContext
 
 
@@ -34,6 +34,7 @@ class QuestionAnsweringParameters(TaskParameters):
 class QuestionAnswering(TokenizedTask):
     name = "question-answering"
     Parameters = QuestionAnsweringParameters
+    precision_check = "probabilities"
 
     @classmethod
     def load(cls, lc: LoadContext) -> Task:
@@ -48,6 +49,16 @@ class QuestionAnswering(TokenizedTask):
         lc.report("loading weights")
         model = AutoModelForQuestionAnswering.from_pretrained(lc.path, **lc.pretrained_kwargs())
         return cls(lc.task, model.to(lc.device).eval(), tokenizer, lc.device)
+
+    def probe(self) -> Any:
+        """Where the answer starts and ends, as probabilities over the positions of one question."""
+        encoded = self.tokenizer(
+            "What is the capital of France?", " ".join(PROBE_TEXTS), return_tensors="pt"
+        ).to(self.device)
+        with runtime.no_grad():
+            output = self.module(**encoded)
+        logits = runtime.torch().cat([output.start_logits, output.end_logits]).float()
+        return logits.softmax(dim=-1).cpu().numpy()
 
     def validate(self, parameters: dict[str, Any]) -> Any:
         params = super().validate(parameters)

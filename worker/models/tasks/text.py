@@ -29,6 +29,7 @@ class TextClassification(PipelineTask):
     name = "text-classification"
     pipeline_task = "text-classification"
     Parameters = ClassificationParameters
+    precision_check = "probabilities"
 
     def as_batch_entry(self, output: Any, params: Any) -> Any:
         # For one text and no top_k the pipeline returns [{"label", "score"}]; in a list, the dict.
@@ -47,6 +48,7 @@ class TokenClassification(PipelineTask):
     name = "token-classification"
     pipeline_task = "token-classification"
     Parameters = TokenClassificationParameters
+    precision_check = "probabilities"
 
 
 class ZeroShotParameters(TaskParameters):
@@ -59,6 +61,7 @@ class ZeroShotClassification(PipelineTask):
     name = "zero-shot-classification"
     pipeline_task = "zero-shot-classification"
     Parameters = ZeroShotParameters
+    precision_check = "probabilities"
 
     def validate(self, parameters: dict[str, Any]) -> Any:
         params = super().validate(parameters)
@@ -76,6 +79,7 @@ class FillMask(PipelineTask):
     name = "fill-mask"
     pipeline_task = "fill-mask"
     Parameters = FillMaskParameters
+    precision_check = "probabilities"
 
     def load_input(self, value: InputObject, sources: InputSources) -> Any:
         text = load_text(value, self.task_name)
@@ -83,3 +87,11 @@ class FillMask(PipelineTask):
         if mask is None or mask not in text:
             raise InvalidInput(f"fill-mask needs the mask token {mask!r} in each text")
         return text
+
+    def probe_texts(self) -> list[str]:
+        mask = self.pipe.tokenizer.mask_token
+        return [f"Paris is the {mask} of France.", f"The quick brown fox jumps over the lazy {mask}."]
+
+    def probe_rows(self, probs: Any, input_ids: Any) -> Any:
+        # The vocabulary's distribution at the masks only: what fill-mask answers with.
+        return probs[input_ids == self.pipe.tokenizer.mask_token_id]

@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from worker.errors import InvalidParams
+from worker.models import runtime
 from worker.models.inputs.image import load_image
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.tasks.base import LoadContext, Task, TaskParameters
-from worker.models.tasks.generation import GenerationParameters, generate
-from worker.models.tasks.pipelined import PipelineTask
+from worker.models.tasks.generation import GENERATION_PRECISION, GenerationParameters, generate
+from worker.models.tasks.pipelined import PipelineTask, probabilities
 from worker.models.tasks.text import ClassificationParameters
 from worker.runtime.context import RequestContext
 
@@ -28,6 +29,21 @@ class ImageClassification(PipelineTask):
     pipeline_task = "image-classification"
     Parameters = ClassificationParameters
     modality = "image"
+    precision_check = "probabilities"
+
+    def probe(self) -> Any:
+        """Probabilities for two made-up images (a colour gradient and its mirror)."""
+        import numpy as np
+        from PIL import Image
+
+        torch = runtime.torch()
+        ramp = np.linspace(0, 255, 64, dtype=np.float32)
+        pixels = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], ramp[::-1, None]), -1)
+        images = [Image.fromarray(pixels.astype(np.uint8)), Image.fromarray(pixels[:, ::-1].astype(np.uint8))]
+        inputs = self.pipe.image_processor(images=images, return_tensors="pt").to(self.pipe.device)
+        with runtime.no_grad():
+            logits = self.pipe.model(pixel_values=inputs["pixel_values"].to(self.pipe.dtype)).logits
+        return torch.atleast_2d(probabilities(logits, self.pipe.model.config)).cpu().numpy()
 
 
 class ObjectDetectionParameters(TaskParameters):
@@ -68,6 +84,7 @@ class CaptionParameters(GenerationParameters):
 class ImageToText(Task):
     name = "image-to-text"
     Parameters = CaptionParameters
+    precision_reason = GENERATION_PRECISION
 
     def __init__(
         self, name: str, module: Any, processor: Any, image_processor: Any, tokenizer: Any, device: Any

@@ -135,13 +135,22 @@ namespace HfWorker
         }
 
         /// <inheritdoc />
-        public async Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken))
+        public Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken))
         {
-            if (invocation == null) throw new ArgumentNullException("invocation");
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_dispatcher.Stopping) throw new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(invocation.Method));
+            // Not async: a call let into the queue at once returns its own task, with no state machine in between
+            // (the pool's hot path). A refusal still comes back as a faulted or cancelled task, never as a throw.
+            if (invocation == null) return Task.FromException<T>(new ArgumentNullException("invocation"));
+            if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
+            if (_dispatcher.Stopping) return Task.FromException<T>(new ObjectDisposedException("WorkerPool", CallDispatcher.StoppedMessage(invocation.Method)));
             var call = new PoolCall<T>(_dispatcher, invocation, invocation.Timeout ?? _options.CallTimeout, cancellationToken);
-            await _dispatcher.AdmitAsync(call, _stop.Token).ConfigureAwait(false);
+            var admitted = _dispatcher.AdmitAsync(call, _stop.Token);
+            return admitted.Status == TaskStatus.RanToCompletion ? call.Task : AfterAdmissionAsync(admitted, call);
+        }
+
+        /// <summary>A call that waited for room in the queue, or was refused it.</summary>
+        private static async Task<T> AfterAdmissionAsync<T>(Task admitted, PoolCall<T> call)
+        {
+            await admitted.ConfigureAwait(false);
             return await call.Task.ConfigureAwait(false);
         }
 

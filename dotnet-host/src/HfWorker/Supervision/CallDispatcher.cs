@@ -49,36 +49,47 @@ namespace HfWorker.Supervision
         }
 
         /// <summary>Take the call into the queue (waiting for room, or refusing it) and dispatch what can run.</summary>
-        public async Task AdmitAsync(PoolCall call, CancellationToken stop)
+        public Task AdmitAsync(PoolCall call, CancellationToken stop)
         {
-            if (!_queueRoom.Wait(0))
+            // With room at once (the usual case) no state machine is made: this is every pool call's path.
+            if (!_queueRoom.Wait(0)) return WaitForRoomThenAdmitAsync(call, stop);
+            Admit(call);
+            return Task.CompletedTask;
+        }
+
+        private async Task WaitForRoomThenAdmitAsync(PoolCall call, CancellationToken stop)
+        {
+            if (_whenFull == QueueFullBehavior.Throw)
             {
-                if (_whenFull == QueueFullBehavior.Throw)
+                Interlocked.Increment(ref _rejected);
+                int length;
+                lock (Lock) length = _queue.Count;
+                throw new PoolOverloadedException(call.Method, length);
+            }
+            Interlocked.Increment(ref _waitingForRoom);
+            try
+            {
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.Token, stop))
                 {
-                    Interlocked.Increment(ref _rejected);
-                    int length;
-                    lock (Lock) length = _queue.Count;
-                    throw new PoolOverloadedException(call.Method, length);
-                }
-                Interlocked.Increment(ref _waitingForRoom);
-                try
-                {
-                    using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.Token, stop))
-                    {
-                        await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    if (stop.IsCancellationRequested) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
-                    else call.EndAsCancelledOrTimedOut();
-                    return;
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _waitingForRoom);
+                    await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
                 }
             }
+            catch (OperationCanceledException)
+            {
+                if (stop.IsCancellationRequested) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+                else call.EndAsCancelledOrTimedOut();
+                return;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waitingForRoom);
+            }
+            Admit(call);
+        }
+
+        /// <summary>Queue a call that holds a unit of queue room, then dispatch.</summary>
+        private void Admit(PoolCall call)
+        {
             bool refused;
             lock (Lock)
             {
@@ -96,8 +107,9 @@ namespace HfWorker.Supervision
         /// <summary>Start every queued call that a worker can take now; fail pinned calls whose worker is gone.</summary>
         public void Pump()
         {
-            var starts = new List<Tuple<PoolCall, WorkerSlot, WorkerProcess>>();
-            var orphans = new List<PoolCall>();
+            // Made only when needed: most pumps start one call or none.
+            List<Tuple<PoolCall, WorkerSlot, WorkerProcess>> starts = null;
+            List<PoolCall> orphans = null;
             lock (Lock)
             {
                 WatchAbandonedWork();
@@ -113,13 +125,13 @@ namespace HfWorker.Supervision
                         if (slot == null && !_slots.Any(s => s.SettingUp == call.Affinity))
                         {
                             Dequeue(call);
-                            orphans.Add(call);
+                            (orphans ?? (orphans = new List<PoolCall>())).Add(call);
                         }
                         else if (slot != null && slot.TakesCalls && slot.Load < _maxCallsPerWorker)
                         {
                             Dequeue(call);
                             slot.InFlight++;
-                            starts.Add(Tuple.Create(call, slot, slot.Active));
+                            (starts ?? (starts = new List<Tuple<PoolCall, WorkerSlot, WorkerProcess>>())).Add(Tuple.Create(call, slot, slot.Active));
                         }
                     }
                     else
@@ -134,14 +146,14 @@ namespace HfWorker.Supervision
                         {
                             Dequeue(call);
                             slot.InFlight++;
-                            starts.Add(Tuple.Create(call, slot, slot.Active));
+                            (starts ?? (starts = new List<Tuple<PoolCall, WorkerSlot, WorkerProcess>>())).Add(Tuple.Create(call, slot, slot.Active));
                         }
                     }
                     node = next;
                 }
             }
-            foreach (var call in orphans) call.Fail(Orphaned(call));
-            foreach (var start in starts) start.Item1.Start(start.Item2, start.Item3);
+            if (orphans != null) foreach (var call in orphans) call.Fail(Orphaned(call));
+            if (starts != null) foreach (var start in starts) start.Item1.Start(start.Item2, start.Item3);
         }
 
         /// <summary>Remove and return every queued call (the pool is stopping).</summary>

@@ -14,7 +14,7 @@ namespace HfWorker.Demo
         private const string Usage =
             "usage: Demo [demo] [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo stress --workers N --requests M [--kill-every SECONDS] [--deadline SECONDS] [--venv PATH] [--transport stdio|pipe]\n" +
-            "       Demo ping [--count N] [--venv PATH] [--transport stdio|pipe]\n" +
+            "       Demo ping [--count N] [--rounds R] [--in-flight K] [--pool yes|no] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo crash [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo startup [--workers LARGEST] [--venv PATH] [--transport stdio|pipe]";
 

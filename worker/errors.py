@@ -119,6 +119,9 @@ class Overloaded(WorkerError):
 
 class FrameTooLarge(WorkerError):
     code = -32002
+    # The first bytes of an incoming frame that was dropped, when framing kept them: the request's
+    # id may be read from them (worker.rpc.frame_head), so that its answer is not id null.
+    head: bytes | None = None
 
 
 class ShuttingDown(WorkerError):

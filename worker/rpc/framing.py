@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from worker.errors import FrameTooLarge, ParseError, ResourceExhausted
+from worker.rpc.frame_head import HEAD_BYTES
 
 ReadFn = Callable[[int], bytes]
 ReadIntoFn = Callable[[memoryview], int]
@@ -54,7 +55,8 @@ class FrameOutOfMemory(ResourceExhausted):
     """A frame's bytes could not be held in memory: they were read past and dropped, and the stream
     is still in step. Raised instead of MemoryError, which would otherwise end the reader."""
 
-    def __init__(self, size: int | None) -> None:
+    def __init__(self, size: int | None, head: bytes | None = None) -> None:
+        self.head = head  # its first bytes, as FrameTooLarge.head
         what = f"a frame of {size} bytes" if size is not None else "a line"
         super().__init__(
             f"out of memory while receiving {what}: the frame was dropped unread "
@@ -135,9 +137,10 @@ class ByteSource:
                     got = n
                 return b"".join(parts)
             except MemoryError:
+                head = _head_of(parts)
                 parts.clear()
                 self._skip_rest(n, got)
-                raise
+                raise FrameOutOfMemory(n, head) from None
         start = self._pos
         self._pos += n
         return self._copy(start, self._pos)
@@ -159,9 +162,10 @@ class ByteSource:
                 try:
                     _grow(frame, min(n - got, max(got, _FIRST_STEP)))
                 except MemoryError:
+                    head = _head_of([frame])
                     del frame  # the memory it holds is what the rest of the worker needs now
                     self._skip_rest(n, got)
-                    raise FrameOutOfMemory(n) from None
+                    raise FrameOutOfMemory(n, head) from None
             view = memoryview(frame)
             try:
                 count = readinto(view[got:])
@@ -198,10 +202,11 @@ class ByteSource:
             return self._read_line(limit, partial_ok)
         except MemoryError:
             # The buffer holds only the unfinished line (no newline was found in it): drop it all.
+            head = _head_of([self._buf[self._pos : self._pos + HEAD_BYTES]])
             self._buf = bytearray()
             self._pos = 0
             self._skip_line()
-            raise FrameOutOfMemory(None) from None
+            raise FrameOutOfMemory(None, head) from None
 
     def _read_line(self, limit: int, partial_ok: bool) -> bytes | None:
         scanned = 0
@@ -210,15 +215,17 @@ class ByteSource:
             if idx >= 0:
                 length = idx - self._pos
                 if length > limit:
+                    head = self._copy(self._pos, self._pos + HEAD_BYTES)
                     self._pos = idx + 1
-                    raise FrameTooLarge(f"line of {length} bytes exceeds the limit of {limit} bytes")
+                    raise _too_large(f"line of {length} bytes exceeds the limit of {limit} bytes", head)
                 line = self._copy(self._pos, idx)
                 self._pos = idx + 1
                 return line
             scanned = self._available()
             if scanned > limit:
+                head = self._copy(self._pos, self._pos + HEAD_BYTES)
                 self._skip_line()
-                raise FrameTooLarge(f"line exceeds the limit of {limit} bytes")
+                raise _too_large(f"line exceeds the limit of {limit} bytes", head)
             if not self._fill():
                 if self._available() == 0:
                     return None
@@ -237,6 +244,25 @@ class ByteSource:
             self._pos = len(self._buf)
             if not self._fill():
                 return
+
+
+def _too_large(message: str, head: bytes) -> FrameTooLarge:
+    error = FrameTooLarge(message)
+    error.head = head
+    return error
+
+
+def _head_of(parts: list[bytes] | list[bytearray]) -> bytes | None:
+    """The first HEAD_BYTES of a frame's parts (a few KiB, when memory allows even that)."""
+    try:
+        head = b""
+        for part in parts:
+            head += bytes(part[: HEAD_BYTES - len(head)])
+            if len(head) >= HEAD_BYTES:
+                break
+        return head
+    except MemoryError:
+        return None
 
 
 def _grow(buffer: bytearray, size: int) -> None:
@@ -277,8 +303,9 @@ class LengthFraming:
             return None
         (size,) = self._HEADER.unpack(self._src.read_exact(4))
         if size > self._max:
-            self._src.discard(size)
-            raise FrameTooLarge(f"frame of {size} bytes exceeds the limit of {self._max} bytes")
+            head = self._src.read_exact(min(size, HEAD_BYTES))
+            self._src.discard(size - len(head))
+            raise _too_large(f"frame of {size} bytes exceeds the limit of {self._max} bytes", head)
         return self._src.read_exact(size)
 
     def wrap(self, payload: bytes) -> bytes:
@@ -333,8 +360,9 @@ class LspFraming:
             # reader looks for the next one.
             raise ParseError(problem or "header block without Content-Length")
         if length > self._max:
-            self._src.discard(length)
-            raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {self._max} bytes")
+            head = self._src.read_exact(min(length, HEAD_BYTES))
+            self._src.discard(length - len(head))
+            raise _too_large(f"frame of {length} bytes exceeds the limit of {self._max} bytes", head)
         return self._src.read_exact(length)
 
     def wrap(self, payload: bytes) -> bytes:

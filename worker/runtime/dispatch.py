@@ -50,6 +50,7 @@ from worker.errors import (
     quote,
     shorten,
 )
+from worker.rpc import frame_head
 from worker.rpc.batch_limit import BatchLimit
 from worker.rpc.codec import Codec, error_response
 from worker.rpc.messages import (
@@ -339,9 +340,20 @@ class Dispatcher:
             self._handle_message(message, self.send)
 
     def handle_frame_error(self, exc: RpcError) -> None:
-        """A frame that could not be read (too large, bad headers) was skipped: say so."""
+        """A frame that could not be read (too large, out of memory, bad headers) was skipped: say so,
+        to the request it held when its id can be read from its first bytes, else with id null."""
         log.warning("bad frame skipped: %s", exc.message)
-        self.send(error_response(None, exc))
+        self.send(error_response(self._dropped_request_id(getattr(exc, "head", None)), exc))
+
+    def _dropped_request_id(self, head: bytes | None) -> Id:
+        if not head:
+            return None
+        id = frame_head.request_id(head, self.codec.encoding)
+        if id is None or not id_fits(self.codec, id, self.config.max_frame_bytes):
+            return None
+        with self._lock:
+            # An id in flight already is the other request's: answering it would answer that one.
+            return None if self._in_flight(id) else id
 
     def _handle_batch(self, items: list[msgspec.Raw]) -> None:
         if not items:

@@ -45,6 +45,7 @@ namespace HfWorker
         private Process _process;
         private ProcessTree _tree;
         private WorkerPipe _pipe;
+        private Framing.SocketFileStreams _socketStreams;
         private RpcConnection _connection;
         private Task _stderrDone = Task.FromResult(true);
         private Task _stdoutDone = Task.FromResult(true);
@@ -74,6 +75,7 @@ namespace HfWorker
         internal static async Task<WorkerProcess> StartInSlotAsync(WorkerProcessOptions options, int slot, CancellationToken cancellationToken)
         {
             var worker = new WorkerProcess(options, slot);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo failure;
             try
             {
                 // First, before anything is made: a missing interpreter is a setting that can never work.
@@ -83,13 +85,18 @@ namespace HfWorker
             }
             catch (Exception e)
             {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
                 worker.KillWith(WorkerExitReason.Killed, "its start failed");
                 bool cancelled = e is OperationCanceledException;
                 worker.Events.Emit(Diagnostics.HostEventKind.StartFailed,
                     cancelled ? Diagnostics.HostEventLevel.Information : Diagnostics.HostEventLevel.Error, worker.ProcessId,
                     (cancelled ? "worker start cancelled: " : "worker could not start: ") + FirstLine(e.Message));
-                throw;
             }
+            // The caller hears of the failure once the killed process has ended (briefly bounded), so that
+            // its pipe folder, handles and child processes are gone by then, not a few seconds later.
+            await worker._exited.Task.EndsWithin(KillAfterGrace).ConfigureAwait(false);
+            failure.Throw();
+            throw new InvalidOperationException("unreachable");
         }
 
         /// <summary>A start that takes longer than this (half of <see cref="WorkerProcessOptions.StartTimeout"/>) is reported as <see cref="Diagnostics.HostEventKind.SlowStart"/>.</summary>
@@ -249,7 +256,10 @@ namespace HfWorker
             {
                 _stdoutDone = OutputPump.Start(_process.StandardOutput, "[stdout] ", _stderr, OnOutputLine);
                 await WaitForPipeClientAsync(pipeName, cancellationToken).ConfigureAwait(false);
-                input = output = _pipe.Stream;
+                // Mono's own synchronous pipe I/O waits on asynchronous socket operations: see SocketFileStreams.
+                _socketStreams = Framing.SocketFileStreams.TryOpen(_pipe.Stream);
+                input = _socketStreams != null ? _socketStreams.Input : _pipe.Stream;
+                output = _socketStreams != null ? _socketStreams.Output : _pipe.Stream;
             }
             else
             {

@@ -288,6 +288,7 @@ namespace HfWorker
             try
             {
                 if (_pipe != null) _pipe.Dispose();
+                if (_socketStreams != null) _socketStreams.Dispose();
                 if (_tree != null) _tree.Dispose();
                 if (_process != null)
                 {

@@ -31,7 +31,7 @@ namespace HfWorker.Framing
     /// <para>Order: frames reach the stream in the order they were queued, so a <c>$/cancelRequest</c> queued
     /// after its request can never overtake it.</para>
     /// </remarks>
-    internal sealed class FrameWriter : IDisposable
+    internal sealed class FrameWriter
     {
         // Rounds of writing one caller does before handing the rest to the thread pool.
         private const int RoundsOnCaller = 4;
@@ -131,10 +131,6 @@ namespace HfWorker.Framing
             }
             if (onThisThread) WriteQueued(RoundsOnCaller);
             else ThreadPool.UnsafeQueueUserWorkItem(_flushOnPool, null);
-        }
-
-        public void Dispose()
-        {
         }
 
         private bool Enqueue(MessagePackWriter payload, TaskCompletionSource<bool> written)

@@ -13,7 +13,8 @@ namespace HfWorker
     /// The common tasks as typed calls, over a <see cref="WorkerProcess"/> or a <see cref="WorkerPool"/>:
     /// load a model, embed, classify, summarize, generate (streamed), transcribe, caption, and keep tensors
     /// in the worker to search them there. Results are plain .NET types. <see cref="RunAsync(LoadedModel, object, IDictionary{string, object}, CancellationToken)"/>
-    /// reaches every other task with raw values. Application code can depend on <see cref="IHfModels"/> instead.
+    /// reaches every other task with raw values. Application code can depend on <see cref="IHfModels"/> instead
+    /// (and on <c>IHfModelsStreaming</c>, where the platform has <c>IAsyncEnumerable</c>, for pieces as a stream).
     /// </summary>
     /// <remarks>
     /// Through a pool, a model is loaded on every worker (and on every replacement before it takes calls),
@@ -21,7 +22,11 @@ namespace HfWorker
     /// Streamed calls are not retried (their pieces were already delivered). A tensor lives on the worker
     /// that made it; calls that name it go there, and fail with <see cref="TensorLostException"/> once it has ended.
     /// </remarks>
+#if HFWORKER_ASYNC_INTERFACES
+    public sealed class HfModels : IHfModelsStreaming
+#else
     public sealed class HfModels : IHfModels
+#endif
     {
         private readonly IWorkerInvoker _invoker;
 

@@ -10,8 +10,12 @@ namespace HfWorker
     /// The common tasks as typed calls: what <see cref="HfModels"/> offers, as an interface so that application
     /// code can be written against it and tested with a fake that starts no Python (every result type has a public
     /// constructor or settable properties for that). An adapter to other abstractions (Microsoft.Extensions.AI's
-    /// <c>IEmbeddingGenerator</c> and <c>IChatClient</c>, say) needs nothing more than this.
+    /// <c>IEmbeddingGenerator</c> and <c>IChatClient</c>, say) needs nothing more than this (with
+    /// <c>IHfModelsStreaming</c> for pieces as an <c>IAsyncEnumerable</c>).
     /// </summary>
+    /// <remarks>The same on every target framework, so that an implementation compiled against one (netstandard2.0,
+    /// say) loads on the others. The streaming methods, which need <c>IAsyncEnumerable</c>, are in
+    /// <c>IHfModelsStreaming</c>, where the platform has it.</remarks>
     public interface IHfModels
     {
         /// <summary>
@@ -72,26 +76,6 @@ namespace HfWorker
         /// <summary>A caption for an image (image-to-text); with <paramref name="pieces"/>, streamed (see <see cref="SummarizeAsync"/>).</summary>
         Task<string> CaptionAsync(LoadedModel model, ModelInput image, GenerationOptions options = null, IProgress<string> pieces = null,
             CancellationToken cancellationToken = default(CancellationToken));
-
-#if HFWORKER_ASYNC_INTERFACES
-        /// <summary>
-        /// The generated text as it is generated, piece by piece, in order (the pieces concatenate to what
-        /// <see cref="GenerateAsync"/> returns). Nothing is sent until the loop starts; each enumeration is one
-        /// generation. Leaving the loop early (<c>break</c>, an exception), or cancelling
-        /// <paramref name="cancellationToken"/> or the enumerator's token, cancels the generation on the worker.
-        /// Never retried: the pieces already seen cannot be taken back.
-        /// </summary>
-        IAsyncEnumerable<string> GenerateStreamingAsync(LoadedModel model, string prompt, GenerationOptions options = null,
-            CancellationToken cancellationToken = default(CancellationToken));
-
-        /// <summary>A summary as it is generated, piece by piece, in order (see <see cref="GenerateStreamingAsync"/>).</summary>
-        IAsyncEnumerable<string> SummarizeStreamingAsync(LoadedModel model, string text, GenerationOptions options = null,
-            CancellationToken cancellationToken = default(CancellationToken));
-
-        /// <summary>A caption as it is generated, piece by piece, in order (see <see cref="GenerateStreamingAsync"/>).</summary>
-        IAsyncEnumerable<string> CaptionStreamingAsync(LoadedModel model, ModelInput image, GenerationOptions options = null,
-            CancellationToken cancellationToken = default(CancellationToken));
-#endif
 
         /// <summary>The text of an audio input (automatic-speech-recognition); with timestamps, its chunks too.</summary>
         Task<Transcription> TranscribeAsync(LoadedModel model, ModelInput audio, bool timestamps = false, string language = null,

@@ -113,7 +113,7 @@ namespace HfWorker.Tests.Typed
         }
 
         /// <summary>Application code: it knows only the interface.</summary>
-        private static async Task<string> Story(IHfModels models)
+        private static async Task<string> Story(IHfModelsStreaming models)
         {
             var model = await models.LoadAsync("fake");
             var text = new List<string>();
@@ -133,7 +133,7 @@ namespace HfWorker.Tests.Typed
         public async Task Application_code_runs_against_a_fake_invoker_without_python()
         {
             var fake = new FakeInvoker();
-            IHfModels models = new HfModels(fake);
+            IHfModelsStreaming models = new HfModels(fake);
 
             Assert.That(await Story(models), Is.EqualTo("once| upon| a| time"), "streamed through the real typed layer, in order");
 
@@ -144,6 +144,24 @@ namespace HfWorker.Tests.Typed
             var hits = await models.SearchAsync(corpus, new[] { 1f, 0f }, topK: 1);
             Assert.That(hits.Single().Index, Is.EqualTo(2));
             Assert.That(fake.Methods, Is.EqualTo(new[] { "model/run", "model/run", "tensor/search" }));
+        }
+
+        [Test]
+        public void IHfModels_is_the_same_on_every_target_and_streaming_is_an_interface_of_its_own()
+        {
+            // An IHfModels compiled against netstandard2.0 must load on net8.0 and net10.0: no member of it may need
+            // IAsyncEnumerable (a member only some targets have makes a TypeLoadException of the others).
+            var members = typeof(IHfModels).GetMethods();
+            Assert.That(members, Is.Not.Empty);
+            foreach (var member in members)
+            {
+                Assert.That(member.ReturnType.IsGenericType && member.ReturnType.GetGenericTypeDefinition() == typeof(Task<>),
+                    member.Name + " returns " + member.ReturnType + ": every IHfModels member is a Task<T> on every target");
+            }
+            var streaming = typeof(IHfModelsStreaming).GetMethods().Select(m => m.Name).ToArray();
+            Assert.That(streaming, Is.EquivalentTo(new[] { "GenerateStreamingAsync", "SummarizeStreamingAsync", "CaptionStreamingAsync" }));
+            Assert.That(typeof(IHfModels).IsAssignableFrom(typeof(IHfModelsStreaming)), "a streaming fake is an IHfModels too");
+            Assert.That(typeof(IHfModelsStreaming).IsAssignableFrom(typeof(HfModels)));
         }
 
         [Test]

@@ -63,7 +63,11 @@ namespace HfWorker
         /// </summary>
         public TimeSpan DefaultCallTimeout { get; set; } = Timeout.InfiniteTimeSpan;
 
-        /// <summary>The largest frame either side sends; passed to the worker as <c>--max-frame-bytes</c>. Default 256 MiB.</summary>
+        /// <summary>
+        /// The largest frame either side sends; passed to the worker as <c>--max-frame-bytes</c>. At least 4096 (the
+        /// worker's own minimum: its <c>worker/ready</c> and any error answer must fit); the worker would take up to
+        /// 4294967295, an <c>int</c> stops at 2147483647. Default 256 MiB.
+        /// </summary>
         public int MaxFrameBytes { get; set; } = 256 * 1024 * 1024;
 
         /// <summary>How many of the worker's last stderr lines are kept for exit reports. Default 100.</summary>
@@ -102,6 +106,9 @@ namespace HfWorker
         /// <summary>The worker's stderr log level: debug, info, warning or error (<c>--log-level</c>). Default null: the worker's default (info).</summary>
         public string LogLevel { get; set; }
 
+        /// <summary>The smallest <see cref="MaxFrameBytes"/> the worker accepts (worker/config.py's MIN_FRAME_BYTES).</summary>
+        internal const int MinFrameBytes = 4096;
+
         /// <summary>A copy, so that a started worker is not affected by later changes.</summary>
         public WorkerProcessOptions Clone()
         {
@@ -120,7 +127,8 @@ namespace HfWorker
             {
                 throw new ArgumentException("DefaultCallTimeout must be positive or Timeout.InfiniteTimeSpan", "DefaultCallTimeout");
             }
-            if (MaxFrameBytes < 1024) throw new ArgumentException("MaxFrameBytes must be at least 1024", "MaxFrameBytes");
+            // The worker refuses a smaller --max-frame-bytes and exits: every start would fail (a pool's every attempt).
+            if (MaxFrameBytes < MinFrameBytes) throw new ArgumentException("MaxFrameBytes must be at least " + MinFrameBytes + " (the worker's minimum)", "MaxFrameBytes");
             if (StderrTailLines < 0) throw new ArgumentException("StderrTailLines must not be negative", "StderrTailLines");
             if (Threads.HasValue && Threads.Value <= 0) throw new ArgumentException("Threads must be positive", "Threads");
             if (Transport == WorkerTransport.NamedPipe && PipeName != null && (PipeName.Length == 0 || PipeName.Length > 80))

@@ -122,6 +122,30 @@ namespace HfWorker.Tests.Workers
             Mentions.All(Assert.Throws<ArgumentException>(() => pool.Validate()).Message, "WorkerCount");
         }
 
+        [Test]
+        public void A_frame_limit_the_worker_would_refuse_is_refused_before_anything_starts()
+        {
+            // The worker exits at once on a --max-frame-bytes under 4096: a pool would spend every StartAttempt on it.
+            var options = TestEnvironment.Worker();
+            options.MaxFrameBytes = 4095;
+            Mentions.All(Assert.Throws<ArgumentException>(() => options.Validate()).Message, "MaxFrameBytes", "4096");
+            var pool = new WorkerPoolOptions { Worker = options };
+            Mentions.All(Assert.Throws<ArgumentException>(() => pool.Validate()).Message, "MaxFrameBytes");
+            options.MaxFrameBytes = 4096;
+            options.Validate();
+        }
+
+        [Test, Timeout(30000)]
+        public async Task The_smallest_frame_limit_the_options_take_starts_a_worker()
+        {
+            var options = TestEnvironment.Worker();
+            options.MaxFrameBytes = 4096;
+            using (var worker = await WorkerProcess.StartAsync(options))
+            {
+                Assert.That(worker.ReadyInfo.MaxFrameBytes, Is.EqualTo(4096));
+            }
+        }
+
         private static bool ProcessIsGone(int pid)
         {
             try

@@ -54,11 +54,14 @@ namespace HfWorker
         /// <summary>Its slot in the pool.</summary>
         public int Slot { get; private set; }
 
-        /// <summary>True when it replaces a worker that ended.</summary>
+        /// <summary>
+        /// True when it replaces a worker that ended; false for a slot's first worker, raised during
+        /// <c>WorkerPool.StartAsync</c> (heard by handlers added in its <c>subscribe</c> callback).
+        /// </summary>
         public bool IsRestart { get; private set; }
     }
 
-    /// <summary>A failed attempt to start or set up a replacement worker: <see cref="WorkerPool.WorkerStartFailed"/>.</summary>
+    /// <summary>A failed attempt to start a worker (during the pool's start) or to start or set up a replacement: <see cref="WorkerPool.WorkerStartFailed"/>.</summary>
     public sealed class WorkerStartFailedEventArgs : EventArgs
     {
         internal WorkerStartFailedEventArgs(int slot, Exception error, TimeSpan retryIn)

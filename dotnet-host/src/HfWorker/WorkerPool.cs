@@ -65,14 +65,31 @@ namespace HfWorker
         }
 
         /// <summary>
-        /// Start every worker and wait until all are ready. A worker that cannot start is tried again
-        /// (<see cref="WorkerPoolOptions.StartAttempts"/>); if it still cannot, the others are stopped and its error is thrown.
+        /// Start every worker and wait until all are ready: when it returns, every slot's worker takes calls. A worker
+        /// that cannot start is tried again (<see cref="WorkerPoolOptions.StartAttempts"/>); if it still cannot, the
+        /// others are stopped and its error is thrown. The pool's events during the start (the first
+        /// <see cref="WorkerReady"/> of each slot, <see cref="WorkerStartFailed"/>) go to nobody: to hear them, subscribe
+        /// in <see cref="StartAsync(WorkerPoolOptions, Action{WorkerPool}, CancellationToken)"/>.
         /// </summary>
-        public static async Task<WorkerPool> StartAsync(WorkerPoolOptions options, CancellationToken cancellationToken = default(CancellationToken))
+        public static Task<WorkerPool> StartAsync(WorkerPoolOptions options, CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return StartAsync(options, null, cancellationToken);
+        }
+
+        /// <summary>
+        /// Start every worker and wait until all are ready, as <see cref="StartAsync(WorkerPoolOptions, CancellationToken)"/>,
+        /// calling <paramref name="subscribe"/> with the pool before its first worker starts: subscribe to its events
+        /// there to hear every slot's first <see cref="WorkerReady"/> (<see cref="WorkerReadyEventArgs.IsRestart"/>
+        /// false) and the start attempts that failed. Calls made from it wait in the queue until a worker is ready.
+        /// An exception it throws fails the start, with nothing started.
+        /// </summary>
+        public static async Task<WorkerPool> StartAsync(WorkerPoolOptions options, Action<WorkerPool> subscribe,
+            CancellationToken cancellationToken = default(CancellationToken))
         {
             if (options == null) throw new ArgumentNullException("options");
             options.Validate();
             var pool = new WorkerPool(options.Clone());
+            if (subscribe != null) subscribe(pool);
             var fills = pool._slots.Select(slot => pool._supervisor.FillFirstAsync(slot, cancellationToken)).ToList();
             try
             {
@@ -93,13 +110,20 @@ namespace HfWorker
             return pool;
         }
 
-        /// <summary>A worker started (or restarted) and set up, now taking calls. Pool events are raised in order on the thread pool.</summary>
+        /// <summary>
+        /// A worker started (or restarted) and set up, now taking calls. Pool events are raised in order on the thread
+        /// pool. A slot's first start is raised during StartAsync: subscribe in
+        /// <see cref="StartAsync(WorkerPoolOptions, Action{WorkerPool}, CancellationToken)"/> to hear it.
+        /// </summary>
         public event EventHandler<WorkerReadyEventArgs> WorkerReady;
 
         /// <summary>A worker ended (its exit code, reason and last stderr lines are in the args); its slot starts a replacement unless the pool is stopping. Raised on a background thread.</summary>
         public event EventHandler<WorkerExitedEventArgs> WorkerExited;
 
-        /// <summary>An attempt to start or set up a replacement failed; another follows after the back-off. Raised on a background thread.</summary>
+        /// <summary>
+        /// An attempt to start a worker (during StartAsync: subscribe in its <c>subscribe</c> callback to hear it) or to
+        /// start or set up a replacement failed; another follows after the back-off. Raised on a background thread.
+        /// </summary>
         public event EventHandler<WorkerStartFailedEventArgs> WorkerStartFailed;
 
         /// <summary>A slot whose worker ended is about to start a replacement, after the back-off the args give. Raised on a background thread.</summary>

@@ -50,9 +50,12 @@ namespace HfWorker
         public TimeSpan CallTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
         /// <summary>
-        /// How many times <see cref="WorkerPool.StartAsync"/> tries to start each worker before it gives up
-        /// and throws: a worker that dies while starting is tried again, while a setting that can never work
-        /// (a wrong interpreter) fails every try within moments. Default 3.
+        /// How many times <see cref="WorkerPool.StartAsync(WorkerPoolOptions, CancellationToken)"/> tries to start each
+        /// worker before that slot gives up: a worker that dies, times out or fails its handshake while starting is
+        /// tried again after the restart back-off. A setting that can never work (a virtual environment that does not
+        /// exist or has no python, an interpreter path that does not exist, an executable the system cannot start) is
+        /// tried once, whatever this says. StartAsync waits for every slot to be ready or to give up; if one gave up,
+        /// it stops the others and throws that slot's <see cref="Exceptions.WorkerStartException"/>. Default 3.
         /// </summary>
         public int StartAttempts { get; set; } = 3;
 

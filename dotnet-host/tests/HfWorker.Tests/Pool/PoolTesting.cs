@@ -11,6 +11,12 @@ namespace HfWorker.Tests.Pool
         /// <summary>A pool of test workers with supervision quick enough for tests.</summary>
         public static Task<WorkerPool> Start(int workers = 2, Action<WorkerPoolOptions> configure = null)
         {
+            return WorkerPool.StartAsync(Options(workers, configure));
+        }
+
+        /// <summary>The options <see cref="Start"/> uses.</summary>
+        public static WorkerPoolOptions Options(int workers = 2, Action<WorkerPoolOptions> configure = null)
+        {
             var options = new WorkerPoolOptions
             {
                 Worker = TestEnvironment.Worker(),
@@ -22,7 +28,7 @@ namespace HfWorker.Tests.Pool
                 CallTimeout = TimeSpan.FromSeconds(30),
             };
             if (configure != null) configure(options);
-            return WorkerPool.StartAsync(options);
+            return options;
         }
 
         public static Invocation<object> Call(string method, Dictionary<string, object> parameters, bool safeToRetry = false, TimeSpan? timeout = null)

@@ -45,6 +45,38 @@ namespace HfWorker.Tests.Pool
         }
 
         [Test, Timeout(30000)]
+        public async Task Handlers_added_before_the_start_hear_every_slots_first_WorkerReady()
+        {
+            // Raised during StartAsync, these went to nobody: no caller can subscribe before StartAsync returns the pool.
+            var heard = new List<WorkerReadyEventArgs>();
+            var both = new TaskCompletionSource<bool>();
+            WorkerPool subscribed = null;
+            using (var pool = await WorkerPool.StartAsync(PoolTesting.Options(2), p =>
+            {
+                subscribed = p;
+                Assert.That(p.Workers, Is.Empty, "called before any worker started");
+                p.WorkerReady += (sender, args) =>
+                {
+                    lock (heard)
+                    {
+                        heard.Add(args);
+                        if (heard.Count == 2) both.TrySetResult(true);
+                    }
+                };
+            }))
+            {
+                Assert.That(subscribed, Is.SameAs(pool));
+                await both.Task;
+                lock (heard)
+                {
+                    Assert.That(heard.Select(e => e.Slot), Is.EquivalentTo(new[] { 0, 1 }));
+                    Assert.That(heard.Select(e => e.IsRestart), Is.All.False);
+                    Assert.That(heard.Select(e => e.Worker.ProcessId), Is.EquivalentTo(pool.Workers.Select(w => w.ProcessId)));
+                }
+            }
+        }
+
+        [Test, Timeout(30000)]
         public async Task A_virtual_environment_without_python_fails_the_pool_start_at_once_without_retries()
         {
             var log = new HostEventRecorder();

@@ -13,7 +13,9 @@ namespace HfWorker
     {
         /// <summary>
         /// Send one call and read its result. Cancelling <paramref name="cancellationToken"/> sends
-        /// <c>$/cancelRequest</c> and ends the task as cancelled at once.
+        /// <c>$/cancelRequest</c> and ends the task as cancelled at once. Never throws: every failure, argument
+        /// errors included (a null invocation, an <see cref="Invocation{T}.Affinity"/> to another worker, a request
+        /// over the frame limit), comes back as the returned task's exception, from a worker and a pool alike.
         /// </summary>
         Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken));
 

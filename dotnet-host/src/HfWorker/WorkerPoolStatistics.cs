@@ -53,12 +53,13 @@ namespace HfWorker
         /// <summary>Attempts to start or set up a worker that failed (it died, hung or could not load its models), at the pool's start or as a replacement.</summary>
         public long FailedStarts { get; internal set; }
 
-        /// <inheritdoc />
+        /// <summary>Every counter, in one line (for a log).</summary>
         public override string ToString()
         {
             return "workers " + ReadyWorkers + "/" + Workers + ", in flight " + InFlight + ", abandoned " + AbandonedCalls + ", queued " + QueueLength
-                + ", succeeded " + Succeeded + ", failed " + Failed + ", cancelled " + Cancelled + ", retried " + Retried
-                + ", restarts " + Restarts + ", hung killed " + HungWorkersKilled;
+                + ", waiting for the queue " + WaitingForQueue + ", succeeded " + Succeeded + ", failed " + Failed + " (timed out " + TimedOut
+                + "), rejected " + Rejected + ", cancelled " + Cancelled + ", retried " + Retried + ", restarts " + Restarts
+                + ", failed starts " + FailedStarts + ", hung killed " + HungWorkersKilled;
         }
     }
 }

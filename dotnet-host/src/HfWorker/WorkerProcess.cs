@@ -172,11 +172,12 @@ namespace HfWorker
         /// <inheritdoc />
         public Task<T> InvokeAsync<T>(Invocation<T> invocation, CancellationToken cancellationToken = default(CancellationToken))
         {
-            if (invocation == null) throw new ArgumentNullException("invocation");
+            // Every failure comes back as the task's, argument errors included, as from a pool (IWorkerInvoker).
+            if (invocation == null) return Task.FromException<T>(new ArgumentNullException("invocation"));
             if (invocation.Affinity != null && invocation.Affinity != this)
             {
-                throw new ArgumentException(invocation.Method + " refers to a handle that lives on worker process "
-                    + invocation.Affinity.ProcessId + ", not on this one (" + ProcessId + ")", "invocation");
+                return Task.FromException<T>(new ArgumentException(invocation.Method + " refers to a handle that lives on worker process "
+                    + invocation.Affinity.ProcessId + ", not on this one (" + ProcessId + ")", "invocation"));
             }
             var timeout = invocation.Timeout ?? _options.DefaultCallTimeout;
             return _connection.InvokeAsync(invocation, this, timeout, cancellationToken);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -12,6 +13,49 @@ namespace HfWorker.Tests.Pool
     [TestFixture]
     public class WorkerPoolRoutingSpecs
     {
+        [Test, Timeout(30000)]
+        public async Task Argument_errors_come_back_as_faulted_tasks_from_a_worker_and_a_pool_alike()
+        {
+            using (var pool = await PoolTesting.Start(1))
+            {
+                var worker = pool.Workers.Single();
+                foreach (var invoker in new IWorkerInvoker[] { worker, pool })
+                {
+                    string who = invoker.GetType().Name;
+                    Task<object> call = null;
+                    Assert.DoesNotThrow(() => call = invoker.InvokeAsync((Invocation<object>)null), who);
+                    Assert.That(call.IsFaulted && call.Exception.GetBaseException() is ArgumentNullException, who + ": " + call.Status);
+                    Assert.DoesNotThrow(() => call = invoker.InvokeAsync(""), who);
+                    Assert.That(call.IsFaulted && call.Exception.GetBaseException() is ArgumentException, who + ": " + call.Status);
+                    Assert.DoesNotThrow(() => call = invoker.InvokeAsync<object>("worker/ping", null, (ResultReader<object>)null), who);
+                    Assert.That(call.IsFaulted && call.Exception.GetBaseException() is ArgumentNullException, who + ": " + call.Status);
+                }
+                // A call pinned to another worker's handle: refused by the task, not by a throw.
+                using (var stranger = await WorkerProcess.StartAsync(TestEnvironment.Worker()))
+                {
+                    var pinned = new Invocation<object>("worker/ping", null, r => r.ReadValue()) { Affinity = stranger };
+                    Task<object> call = null;
+                    Assert.DoesNotThrow(() => call = worker.InvokeAsync(pinned));
+                    var error = await AsyncAssert.Throws<ArgumentException>(() => call);
+                    Mentions.All(error.Message, "lives on worker process " + stranger.ProcessId);
+                }
+                Assert.That(await pool.InvokeAsync("test/echo", Params.Of("value", 1)), Is.EqualTo(1L), "the pool still serves");
+            }
+        }
+
+        [Test]
+        public void Pool_statistics_name_every_counter_in_one_line()
+        {
+            var statistics = new WorkerPoolStatistics
+            {
+                Workers = 2, ReadyWorkers = 1, InFlight = 3, AbandonedCalls = 4, QueueLength = 5, WaitingForQueue = 6, Succeeded = 7,
+                Failed = 8, TimedOut = 9, Rejected = 10, Cancelled = 11, Retried = 12, Restarts = 13, FailedStarts = 14, HungWorkersKilled = 15,
+            };
+            Mentions.All(statistics.ToString(), "workers 1/2", "in flight 3", "abandoned 4", "queued 5", "waiting for the queue 6",
+                "succeeded 7", "failed 8", "timed out 9", "rejected 10", "cancelled 11", "retried 12", "restarts 13", "failed starts 14",
+                "hung killed 15");
+        }
+
         [Test, Timeout(30000)]
         public async Task Calls_go_to_the_least_loaded_worker()
         {

@@ -12,9 +12,10 @@ namespace HfWorker
         /// <summary>
         /// Calls this host no longer waits for whose work may still be running in the worker, so the worker is
         /// busier than <see cref="InFlight"/> says. A call counts from the moment it is cancelled or times out
-        /// until the worker shows its work has stopped: its answer arrives without saying the handler runs (the
-        /// common case, within moments), or, when its -32800 said <c>handler_running</c> (a forward pass that
-        /// cannot be interrupted, a method that ignores cancellation), until <c>worker/handlerDone</c> for it.
+        /// until the worker shows its work has stopped. The worker's -32800 says <c>handler_running</c> whenever the
+        /// call's handler had started (even one that stops at its next check, moments later; a forward pass that
+        /// cannot be interrupted or a method that ignores cancellation runs on), and the call then counts until
+        /// <c>worker/handlerDone</c> for it; only a call whose handler had not begun stops counting with its answer.
         /// Requests a worker's shutdown cancelled while their handler ran count the same way. A cancelled call
         /// not answered yet counts here and in <see cref="InFlight"/>. 0 once the worker has exited. A pool counts these in its routing and <see cref="WorkerPoolOptions.MaxCallsPerWorker"/>.
         /// </summary>

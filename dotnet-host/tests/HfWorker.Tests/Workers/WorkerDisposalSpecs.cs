@@ -67,6 +67,27 @@ namespace HfWorker.Tests.Workers
             Assert.That(info.ExitCode, Is.EqualTo(0));
         }
 
+        [Test, Timeout(30000)]
+        public async Task A_stop_fails_a_call_still_running_past_the_grace_with_the_workers_shutting_down_answer_and_refuses_later_calls()
+        {
+            var worker = await WorkerProcess.StartAsync(TestEnvironment.Worker());
+            var started = new Reports();
+            // Deaf to cancellation for 5 s: still running when a 0.2 s grace ends.
+            var running = worker.InvokeAsync("test/hang", Params.Of("seconds", 5.0, "release", "never"), started);
+            await started.First;
+            var stopping = worker.StopAsync(TimeSpan.FromSeconds(0.2));
+            var late = worker.InvokeAsync("test/echo", Params.Of("value", 1));
+            var cancelled = await AsyncAssert.Throws<HfWorker.Exceptions.WorkerRpcException>(() => running);
+            Assert.That(cancelled.ErrorCode, Is.EqualTo(HfWorker.Protocol.RpcErrorCode.RequestCancelled));
+            Assert.That(cancelled.Code, Is.EqualTo(-32800));
+            Mentions.All(cancelled.RemoteMessage, "worker is shutting down");
+            var refused = await AsyncAssert.Throws<HfWorker.Exceptions.WorkerRpcException>(() => late);
+            Assert.That(refused.ErrorCode, Is.EqualTo(HfWorker.Protocol.RpcErrorCode.ShuttingDown), refused.Message);
+            var info = await stopping;
+            Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Stopped));
+            Assert.That(info.ExitCode, Is.EqualTo(0));
+        }
+
         [Test, Timeout(60000)]
         public async Task Dispose_kills_a_frozen_worker_and_everything_it_started_within_its_bound()
         {

@@ -92,7 +92,8 @@ def log(text: str) -> None:
 
 
 def python_client_round(calls: bench_ping.Calls, n: int, transport: str) -> dict[str, float]:
-    """The lean Python client against a fresh worker: p50/p99 in µs and calls/s with IN_FLIGHT in flight."""
+    """The lean Python client against a fresh worker: p50/p99 in µs and calls/s with IN_FLIGHT in flight;
+    and the floor of the README's latency table (a bare ping-pong over the transport's channel): p50."""
     channel, _ = bench_ping.start_worker(transport, "msgpack")
     try:
         bench_ping.sequential(channel, calls, WARM_UP_CALLS)
@@ -100,10 +101,17 @@ def python_client_round(calls: bench_ping.Calls, n: int, transport: str) -> dict
         per_second = bench_ping.pipelined(channel, calls, n, IN_FLIGHT)
     finally:
         channel.close()
+    floor = bench_ping.start_floor(transport, calls.reply_frame)
+    try:
+        bench_ping.sequential(floor, calls, WARM_UP_CALLS)
+        floor_times = bench_ping.sequential(floor, calls, n)
+    finally:
+        floor.close()
     return {
         "python_p50_us": percentile(times, 50),
         "python_p99_us": percentile(times, 99),
         "python_per_second": per_second,
+        "floor_p50_us": percentile(floor_times, 50),
     }
 
 
@@ -185,6 +193,25 @@ def table(medians: dict[str, float], checks: list[dict[str, Any]]) -> str:
         key = f"pool{size}_ready_ms"
         if key in medians:
             rows.append(f"| pool of {size} ready | {medians[key]:.0f} ms |")
+    placements = [
+        (transport, mode)
+        for transport in ("stdio", "pipe")
+        for mode in ("one_core", "free")
+        if (transport, mode) == ("stdio", "one_core") or f"{transport}_{mode}_process_p50_us" in medians
+    ]
+    if len(placements) > 1:
+        rows += [
+            "",
+            "| p50 / p99 µs | " + " | ".join(f"{t}, {m.replace('_', ' ')}" for t, m in placements) + " |",
+        ]
+        rows.append("| --- |" + " --- |" * len(placements))
+        for who in ("floor", "python", "process", "pool"):
+            cells = []
+            for transport, mode in placements:
+                prefix = "" if (transport, mode) == ("stdio", "one_core") else f"{transport}_{mode}_"
+                p50, p99 = medians.get(f"{prefix}{who}_p50_us"), medians.get(f"{prefix}{who}_p99_us")
+                cells.append("" if p50 is None else f"{p50:.1f}" + ("" if p99 is None else f" / {p99:.1f}"))
+            rows.append(f"| {who} | " + " | ".join(cells) + " |")
     rows += ["", "| target | wanted | measured | |", "| --- | --- | --- | --- |"]
     rows += [
         f"| {c['target']} | {c['wanted']} | {c['ratio']:.2f}x | {'met' if c['met'] else 'NOT met'} |"

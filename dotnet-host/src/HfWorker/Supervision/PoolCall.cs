@@ -184,10 +184,14 @@ namespace HfWorker.Supervision
             // between, so a caller holding its answer already sees the pool's counters account for it.
             T result = default(T);
             Exception error = null;
-            bool succeeded = false, cancelled = false, retry = false;
+            bool succeeded = false, cancelled = false, retry = false, resumed = false;
             try
             {
-                result = await worker.InvokeAsync(_invocation, _limit.Token).ConfigureAwait(false);
+                var running = worker.InvokeAsync(_invocation, _limit.Token);
+                // Resumed later means resumed on the thread pool, in a work item of its own; a call that ended at once
+                // is still inside whoever started it (a pump, with other calls to start).
+                resumed = !running.IsCompleted;
+                result = await running.ConfigureAwait(false);
                 succeeded = true;
             }
             catch (WorkerCrashedException e)
@@ -218,9 +222,10 @@ namespace HfWorker.Supervision
             if (retry) return;
             // Released before the outcome is handed over: the caller's continuation may run here, inline.
             Dispose();
-            if (succeeded) Succeed(result);
+            bool inline = resumed && Thread.CurrentThread.IsThreadPoolThread;
+            if (succeeded) Succeed(result, inline);
             else if (cancelled) EndAsCancelledOrTimedOut();
-            else FailWith(error);
+            else FailWith(error, inline);
         }
 
         /// <summary>
@@ -244,27 +249,27 @@ namespace HfWorker.Supervision
             }
         }
 
-        private void Succeed(T result)
+        private void Succeed(T result, bool inline)
         {
             if (!TryFinish()) return;
             _scheduler.Count(PoolCallOutcome.Succeeded);
-            if (Thread.CurrentThread.IsThreadPoolThread) _completion.TrySetResult(result);
+            if (inline) _completion.TrySetResult(result);
             else Settle(c => c.TrySetResult(result));
         }
 
-        private void FailWith(Exception error)
+        private void FailWith(Exception error, bool inline)
         {
             if (!TryFinish()) return;
             _scheduler.Count(PoolCallOutcome.Failed);
-            if (Thread.CurrentThread.IsThreadPoolThread) _completion.TrySetException(error);
+            if (inline) _completion.TrySetException(error);
             else Settle(c => c.TrySetException(error));
         }
 
         /// <summary>
         /// Hand an outcome to the caller through the thread pool. Continuations run inline only where
-        /// <see cref="RunAsync"/> settles a call on a pool thread (it resumed there after its worker call, whose answer
-        /// the connection's reader hands to the pool): anywhere else (a token's callback inside a caller's Cancel(), a
-        /// timer, a stopping pool, the reader) no caller's code may run inside ours.
+        /// <see cref="RunAsync"/> settles a call on a pool thread it resumed on after its worker call (the connection's
+        /// reader hands answers to the pool): anywhere else (a token's callback inside a caller's Cancel(), a timer, a
+        /// stopping pool, a pump starting other calls) no caller's code may run inside ours.
         /// </summary>
         private void Settle(Action<TaskCompletionSource<T>> outcome)
         {

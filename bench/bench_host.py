@@ -85,6 +85,13 @@ TARGETS: list[Target] = [
     ),
 ]
 
+# Not a target: the same ratio for bare workers started at once without any host, measured in the same
+# rounds. Where it is above 1.5 the machine itself cannot start 4 workers in 1.5x the time of one.
+FLOORS = [
+    ("4 bare workers ready vs 1 (the floor)", lambda m: m["bare4_ready_ms"] / m["bare1_ready_ms"]),
+    ("pool of 4 ready vs 4 bare workers", lambda m: m["pool4_ready_ms"] / m["bare4_ready_ms"]),
+]
+
 
 def log(text: str) -> None:
     sys.stderr.write(f"[bench_host {time.strftime('%H:%M:%S')}] {text}\n")
@@ -178,6 +185,39 @@ def startup_round(demo: Path) -> dict[str, float]:
     return {f"pool{k}_ready_ms": v * 1000 for k, v in sizes.items()}
 
 
+def bare_start_round() -> dict[str, float]:
+    """The floor of the pool start-ups: 1 and 4 workers started at once straight from Python, no host,
+    each until its first frame (``worker/ready``) is on its stdout. On a machine with fewer cores than
+    workers, starting them is CPU-bound, and this ratio is what no host can beat."""
+    figures = {}
+    for count in (1, 4):
+        started = time.perf_counter()
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+            for _ in range(count)
+        ]
+        try:
+            for worker in workers:
+                assert worker.stdout is not None
+                if len(worker.stdout.read(4)) != 4:
+                    raise RuntimeError("a bare worker ended before worker/ready")
+            figures[f"bare{count}_ready_ms"] = (time.perf_counter() - started) * 1000
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+                for stream in (worker.stdin, worker.stdout):
+                    if stream is not None:
+                        stream.close()
+    return figures
+
+
 def table(medians: dict[str, float], checks: list[dict[str, Any]]) -> str:
     rows = [
         "| measurement | median |",
@@ -193,6 +233,10 @@ def table(medians: dict[str, float], checks: list[dict[str, Any]]) -> str:
         key = f"pool{size}_ready_ms"
         if key in medians:
             rows.append(f"| pool of {size} ready | {medians[key]:.0f} ms |")
+    for size in (1, 4):
+        key = f"bare{size}_ready_ms"
+        if key in medians:
+            rows.append(f"| floor: {size} bare `python -m worker` ready, no host | {medians[key]:.0f} ms |")
     placements = [
         (transport, mode)
         for transport in ("stdio", "pipe")
@@ -252,12 +296,14 @@ def main() -> int:
             for transport, mode in (("pipe", "one_core"), ("stdio", "free"), ("pipe", "free")):
                 figures.update(latency_round(demo, calls, args.calls, transport, mode))
         figures.update(startup_round(demo))
+        figures.update(bare_start_round())
         rounds.append(figures)
         log(
             f"round {i + 1}/{args.rounds}: python {figures['python_p50_us']:.1f} µs, process "
             f"{figures['process_p50_us']:.1f} µs, pool {figures['pool_p50_us']:.1f} µs; "
             f"{figures['process_per_second']:.0f} vs {figures['pool_per_second']:.0f} calls/s; "
-            f"ready 1: {figures['pool1_ready_ms']:.0f} ms, 4: {figures['pool4_ready_ms']:.0f} ms"
+            f"ready 1: {figures['pool1_ready_ms']:.0f} ms, 4: {figures['pool4_ready_ms']:.0f} ms "
+            f"(bare: {figures['bare1_ready_ms']:.0f}, {figures['bare4_ready_ms']:.0f} ms)"
         )
     medians = {key: median([r[key] for r in rounds if key in r]) for key in rounds[0]}
     checks = []
@@ -271,6 +317,7 @@ def main() -> int:
                 "met": value >= limit if higher_is_better else value <= limit,
             }
         )
+    floors = {name: round(measure(medians), 3) for name, measure in FLOORS}
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "placement": "round trips on one core (--more: also free), start-ups free",
@@ -285,10 +332,14 @@ def main() -> int:
         "rounds": rounds,
         "medians": {k: round(v, 1) for k, v in medians.items()},
         "targets": checks,
+        "floors": floors,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(table(medians, checks) + "\n")
+    sys.stdout.write(
+        "".join(f"| {name} | | {ratio:.2f}x | floor, not a target |\n" for name, ratio in floors.items())
+    )
     sys.stdout.write(
         f"{args.rounds} rounds, {results['placement']}, {results['seconds']} s, load average {load_at_start}"
         f" -> {results['load_average_at_end']}; written to {args.out}\n"

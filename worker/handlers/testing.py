@@ -169,12 +169,19 @@ def hold_gil(params: HoldGilParams, ctx: RequestContext) -> HoldGilResult:
     if not 0 <= params.seconds <= MAX_SLEEP_SECONDS:
         raise InvalidParams(f"seconds must be a finite number from 0 to {MAX_SLEEP_SECONDS:g}")
     with _hold_gil_lock:
-        # Reported before it begins, so a client can act while it runs instead of guessing when it started.
-        ctx.progress({"holding": True})
         previous = sys.getswitchinterval()
         # A thread waiting for the GIL asks its holder to drop it once per switch interval; longer than
         # the hold, nobody asks, and the spinning thread keeps the GIL from the first instant to the last.
+        # Raised before the progress goes out: a thread that begins to wait once the client knows of the
+        # hold (the reader with the client's next ping) must wait with the new interval, not the old 5 ms
+        # one, which would let it in once, a few ms into the hold.
         sys.setswitchinterval(params.seconds + 1.0)
+        try:
+            # Reported before it begins: a client can act while it runs instead of guessing when it started.
+            ctx.progress({"holding": True})
+        except BaseException:
+            sys.setswitchinterval(previous)
+            raise
         start = time.monotonic()
         try:
             deadline = start + params.seconds

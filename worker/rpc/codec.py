@@ -122,7 +122,10 @@ class Codec:
                     # checked when skipped: check the whole batch now, so that a malformed one is one
                     # -32700 (as in JSON) rather than a mix of answers.
                     self._any.decode(payload)
-                else:
+                elif _known_members(incoming) != _msgpack_map_size(payload):
+                    # Only a message with a member the Envelope does not know (or a repeated key)
+                    # can hide invalid UTF-8 from msgspec: every known key matched a field by its
+                    # bytes, and the fields' values were decoded. The common message pays nothing more.
                     self._check_members(payload)
             return incoming
         except msgspec.ValidationError as exc:
@@ -261,6 +264,19 @@ def _check_utf8(payload: BytesLike) -> None:
     except UnicodeDecodeError as exc:
         # exc.start counts from the slice that failed (give or take a character split between two).
         raise ParseError(f"cannot decode json: invalid UTF-8 near byte {start + exc.start}") from None
+
+
+def _known_members(env: Envelope) -> int:
+    """How many of the Envelope's members a decoded message had (params: a Raw value is never empty)."""
+    unset = msgspec.UNSET
+    return (
+        (env.jsonrpc is not unset)
+        + (env.method is not unset)
+        + (env.id is not unset)
+        + (env.result is not unset)
+        + (env.error is not unset)
+        + (len(env.params) > 0)
+    )
 
 
 def _msgpack_map_size(payload: BytesLike) -> int:

@@ -67,6 +67,9 @@ class FrameWriter:
         self._max_pending = max_pending_bytes
         self._pending = 0
         self._encoding = False
+        # Senders waiting in _wait_for_room: a send with nobody waiting skips notify_all, which costs
+        # more than the rest of a small answer's bookkeeping.
+        self._waiters = 0
         # Once the worker is stopping: the monotonic time after which messages still waiting for
         # room or for the write lock are dropped instead of waiting on a host that does not read.
         self._give_up_at: float | None = None
@@ -114,7 +117,8 @@ class FrameWriter:
                 self._encoding = False
                 if payload is not None:
                     self._pending += len(payload)
-                self._room.notify_all()
+                if self._waiters:
+                    self._room.notify_all()
         if payload is None:
             return
         try:
@@ -122,18 +126,23 @@ class FrameWriter:
         finally:
             with self._room:
                 self._pending -= len(payload)
-                self._room.notify_all()
+                if self._waiters:
+                    self._room.notify_all()
 
     def _wait_for_room(self) -> bool:
         """Wait until this thread may encode (see the module docstring); False once the host is gone."""
         with self._room:
             while not self._broken and (self._encoding or self._pending >= self._max_pending):
-                if self._give_up_at is None:
-                    self._room.wait()
-                elif self._given_up():
+                if self._give_up_at is not None and self._given_up():
                     return False
-                else:
-                    self._room.wait(max(self._give_up_at - time.monotonic(), 0.0))
+                self._waiters += 1
+                try:
+                    if self._give_up_at is None:
+                        self._room.wait()
+                    else:
+                        self._room.wait(max(self._give_up_at - time.monotonic(), 0.0))
+                finally:
+                    self._waiters -= 1
             if self._broken:
                 return False
             self._encoding = True

@@ -1010,6 +1010,26 @@ def test_shutdown_waits_for_requests_in_flight_then_asks_the_worker_to_stop(work
     assert worker.stops == [("shutdown", 0)]
 
 
+def test_a_request_read_right_behind_a_shutdown_is_refused_whatever_the_stop_thread_does(
+    worker: MemoryWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stop's own thread may not have run yet when the reader takes the next frame (a busy
+    # machine): the reader must already refuse it. The stop thread is held back here to make sure.
+    held: list[tuple[Any, ...]] = []
+
+    class HeldStops:
+        put = staticmethod(held.append)
+
+    monkeypatch.setattr(worker.dispatcher, "_stops", HeldStops())
+    request(worker, 2, "worker/shutdown", {"grace_seconds": 0})
+    request(worker, 3, "t/echo", {"value": 1})
+    assert code(worker.outbox.response(3)) == -32003
+    monkeypatch.undo()
+    fn, args = held[0]
+    fn(*args)  # the stop runs now, late, and completes as usual
+    assert worker.outbox.response(2)["result"] == {"completed": True, "cancelled": 0}
+
+
 def test_shutdown_cancels_what_outlives_the_grace(worker: MemoryWorker) -> None:
     request(worker, 1, "t/cooperative")
     worker.state.service(Probe).wait_started()

@@ -539,6 +539,9 @@ class Dispatcher:
         there from the start, so neither a full pool nor a memory cap that refuses new threads can
         keep the worker from stopping."""
         if method.stops:
+            # Draining from this instant, on the reader: a request read right behind the stop is
+            # refused -32003 whether or not the stop's thread has begun to run.
+            self.begin_draining()
             self._stops.put((fn, args))
         else:
             self._executor.submit(fn, *args)

@@ -21,7 +21,7 @@ namespace HfWorker.Tests.Pool
     {
         private static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
 
-        private static Task<WorkerPool> Start(HostEventLog events, int maxCallsPerWorker)
+        private static Task<WorkerPool> Start(HostEventWatch events, int maxCallsPerWorker)
         {
             return PoolTesting.Start(2, o =>
             {
@@ -34,11 +34,11 @@ namespace HfWorker.Tests.Pool
         /// <summary>A test/hang through the pool, its handler running on the returned worker; it ignores cancellation until released.</summary>
         private static async Task<Tuple<Task<object>, WorkerProcess>> HangAsync(WorkerPool pool, string key, CancellationToken token, TimeSpan? timeout = null)
         {
-            var began = new FirstReport();
+            var began = new Reports();
             var invocation = new Invocation<object>("test/hang", AbandonedWork.Hang(key), r => r.ReadValue()) { Progress = began, Timeout = timeout };
             var call = pool.InvokeAsync(invocation, token);
-            await Task.WhenAny(began.Task, call);
-            Assert.That(began.Task.IsCompleted, Is.True, "the hang never reported that it began: " + call.Status);
+            await Task.WhenAny(began.First, call);
+            Assert.That(began.First.IsCompleted, Is.True, "the hang never reported that it began: " + call.Status);
             var busy = pool.Workers.Single(w => w.InFlight == 1);
             return Tuple.Create(call, busy);
         }
@@ -53,7 +53,7 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(90000)]
         public async Task After_a_cancelled_call_that_goes_on_in_its_worker_the_next_calls_go_to_the_other_worker()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var pool = await Start(events, 64))
             {
                 var key = AbandonedWork.NewKey();
@@ -86,7 +86,7 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(90000)]
         public async Task A_worker_whose_timed_out_work_fills_its_limit_gets_no_calls_until_that_work_stops()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var pool = await Start(events, 1))
             {
                 var key = AbandonedWork.NewKey();

@@ -93,7 +93,7 @@ namespace HfWorker.Tests.Pool
             var events = new HostEventWatch();
             using (var pool = await StartWatched(events))
             {
-                var running = new FirstReport();
+                var running = new Reports();
                 // Safe to retry and short: were it retried, it would succeed on the replacement within seconds.
                 var sleep = PoolTesting.Call("test/sleep", Params.Of("seconds", 5.0, "progress_interval", 0.05), safeToRetry: true);
                 sleep.Progress = running;

@@ -23,7 +23,7 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(30000)]
         public async Task A_pool_whose_worker_is_killed_reports_Killed_WorkerExited_and_Restarting_in_order_with_slot_and_pid()
         {
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             using (var pool = await PoolTesting.Start(2, o => { o.Worker.OnHostEvent = log.Add; o.HealthCheckInterval = TimeSpan.FromMinutes(10); }))
             {
                 var replaced = new TaskCompletionSource<WorkerReadyEventArgs>();
@@ -79,7 +79,7 @@ namespace HfWorker.Tests.Pool
         [Test, Timeout(30000)]
         public async Task A_virtual_environment_without_python_fails_the_pool_start_at_once_without_retries()
         {
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             var error = await AsyncAssert.Throws<WorkerStartException>(() => PoolTesting.Start(2, o =>
             {
                 o.Worker.VirtualEnvironment = Scratch;
@@ -124,7 +124,7 @@ namespace HfWorker.Tests.Pool
             foreach (var worker in workers)
             {
                 await worker.WaitForExitAsync();
-                await WorkerDisposalSpecs.WaitUntilGone(worker.ProcessId);
+                await WorkerWithChild.WaitUntilGone(worker.ProcessId);
             }
             Assert.That(workers[0].ExitInfo.Reason, Is.EqualTo(WorkerExitReason.Killed), "the stopped one could only be killed");
         }

@@ -1,8 +1,6 @@
 using System;
-using System.Collections.Concurrent;
 using System.Threading;
 using System.Threading.Tasks;
-using HfWorker.Diagnostics;
 
 namespace HfWorker.Tests.Support
 {
@@ -26,27 +24,6 @@ namespace HfWorker.Tests.Support
         {
             Interlocked.Increment(ref _count);
             _first.TrySetResult(value);
-        }
-    }
-
-    /// <summary>The host events a worker or a pool reported, in the order they came.</summary>
-    internal sealed class HostEventRecorder
-    {
-        private readonly ConcurrentQueue<HostEvent> _events = new ConcurrentQueue<HostEvent>();
-
-        public void Add(HostEvent e)
-        {
-            _events.Enqueue(e);
-        }
-
-        public HostEvent[] All
-        {
-            get { return _events.ToArray(); }
-        }
-
-        public string Show()
-        {
-            return string.Join(Environment.NewLine, Array.ConvertAll(All, e => e.ToString()));
         }
     }
 }

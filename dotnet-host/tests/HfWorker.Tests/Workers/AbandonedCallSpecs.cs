@@ -18,7 +18,7 @@ namespace HfWorker.Tests.Workers
     {
         private static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
 
-        private static Task<WorkerProcess> Start(HostEventLog events)
+        private static Task<WorkerProcess> Start(HostEventWatch events)
         {
             var options = TestEnvironment.Worker();
             options.OnHostEvent = events.Add;
@@ -28,18 +28,18 @@ namespace HfWorker.Tests.Workers
         /// <summary>A test/hang running on <paramref name="worker"/> (its report that it began has arrived).</summary>
         private static async Task<Task<object>> HangAsync(WorkerProcess worker, string key, CancellationToken token, TimeSpan? timeout = null)
         {
-            var began = new FirstReport();
+            var began = new Reports();
             var invocation = new Invocation<object>("test/hang", AbandonedWork.Hang(key), r => r.ReadValue()) { Progress = began, Timeout = timeout };
             var call = worker.InvokeAsync(invocation, token);
-            await Task.WhenAny(began.Task, call);
-            Assert.That(began.Task.IsCompleted, Is.True, "the hang never reported that it began: " + call.Status);
+            await Task.WhenAny(began.First, call);
+            Assert.That(began.First.IsCompleted, Is.True, "the hang never reported that it began: " + call.Status);
             return call;
         }
 
         [Test, Timeout(60000)]
         public async Task A_cancelled_call_whose_handler_goes_on_counts_as_abandoned_until_the_worker_says_it_stopped()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var worker = await Start(events))
             {
                 var notifications = new List<string>();
@@ -71,7 +71,7 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(60000)]
         public async Task A_timed_out_call_whose_handler_goes_on_counts_as_abandoned_until_it_stops()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var worker = await Start(events))
             {
                 var key = AbandonedWork.NewKey();
@@ -90,13 +90,13 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(60000)]
         public async Task A_cancelled_call_that_stops_at_once_leaves_nothing_counted()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var worker = await Start(events))
             {
                 var cancel = new CancellationTokenSource();
-                var began = new FirstReport();
+                var began = new Reports();
                 var sleep = worker.InvokeAsync("test/sleep", Params.Of("seconds", 3600, "progress_interval", 0.05), began, cancel.Token);
-                await Task.WhenAny(began.Task, sleep);
+                await Task.WhenAny(began.First, sleep);
                 cancel.Cancel();
                 await AsyncAssert.Throws<OperationCanceledException>(() => sleep);
                 // test/sleep checks for cancellation: its handler returns at once, and the worker says so.
@@ -109,7 +109,7 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(60000)]
         public async Task A_worker_that_ends_takes_its_abandoned_calls_with_it()
         {
-            var events = new HostEventLog();
+            var events = new HostEventWatch();
             using (var worker = await Start(events))
             {
                 var cancel = new CancellationTokenSource();

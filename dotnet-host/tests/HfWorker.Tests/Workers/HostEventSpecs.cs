@@ -20,7 +20,7 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(30000)]
         public async Task A_start_and_a_stop_report_WorkerStarted_then_WorkerExited_with_the_pid()
         {
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             var options = TestEnvironment.Worker();
             options.OnHostEvent = log.Add;
             var worker = await WorkerProcess.StartAsync(options);
@@ -39,7 +39,7 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(30000)]
         public async Task Kill_reports_who_killed_the_worker_and_why_before_its_exit()
         {
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             var options = TestEnvironment.Worker();
             options.OnHostEvent = log.Add;
             var worker = await WorkerProcess.StartAsync(options);
@@ -57,7 +57,7 @@ namespace HfWorker.Tests.Workers
         public async Task A_start_that_takes_more_than_half_the_start_timeout_reports_SlowStart()
         {
             File.WriteAllText(Path.Combine(Scratch, "hfw_slow.py"), "import sys, time\ntime.sleep(5.5)\nfrom worker.cli import main\nsys.exit(main())\n");
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             var options = TestEnvironment.Worker();
             options.Module = "hfw_slow";
             options.WorkingDirectory = Scratch;
@@ -76,7 +76,7 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(30000)]
         public async Task A_start_that_fails_reports_StartFailed_with_the_reason()
         {
-            var log = new HostEventRecorder();
+            var log = new HostEventWatch();
             var options = TestEnvironment.Worker();
             options.VirtualEnvironment = Path.Combine(Scratch, "no-such-venv");
             options.OnHostEvent = log.Add;

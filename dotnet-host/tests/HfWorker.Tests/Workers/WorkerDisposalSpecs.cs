@@ -13,19 +13,6 @@ namespace HfWorker.Tests.Workers
     [TestFixture]
     public class WorkerDisposalSpecs : ScratchFolderFixture
     {
-        // A real worker that starts a long-lived child once it leads its process group, and says the child's pid on stderr.
-        private const string Parent =
-            "import os, subprocess, sys, threading, time\n"
-            + "def start_child():\n"
-            + "    while os.getpgid(0) != os.getpid():\n"
-            + "        time.sleep(0.01)\n"
-            + "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-            + "    sys.stderr.write('child=%d\\n' % child.pid)\n"
-            + "    sys.stderr.flush()\n"
-            + "threading.Thread(target=start_child, daemon=True).start()\n"
-            + "from worker.cli import main\n"
-            + "sys.exit(main())\n";
-
         public WorkerDisposalSpecs() : base("hfw-dispose-")
         {
         }
@@ -91,13 +78,10 @@ namespace HfWorker.Tests.Workers
         [Test, Timeout(60000)]
         public async Task Dispose_kills_a_frozen_worker_and_everything_it_started_within_its_bound()
         {
-            File.WriteAllText(Path.Combine(Scratch, "hfw_parent.py"), Parent);
-            var options = TestEnvironment.Worker();
-            options.Module = "hfw_parent";
-            options.WorkingDirectory = Scratch;
+            var options = WorkerWithChild.Options(Scratch);
             options.ShutdownGracePeriod = TimeSpan.FromSeconds(60);
             var worker = await WorkerProcess.StartAsync(options);
-            int child = await ChildOf(worker);
+            int child = await WorkerWithChild.ChildOf(worker);
             int pid = worker.ProcessId;
             // Stopped by a signal: it reads nothing, answers nothing, and ignores worker/shutdown.
             using (var stop = Process.Start("kill", "-STOP " + pid)) stop.WaitForExit();
@@ -107,37 +91,8 @@ namespace HfWorker.Tests.Workers
             var info = await worker.WaitForExitAsync();
             Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Killed));
             Mentions.All(info.Detail, "Dispose");
-            await WaitUntilGone(pid);
-            await WaitUntilGone(child);
-        }
-
-        internal static async Task<int> ChildOf(WorkerProcess worker)
-        {
-            while (true)
-            {
-                var line = worker.StderrTail.FirstOrDefault(l => l.StartsWith("child=", StringComparison.Ordinal));
-                if (line != null) return int.Parse(line.Substring("child=".Length));
-                await Task.Delay(20); // the test's Timeout is the guard
-            }
-        }
-
-        internal static async Task WaitUntilGone(int pid)
-        {
-            while (IsRunning(pid)) await Task.Delay(20); // the test's Timeout is the guard
-        }
-
-        // Running: present and not a zombie (a killed orphan waits to be reaped by whoever adopts it).
-        internal static bool IsRunning(int pid)
-        {
-            try
-            {
-                var stat = File.ReadAllText("/proc/" + pid + "/stat");
-                return stat.Substring(stat.LastIndexOf(')') + 2, 1) != "Z";
-            }
-            catch (IOException)
-            {
-                return false;
-            }
+            await WorkerWithChild.WaitUntilGone(pid);
+            await WorkerWithChild.WaitUntilGone(child);
         }
     }
 }

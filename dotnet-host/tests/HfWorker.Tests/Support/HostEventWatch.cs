@@ -5,10 +5,10 @@ using System.Threading.Tasks;
 using HfWorker.Diagnostics;
 using NUnit.Framework;
 
-namespace HfWorker.Tests.Pool
+namespace HfWorker.Tests.Support
 {
     /// <summary>
-    /// The host events of a pool's workers (hand <see cref="Add"/> to <see cref="WorkerProcessOptions.OnHostEvent"/>),
+    /// Host events (hand <see cref="Add"/> to <see cref="WorkerProcessOptions.OnHostEvent"/>, a pool's workers' too),
     /// kept in order, with a way to wait for the first that matches: specs wait for the event that proves the point.
     /// </summary>
     internal sealed class HostEventWatch
@@ -41,6 +41,17 @@ namespace HfWorker.Tests.Pool
         public HostEvent[] Of(HostEventKind kind, HostEventLevel level)
         {
             return All.Where(e => e.Kind == kind && e.Level == level).ToArray();
+        }
+
+        public HostEvent[] Of(HostEventKind kind)
+        {
+            return All.Where(e => e.Kind == kind).ToArray();
+        }
+
+        /// <summary>The first event of <paramref name="kind"/> from process <paramref name="pid"/>, past or future; fails the spec when none comes in time.</summary>
+        public Task<HostEvent> First(HostEventKind kind, int pid, TimeSpan within)
+        {
+            return First(e => e.Kind == kind && e.ProcessId == pid, within, kind + " from worker " + pid);
         }
 
         /// <summary>The first event, past or future, that matches; fails the spec when none comes within <paramref name="within"/>.</summary>

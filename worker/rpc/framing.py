@@ -139,7 +139,7 @@ class ByteSource:
             except MemoryError:
                 head = _head_of(parts)
                 parts.clear()
-                self._skip_rest(n, got)
+                self.discard(n - got)  # the rest of the frame, in small steps
                 raise FrameOutOfMemory(n, head) from None
         start = self._pos
         self._pos += n
@@ -164,7 +164,7 @@ class ByteSource:
                 except MemoryError:
                     head = _head_of([frame])
                     del frame  # the memory it holds is what the rest of the worker needs now
-                    self._skip_rest(n, got)
+                    self.discard(n - got)  # the rest of the frame, in small steps
                     raise FrameOutOfMemory(n, head) from None
             view = memoryview(frame)
             try:
@@ -176,12 +176,6 @@ class ByteSource:
                 raise TruncatedStream(f"input ended {n - got} bytes before the end of a frame")
             got += count
         return frame  # type: ignore[return-value]  # a bytearray: the decoders take any buffer
-
-    def _skip_rest(self, n: int, got: int) -> None:
-        """Read past the ``n - got`` bytes left of a frame that could not be held (from the buffer,
-        then the stream), in small steps."""
-        if got < n:
-            self.discard(n - got)
 
     def discard(self, n: int) -> None:
         while n > 0:

@@ -1,7 +1,6 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
-using HfWorker.MessagePack;
 
 namespace HfWorker.Models
 {
@@ -72,103 +71,6 @@ namespace HfWorker.Models
         public override string ToString()
         {
             return Name + " (" + Task + ")";
-        }
-    }
-
-    /// <summary>
-    /// The result of <c>model/load</c> (protocol.md, <c>model/load</c>). Settable so that a fake
-    /// <see cref="IHfModels"/> can describe its own models.
-    /// </summary>
-    public sealed class ModelInfo
-    {
-        /// <summary>The handle on the worker that loaded it.</summary>
-        public string Handle { get; set; }
-
-        /// <summary>The task it runs (aliases resolved).</summary>
-        public string Task { get; set; }
-
-        /// <summary>The model id or folder as sent.</summary>
-        public string Model { get; set; }
-
-        /// <summary>Where it runs ("cpu", "cuda:0"...).</summary>
-        public string Device { get; set; }
-
-        /// <summary>Its precision ("float32"...).</summary>
-        public string DType { get; set; }
-
-        /// <summary>Its parameter count.</summary>
-        public long Parameters { get; set; }
-
-        /// <summary>Bytes its parameters and buffers hold.</summary>
-        public long MemoryBytes { get; set; }
-
-        /// <summary>Seconds the first load took.</summary>
-        public double LoadSeconds { get; set; }
-
-        /// <summary>References held on the handle after this load (a model loaded twice is loaded once, referenced twice).</summary>
-        public int References { get; set; }
-
-        /// <summary>True when this load added a reference to a model the worker had already loaded.</summary>
-        public bool Reused { get; set; }
-
-        /// <summary>"folder", "cache", "bundled" or "hub".</summary>
-        public string Source { get; set; }
-
-        /// <summary>The folder its files came from.</summary>
-        public string Path { get; set; }
-
-        /// <summary>The dynamic batching in force, or null when the task does not batch or batching is off.</summary>
-        public BatchingInfo Batching { get; set; }
-
-        internal static ModelInfo Read(MessagePackReader reader)
-        {
-            var info = new ModelInfo();
-            ResultReading.ReadMap(reader, (key, r) =>
-            {
-                switch (key)
-                {
-                    case "handle": info.Handle = r.ReadString(); return true;
-                    case "task": info.Task = r.ReadString(); return true;
-                    case "model": info.Model = r.ReadString(); return true;
-                    case "device": info.Device = r.ReadString(); return true;
-                    case "dtype": info.DType = r.ReadString(); return true;
-                    case "parameters": info.Parameters = r.ReadInt64(); return true;
-                    case "memory_bytes": info.MemoryBytes = r.ReadInt64(); return true;
-                    case "load_seconds": info.LoadSeconds = r.ReadDouble(); return true;
-                    case "references": info.References = r.ReadInt32(); return true;
-                    case "reused": info.Reused = r.ReadBoolean(); return true;
-                    case "source": info.Source = r.ReadString(); return true;
-                    case "path": info.Path = r.ReadString(); return true;
-                    case "batching": info.Batching = BatchingInfo.Read(r); return true;
-                    default: return false;
-                }
-            });
-            if (info.Handle == null) throw ResultReading.Missing("model/load's result", "handle");
-            return info;
-        }
-    }
-
-    /// <summary>A model's dynamic batching (protocol.md, Dynamic batching): see <see cref="ModelLoadOptions.MaxBatchSize"/>.</summary>
-    public sealed class BatchingInfo
-    {
-        /// <summary>The most inputs per forward pass.</summary>
-        public int MaxBatchSize { get; set; }
-
-        /// <summary>How long the oldest call waits for company, in milliseconds.</summary>
-        public double MaxDelayMilliseconds { get; set; }
-
-        internal static BatchingInfo Read(MessagePackReader reader)
-        {
-            if (reader.TryReadNil()) return null;
-            var batching = new BatchingInfo();
-            ResultReading.ReadMap(reader, (key, r) =>
-            {
-                if (key == "max_batch_size") batching.MaxBatchSize = r.ReadInt32();
-                else if (key == "max_delay_ms") batching.MaxDelayMilliseconds = r.ReadDouble();
-                else return false;
-                return true;
-            });
-            return batching;
         }
     }
 }

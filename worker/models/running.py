@@ -12,6 +12,7 @@ from worker.models.batching import DEFAULT_MAX_BATCH_SIZE
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import Input, as_object
 from worker.models.registry import LoadedModel, ModelRegistry
+from worker.models.tasks.base import Task
 from worker.runtime.context import RequestContext
 from worker.runtime.state import WorkerState
 
@@ -38,6 +39,7 @@ def run(
     # Tensors, files and the operator's bounds on them (--input-root, --max-input-bytes,
     # --max-image-pixels), from the worker's config.
     sources = InputSources.for_state(state)
+    params = task.resolve(params, sources)
     loaded.enter()
     try:
         items = [task.load_input(as_object(value), sources) for value in values]
@@ -47,7 +49,7 @@ def run(
     finally:
         loaded.exit()
     if keep:
-        return _keep(state, outputs, is_batch)
+        return _keep(state, task, outputs, params, is_batch)
     shaped = [task.shape(output, params) for output in outputs]
     return shaped if is_batch else shaped[0]
 
@@ -78,12 +80,16 @@ def infer(loaded: LoadedModel, items: list[Any], params: Any, ctx: RequestContex
     return outputs
 
 
-def _keep(state: WorkerState, outputs: list[Any], is_batch: bool) -> Any:
+def _keep(state: WorkerState, task: Task, outputs: list[Any], params: Any, is_batch: bool) -> Any:
     """One tensor for one input; for a batch of equal-length vectors one [n, dim] matrix (a corpus
-    for tensor/search), otherwise one tensor per input."""
+    for tensor/search), otherwise one tensor per input. A task that keeps its outputs its own way
+    (Task.keep) gives one result per input instead."""
     from worker.tensors.store import TensorStore
 
     store = state.service(TensorStore)
+    own = task.keep(store, outputs, params)
+    if own is not None:
+        return own if is_batch else own[0]
     arrays = [np.asarray(output) for output in outputs]
     if not is_batch:
         return store.put_array(arrays[0], copy=False)

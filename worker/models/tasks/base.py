@@ -103,6 +103,16 @@ class Task(ABC):
     def shape(self, output: Any, params: Any) -> Any:
         return plain(output)
 
+    def resolve(self, params: Any, sources: InputSources) -> Any:
+        """The validated parameters with what they name in the worker looked up (a kept tensor
+        given as a parameter); called once per run, after ``validate``. Most tasks name nothing."""
+        return params
+
+    def keep(self, store: Any, outputs: list[Any], params: Any) -> list[Any] | None:
+        """``keep: true`` results when this task keeps its outputs its own way (a waveform with its
+        sampling rate), one per output, all kept or none; None keeps them as plain tensors."""
+        return None
+
     def batch_key(self, params: Any) -> bytes:
         """Requests coalesce only with requests whose parameters are the same."""
         return msgspec.json.encode(params)

@@ -1,0 +1,1 @@
+"""Encoders for what tasks return as files: WAV for synthesised speech."""

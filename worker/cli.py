@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from worker import __version__
+from worker import PROTOCOL_VERSION, __version__
 from worker.config import (
     DEFAULT_HUB_TIMEOUT_SECONDS,
     DEFAULT_MAX_FRAME_BYTES,
@@ -88,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hf-worker",
         description="Serve HuggingFace models over JSON-RPC 2.0 on stdio or a named pipe. "
         "Stdout carries protocol frames only; logs go to stderr as JSON lines.",
+        epilog="'hf-worker doctor' prints one JSON object describing this environment instead.",
     )
-    p.add_argument("--version", action="version", version=f"hf-worker {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"hf-worker {__version__} (protocol {PROTOCOL_VERSION})"
+    )
     p.add_argument(
         "--framing",
         choices=["length", "lsp", "ndjson"],
@@ -232,7 +235,13 @@ def parse_config(argv: list[str] | None = None) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["doctor"]:
+        # A command of its own: it describes the environment and exits; no protocol is spoken.
+        from worker.doctor import main as doctor
+
+        return doctor(args[1:])
+    config = parse_config(args)
     # Imported here so that --help and argument errors stay instant.
     from worker.runtime.lifecycle import run
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from worker import __version__
+from worker import PROTOCOL_VERSION, __version__
 from worker.cli import parse_config
 from worker.config import DEFAULT_MAX_FRAME_BYTES, Config
 
@@ -146,7 +146,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         parse_config(["--version"])
     assert exited.value.code == 0
-    assert capsys.readouterr().out.strip() == f"hf-worker {__version__}"
+    assert capsys.readouterr().out.strip() == f"hf-worker {__version__} (protocol {PROTOCOL_VERSION})"
 
 
 def test_building_the_method_table_imports_no_model_stack() -> None:

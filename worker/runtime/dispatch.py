@@ -50,6 +50,7 @@ from worker.errors import (
     quote,
     shorten,
 )
+from worker.extras import missing_extra
 from worker.rpc import frame_head
 from worker.rpc.batch_limit import BatchLimit
 from worker.rpc.codec import Codec, error_response
@@ -111,6 +112,10 @@ def response_for_exception(id: Id, exc: BaseException, *, debug: bool) -> ErrorR
         return error_response(
             id, ResourceExhausted(f"out of memory: {detail}" if detail else "out of memory"), data=data
         )
+    missing = missing_extra(exc)
+    if missing is not None:  # a lean install asked for what an extra brings
+        data.update(missing.data or {})
+        return ErrorResponse(id=id, error=ErrorObject(missing.code, missing.message, data))
     return error_response(id, WorkerError(f"{type(exc).__name__}: {exc}"), data=data)
 
 

@@ -92,6 +92,15 @@ namespace HfWorker
         /// <summary>A worker that ran at least this long before ending counts as healthy: its slot's back-off starts over. Default 30 seconds.</summary>
         public TimeSpan RestartBackoffResetAfter { get; set; } = TimeSpan.FromSeconds(30);
 
+        /// <summary>
+        /// Options for a pool whose workers start in a provisioned <paramref name="environment"/>
+        /// (<see cref="WorkerProcessOptions.For(Provisioning.WorkerEnvironment)"/>), every other setting at its default.
+        /// </summary>
+        public static WorkerPoolOptions For(Provisioning.WorkerEnvironment environment)
+        {
+            return new WorkerPoolOptions { Worker = WorkerProcessOptions.For(environment) };
+        }
+
         /// <summary>A copy, so that a running pool is not affected by later changes.</summary>
         public WorkerPoolOptions Clone()
         {

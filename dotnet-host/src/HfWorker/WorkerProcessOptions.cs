@@ -106,6 +106,16 @@ namespace HfWorker
         /// <summary>The worker's stderr log level: debug, info, warning or error (<c>--log-level</c>). Default null: the worker's default (info).</summary>
         public string LogLevel { get; set; }
 
+        /// <summary>
+        /// Options that start the worker in a provisioned <paramref name="environment"/> (its interpreter, as
+        /// <see cref="VirtualEnvironment"/>), every other setting at its default.
+        /// </summary>
+        public static WorkerProcessOptions For(Provisioning.WorkerEnvironment environment)
+        {
+            if (environment == null) throw new ArgumentNullException("environment");
+            return new WorkerProcessOptions { VirtualEnvironment = environment.Folder };
+        }
+
         /// <summary>The smallest <see cref="MaxFrameBytes"/> the worker accepts (worker/config.py's MIN_FRAME_BYTES).</summary>
         internal const int MinFrameBytes = 4096;
 

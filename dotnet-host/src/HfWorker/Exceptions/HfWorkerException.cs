@@ -16,7 +16,8 @@ namespace HfWorker.Exceptions
     /// ├── CallTimeoutException        a per-call timeout elapsed (the call was cancelled on the worker)
     /// ├── PoolOverloadedException     the pool's queue is full and the pool is set to refuse
     /// ├── ProtocolException           a notification over the frame limit; the worker's bytes breaking the protocol
-    /// └── MessagePackException        bytes that are not valid MessagePack, or not the expected shape
+    /// ├── MessagePackException        bytes that are not valid MessagePack, or not the expected shape
+    /// └── EnvironmentException        a worker environment could not be provisioned (uv's or pip's message)
     /// </code>
     /// Cancellation through a <see cref="System.Threading.CancellationToken"/> is reported the .NET way,
     /// with <see cref="OperationCanceledException"/>; argument errors (a request over the frame limit included)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: the Python suite (unit, end-to-end, property, models, tensors, reliability, docs), then the
-# C# host's NUnit suite, the README's C# example, the C# demo, and a stress run that kills workers from outside.
+# Run every test: the wheel build, the Python suite (unit, end-to-end, property, models, tensors, reliability,
+# docs, packaging: the wheel installed alone), then the C# host's NUnit suite, the README's C# example, the C#
+# demo, and a stress run that kills workers from outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,11 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check worker tests bench examples
 .venv/bin/ruff format --check worker tests bench examples
 .venv/bin/mypy
+
+# The wheel CI ships: tests/packaging installs this very file into a fresh venv (and so may the C# specs).
+HF_WORKER_WHEEL=$(bash scripts/build_wheel.sh dist)
+export HF_WORKER_WHEEL
+echo "wheel: $HF_WORKER_WHEEL" >&2
 
 .venv/bin/python -m pytest "$@"
 

@@ -356,10 +356,17 @@ namespace HfWorker
             if (first == _ready.Task)
             {
                 var ready = await _ready.Task.ConfigureAwait(false);
-                if (ready.Protocol != 1 || ready.Framing != "length" || ready.Encoding != "msgpack")
+                var refusal = Launch.ProtocolVersion.Refusal(ready);
+                if (refusal != null)
                 {
-                    throw new WorkerStartException("the worker speaks protocol " + ready.Protocol + " with " + ready.Framing + " framing and "
-                        + ready.Encoding + " encoding; this host speaks protocol 1 with length framing and msgpack");
+                    // Nothing is sent to it; another try would start the same installed worker, so a pool does not retry.
+                    KillWith(WorkerExitReason.Killed, "it speaks protocol " + ready.Protocol);
+                    throw new WorkerStartException(refusal, await _exited.Task.ConfigureAwait(false)) { Permanent = true };
+                }
+                if (ready.Framing != "length" || ready.Encoding != "msgpack")
+                {
+                    throw new WorkerStartException("the worker speaks " + ready.Framing + " framing and "
+                        + ready.Encoding + " encoding; this host speaks length framing and msgpack");
                 }
                 if (!WorkerCommand.TokenMatches(_token, ready.Token))
                 {

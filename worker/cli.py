@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
         "no keeps float32",
     )
     p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=None,
+        help="where exported ONNX graphs are kept for backend onnxruntime and model/export "
+        "(default $HF_HOME/hf-worker/onnx, or ~/.cache/huggingface/hf-worker/onnx)",
+    )
+    p.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info", help="stderr log level"
     )
     return p
@@ -231,6 +238,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
         hub_timeout_seconds=args.hub_timeout,
         process_group=args.process_group,
         native_bf16=args.native_bf16,
+        cache_dir=os.path.abspath(args.cache_dir) if args.cache_dir else None,
     )
 
 

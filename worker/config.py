@@ -51,6 +51,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # Whether the CPU computes bfloat16 natively: "auto" asks torch, "yes"/"no" override it
     # (worker.models.precision).
     native_bf16: Literal["auto", "yes", "no"] = "auto"
+    # Where model/load's backend onnxruntime and model/export keep exported graphs; None:
+    # $HF_HOME/hf-worker/onnx (worker.models.onnx.cache).
+    cache_dir: str | None = None
 
     @property
     def transport(self) -> str:

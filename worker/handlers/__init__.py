@@ -10,7 +10,8 @@ from worker.runtime.registry import Handlers
 
 def model_families() -> Iterable[Handlers]:
     """The families that serve models and tensors (each imports numpy/torch only inside its methods)."""
-    from worker.handlers import models, tensors
+    from worker.handlers import export, models, tensors
 
     yield models.handlers
+    yield export.handlers
     yield tensors.handlers

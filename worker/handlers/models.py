@@ -34,6 +34,9 @@ class LoadParams(Params):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     options: dict[str, Any] = {}
     batching: Batching | None = None
+    # "onnxruntime" runs the forward pass on an ONNX export of the model (worker.models.onnx).
+    backend: Literal["torch", "onnxruntime"] = "torch"
+    quantize: Literal["int8"] | None = None
 
 
 class LoadResult(msgspec.Struct):
@@ -51,6 +54,9 @@ class LoadResult(msgspec.Struct):
     path: str
     batching: Batching | None
     precision: Precision
+    backend: str = "torch"
+    # The ONNX graph the model runs (backend onnxruntime), else null.
+    onnx: Any = None
 
 
 class RunParams(Params):
@@ -117,6 +123,8 @@ def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
         device=params.device,
         dtype=params.dtype,
         options=tuple(sorted(params.options.items())),
+        backend=params.backend,
+        quantize=params.quantize,
     )
 
     def report(stage: str) -> None:
@@ -146,6 +154,8 @@ def load(params: LoadParams, ctx: RequestContext) -> LoadResult:
         path=str(loaded.prepared.source.path),
         batching=_batching(loaded),
         precision=loaded.precision,
+        backend=loaded.prepared.backend,
+        onnx=_onnx(loaded),
     )
 
 
@@ -195,6 +205,12 @@ def list_models(params: ListParams, ctx: RequestContext) -> ListResult:
     torch = sys.modules.get("torch")
     threads = torch.get_num_threads() if torch is not None else None
     return ListResult(models=models, memory_bytes=sum(m.memory_bytes for m in models), torch_threads=threads)
+
+
+def _onnx(loaded: Any) -> Any:
+    from worker.models.onnx.backend import info_of
+
+    return info_of(loaded.task)
 
 
 def _batching(loaded: Any) -> Batching | None:

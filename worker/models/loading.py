@@ -1,6 +1,7 @@
 """From a model/load request to a ready Task: find the files, settle task, device and dtype, apply
 the trust_remote_code policy, check memory, build, and (for dtype "auto") check whether the model
-keeps its answers in 16 bits (worker.models.precision).
+keeps its answers in 16 bits (worker.models.precision). With ``backend: "onnxruntime"`` the task is
+built with torch in float32 and its forward pass then handed to onnxruntime (worker.models.onnx).
 
 Nothing is allocated before ``memory.check_fits`` has compared the size the config implies with
 the memory available. Each stage is reported (``$/progress`` when the client asked for it).
@@ -19,6 +20,8 @@ from typing import Any
 from worker.config import Config
 from worker.errors import Forbidden, InvalidParams, ModelNotFound, UnsupportedTask
 from worker.models import devices, memory, precision, runtime, sources, tasks
+from worker.models.onnx import TASKS as ONNX_TASKS
+from worker.models.onnx import OnnxSettings
 from worker.models.tasks.base import LoadContext, Task
 
 log = logging.getLogger("worker.models")
@@ -35,6 +38,9 @@ class LoadRequest:
     device: str = "auto"
     dtype: str = "auto"
     options: tuple[tuple[str, Any], ...] = ()
+    backend: str = "torch"  # or "onnxruntime"
+    quantize: str | None = None  # "int8", onnxruntime only
+    opset: int | None = None  # of a new ONNX export; None: worker.models.onnx.DEFAULT_OPSET
 
     @property
     def options_dict(self) -> dict[str, Any]:
@@ -52,6 +58,11 @@ class Prepared:
     config: Any
     options: dict[str, Any]
     trust_remote_code: bool
+    onnx: OnnxSettings | None = None  # set for backend "onnxruntime"
+
+    @property
+    def backend(self) -> str:
+        return "torch" if self.onnx is None else "onnxruntime"
 
     @property
     def dtype(self) -> Any:
@@ -62,7 +73,15 @@ class Prepared:
     def key(self) -> str:
         # An "auto" load that a check decides is its own identity: the outcome is known only after loading.
         return json.dumps(
-            [str(self.source.path), self.task, str(self.device), self.plan.identity, self.options],
+            [
+                str(self.source.path),
+                self.task,
+                str(self.device),
+                self.plan.identity,
+                self.options,
+                self.backend,
+                None if self.onnx is None else [self.onnx.opset, self.onnx.quantize],
+            ],
             sort_keys=True,
             default=str,
         )
@@ -76,8 +95,11 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     trust = bool(options.pop("trust_remote_code", False))
     if trust and not config.trust_remote_code:
         raise Forbidden("trust_remote_code is refused: start the worker with --trust-remote-code to allow it")
+    _check_backend(request)
     runtime.torch(config)
     device = devices.resolve_device(request.device)
+    if request.backend == "onnxruntime" and device.type != "cpu":
+        raise InvalidParams(f"backend onnxruntime runs on the CPU; device {request.device!r} is {device}")
     report("resolving")
     token = options.get("token")
     source = sources.resolve(
@@ -89,6 +111,13 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     )
     model_config = _read_config(source, trust)
     task = tasks.settle_task(request.task, source.path, model_config)
+    if request.backend == "onnxruntime":
+        if task not in ONNX_TASKS:
+            raise UnsupportedTask(f"backend onnxruntime does not run {task}; it runs {', '.join(ONNX_TASKS)}")
+        plan = precision.Plan(runtime.torch().float32, _onnx_reason(request.quantize))
+        return Prepared(
+            source, task, device, plan, model_config, options, trust, onnx_settings(config, request)
+        )
     plan = precision.plan(
         request.dtype,
         device,
@@ -99,8 +128,64 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     return Prepared(source, task, device, plan, model_config, options, trust)
 
 
+def onnx_settings(config: Config, request: LoadRequest) -> OnnxSettings:
+    from worker.models.onnx import DEFAULT_OPSET
+
+    return OnnxSettings(
+        cache_dir=Path(config.cache_dir or default_cache_dir()),
+        # The worker's intra-op threads, as torch was set up with them (--threads, worker.models.threads).
+        threads=int(runtime.torch().get_num_threads()),
+        opset=request.opset or DEFAULT_OPSET,
+        quantize=request.quantize,
+    )
+
+
+def _check_backend(request: LoadRequest) -> None:
+    """What the backend takes, refused before anything is resolved or loaded."""
+    if request.backend == "torch":
+        if request.quantize is not None:
+            raise InvalidParams("quantize needs backend onnxruntime")
+        return
+    if request.dtype not in ("auto", "float32"):
+        raise InvalidParams(
+            f"backend onnxruntime runs the float32 graph (or int8 with quantize); dtype {request.dtype!r} "
+            "is for backend torch"
+        )
+
+
+def _onnx_reason(quantize: str | None) -> str:
+    if quantize == "int8":
+        return "onnxruntime runs the graph with int8 weights (dynamic quantization)"
+    return "onnxruntime runs the float32 graph"
+
+
 def build(prepared: Prepared, report: Callable[[str], None]) -> tuple[Task, precision.Precision]:
-    """Check memory, build the task's model (the slow part), settle its precision."""
+    """Check memory, build the task's model (the slow part), settle its precision (or backend)."""
+    started = time.monotonic()
+    task, lc = _load(prepared, report)
+    if prepared.onnx is not None:
+        task, chosen = _onto_onnxruntime(task, prepared, prepared.onnx, report)
+    else:
+        task_class = tasks.task_class(prepared.task)
+        task, chosen = precision.settle(task, prepared.plan, reload=lambda: task_class.load(lc))
+    log.info(
+        "loaded %s as %s in %s in %.2f s (%s)",
+        prepared.source.name,
+        prepared.task,
+        chosen.chosen,
+        time.monotonic() - started,
+        chosen.reason,
+    )
+    return task, chosen
+
+
+def load_task(prepared: Prepared, report: Callable[[str], None]) -> Task:
+    """The task as its class loads it, with torch in ``prepared.dtype``: no precision check, no backend
+    (model/export's float32 model to export)."""
+    return _load(prepared, report)[0]
+
+
+def _load(prepared: Prepared, report: Callable[[str], None]) -> tuple[Task, LoadContext]:
     report("checking memory")
     memory.check_fits(
         prepared.source.name, prepared.source.path, prepared.config, prepared.dtype, prepared.device
@@ -115,27 +200,38 @@ def build(prepared: Prepared, report: Callable[[str], None]) -> tuple[Task, prec
         options=prepared.options,
         report=report,
     )
-    task_class = tasks.task_class(prepared.task)
-    started = time.monotonic()
     try:
-        task = task_class.load(lc)
+        return tasks.task_class(prepared.task).load(lc), lc
     except (OSError, ValueError) as exc:
         raise _explain_load_failure(prepared, exc) from exc
-    task, chosen = precision.settle(task, prepared.plan, reload=lambda: task_class.load(lc))
-    log.info(
-        "loaded %s as %s in %s in %.2f s (%s)",
-        prepared.source.name,
-        prepared.task,
-        chosen.chosen,
-        time.monotonic() - started,
-        chosen.reason,
-    )
-    return task, chosen
+
+
+def _onto_onnxruntime(
+    task: Task, prepared: Prepared, settings: OnnxSettings, report: Callable[[str], None]
+) -> tuple[Task, precision.Precision]:
+    from worker.models.onnx import backend
+
+    try:
+        backend.attach(task, prepared.source.path, prepared.options, settings, report)
+    except BaseException:
+        task.release()
+        raise
+    chosen = "int8" if settings.quantize == "int8" else "float32"
+    return task, precision.Precision(chosen=chosen, reason=prepared.plan.reason)
+
+
+def default_cache_dir() -> str:
+    """Where exported ONNX graphs are kept without --cache-dir: under the HuggingFace home."""
+    from huggingface_hub import constants
+
+    return str(Path(constants.HF_HOME) / "hf-worker" / "onnx")
 
 
 def _read_config(source: sources.ModelSource, trust: bool) -> Any:
     from transformers import AutoConfig
 
+    if (source.path / "model_index.json").is_file():
+        return None  # a diffusers pipeline: its components have configs, the folder has none
     folder = _transformer_folder(source.path)
     if not (folder / "config.json").is_file():
         raise ModelNotFound(f"model {source.name!r}: {folder} has no config.json")

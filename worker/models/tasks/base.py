@@ -126,6 +126,11 @@ class Task(ABC):
         """Convert the model to ``dtype`` in place (parameter by parameter: no second copy)."""
         self.module.to(dtype)
 
+    def use_module(self, module: Any) -> None:
+        """Run the forward pass with ``module`` from now on: one that takes and returns what the
+        model does (worker.models.onnx's session wrapper); the task's other steps stay as they are."""
+        self.module = module
+
     def release(self) -> None:
         """Drop every reference to the model so that its memory can be freed."""
         self.module = None

@@ -99,6 +99,10 @@ class PipelineTask(Task):
         """The rows of one text's probabilities that the check compares."""
         return probs.reshape(-1, probs.shape[-1])
 
+    def use_module(self, module: Any) -> None:
+        super().use_module(module)
+        self.pipe.model = module  # the pipeline calls its model for the forward pass
+
     def as_batch_entry(self, output: Any, params: Any) -> Any:
         """The output for one bare input, shaped as the pipeline shapes one entry of a list's
         output, so that running ``x`` always returns what running ``[x]`` returns for it."""

@@ -83,6 +83,18 @@ def check_fits(model: str, folder: Path, config: Any, dtype: Any, device: Any) -
     return estimate
 
 
+def check_working_memory(what: str, estimate: int, device: Any) -> None:
+    """Raise ResourceExhausted if ``estimate`` bytes of working memory (activations of one call, not
+    weights) cannot fit in what ``device`` has available now."""
+    free = available_bytes(device)
+    if free is not None and estimate > free * USABLE_FRACTION:
+        raise ResourceExhausted(
+            f"{what} needs about {_gib(estimate)} of working memory on {device}, "
+            f"but only {_gib(free)} is available",
+            data={"estimated_bytes": estimate, "available_bytes": free},
+        )
+
+
 def measure(module: Any) -> tuple[int, int]:
     """(parameter count, bytes held by parameters and buffers) of a loaded torch module."""
     own = getattr(module, "measure", None)

@@ -34,6 +34,9 @@ _CLASSES: dict[str, str] = {
     "object-detection": "vision:ObjectDetection",
     "zero-shot-image-classification": "vision:ZeroShotImageClassification",
     "image-to-text": "vision:ImageToText",
+    "text-to-image": "diffusion:TextToImage",
+    "image-to-image": "diffusion:ImageToImage",
+    "inpainting": "diffusion:Inpainting",
 }
 
 ALIASES = {
@@ -116,6 +119,10 @@ def settle_task(requested: str | None, folder: Path, config: Any) -> str:
 
 
 def guess_task(folder: Path, config: Any) -> str | None:
+    from worker.models.diffusion import folder as pipeline_folder
+
+    if pipeline_folder.is_pipeline(folder):
+        return pipeline_folder.task_of(folder)
     if (folder / "modules.json").is_file():
         return "sentence-embeddings"
     tag = _pipeline_tag(folder)

@@ -1,0 +1,41 @@
+"""Schedulers a request may name. Each is built from the pipeline's own scheduler config
+(``from_config``), so the folder's noise schedule (betas, prediction type, timestep spacing) is kept
+and only the sampling method changes. A fresh scheduler per call: schedulers keep state while they run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.errors import InvalidParams
+
+# name -> (diffusers class, extra config)
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ddim": ("DDIMScheduler", {}),
+    "ddpm": ("DDPMScheduler", {}),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler_ancestral": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "dpm++": ("DPMSolverMultistepScheduler", {}),
+    "dpm++_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "deis": ("DEISMultistepScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "lcm": ("LCMScheduler", {}),
+}
+
+
+def check_name(name: str | None) -> None:
+    if name is not None and name not in SCHEDULERS:
+        raise InvalidParams(f"unknown scheduler {name!r}; known: {', '.join(sorted(SCHEDULERS))}")
+
+
+def build(name: str | None, original: Any) -> Any:
+    """A fresh scheduler for one call: ``name``'s, or one like the folder's when None."""
+    import diffusers
+
+    if name is None:
+        return type(original).from_config(original.config)
+    class_name, extra = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(original.config, **extra)

@@ -7,6 +7,8 @@
 #   bash dotnet-host/build.sh test [NUNIT ARGS]  build, then run the tests (e.g. -run=HfWorker.Tests.Pool)
 #   bash dotnet-host/build.sh sample demo|stress|ping|crash [ARGS]   build, then run the console demo
 #   bash dotnet-host/build.sh readme             build, then run the README's "Using it from C#" example
+#   bash dotnet-host/build.sh provision [ARGS]   build, then run the README's provisioning example (samples/Provision)
+#                                                into a temporary cache folder, from the sources pip is configured with
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,8 +35,12 @@ build() {
   cp "$nunit" "$out/"
   mapfile -t tests < <(sources "$here/tests/HfWorker.Tests")
   mcs "${common[@]}" -target:library -r:"$out/HfWorker.dll" -r:"$nunit" -out:"$out/HfWorker.Tests.dll" "${tests[@]}"
-  readme_snippet
-  for sample in Demo ReadmeExample; do
+  readme_snippet "Using it from C#" ReadmeExample
+  readme_snippet "From a .NET app, with only Python and uv on the machine" Provision
+  # A second OS process for the provisioning specs (the cross-process lock, a build killed half-way).
+  mapfile -t files < <(sources "$here/tests/EnsureTool")
+  mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/EnsureTool.exe" "${files[@]}"
+  for sample in Demo ReadmeExample Provision; do
     if [[ -d "$here/samples/$sample" ]]; then
       mapfile -t files < <(sources "$here/samples/$sample")
       mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/$sample.exe" "${files[@]}"
@@ -42,28 +48,30 @@ build() {
   done
 }
 
-# The README's "Using it from C#" example is samples/ReadmeExample/Program.cs, word for word: when the
-# README has that section, its csharp block is extracted, compared with the file and compiled itself.
+# A README section's C# example is samples/SAMPLE/Program.cs, word for word: when the README has that
+# section, its first csharp block is extracted, compared with the file and compiled itself.
 readme_snippet() {
-  local readme="$here/../README.md"
+  local readme="$here/../README.md" title="$1" sample="$2"
+  local snippet="$out/${sample}Snippet.cs"
   [[ -f "$readme" ]] || return 0
-  python3 - "$readme" "$out/ReadmeSnippet.cs" <<'PY'
+  rm -f "$snippet"
+  python3 - "$readme" "$snippet" "$title" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
-section = re.search(r"^## Using it from C#\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+section = re.search(r"^## " + re.escape(sys.argv[3]) + r"\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
 if section is None:
     sys.exit(0)
 block = re.search(r"^```csharp\n(.*?)^```", section.group(1), re.M | re.S)
 if block is None:
-    sys.exit("build.sh: README's 'Using it from C#' section has no ```csharp block")
+    sys.exit(f"build.sh: README's '{sys.argv[3]}' section has no ```csharp block")
 open(sys.argv[2], "w", encoding="utf-8").write(block.group(1))
 PY
-  if [[ -f "$out/ReadmeSnippet.cs" ]]; then
-    if ! diff -u "$here/samples/ReadmeExample/Program.cs" "$out/ReadmeSnippet.cs" >&2; then
-      echo "build.sh: the README's C# example differs from samples/ReadmeExample/Program.cs (above)" >&2
+  if [[ -f "$snippet" ]]; then
+    if ! diff -u "$here/samples/$sample/Program.cs" "$snippet" >&2; then
+      echo "build.sh: the README's '$title' example differs from samples/$sample/Program.cs (above)" >&2
       exit 1
     fi
-    mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/ReadmeSnippet.exe" "$out/ReadmeSnippet.cs"
+    mcs "${common[@]}" -target:exe -r:"$out/HfWorker.dll" -out:"$out/${sample}Snippet.exe" "$snippet"
   fi
 }
 
@@ -96,6 +104,36 @@ PY
   return $status
 }
 
+# The provisioning example as a .NET app on a bare machine would run it: uv (the repo's .venv has one), the
+# hf-worker wheel CI built (HF_WORKER_WHEEL) or the repository folder, the package sources pip is configured with
+# here (a company mirror's, as it were), a cache folder of its own, and not in the repository (so that python -m
+# worker imports the installed package). Extra arguments replace all of that but the uv.
+provision() {
+  local venv="$here/../.venv" workdir status=0
+  workdir=$(mktemp -d)
+  if [[ $# -eq 0 ]]; then
+    local source="${HF_WORKER_WHEEL:-$(cd "$here/.." && pwd)}"
+    mapfile -t sources < <("$venv/bin/python" -m pip config list | python3 -c '
+import sys
+seen = []
+for line in sys.stdin:
+    key, _, value = line.strip().partition("=")
+    key = key.rsplit(".", 1)[-1]
+    if key in ("index-url", "extra-index-url", "find-links"):
+        for v in value.strip("\x27\"").split():
+            if (key, v) not in seen:
+                seen.append((key, v))
+                print("--" + key)
+                print(v)
+')
+    set -- "$source" --cache "$workdir/environments" "${sources[@]}"
+  fi
+  if [[ -z "${HF_WORKER_UV:-}" && -x "$venv/bin/uv" ]]; then export HF_WORKER_UV="$venv/bin/uv"; fi
+  (cd "$workdir" && mono "$out/Provision.exe" "$@") || status=$?
+  rm -rf "$workdir"
+  return $status
+}
+
 command="${1:-test}"
 shift || true
 case "$command" in
@@ -108,5 +146,8 @@ case "$command" in
     build
     if [[ $# -eq 0 ]]; then set -- "$here/../.venv"; fi
     exec mono "$out/ReadmeExample.exe" "$@" ;;
-  *) echo "usage: build.sh build|test|sample ARGS|readme" >&2; exit 2 ;;
+  provision)
+    build
+    provision "$@" ;;
+  *) echo "usage: build.sh build|test|sample ARGS|readme|provision [ARGS]" >&2; exit 2 ;;
 esac

@@ -31,10 +31,17 @@ namespace HfWorker.Tests.Provisioning
             }
         }
 
-        /// <summary>The hf-worker the specs install: the repository folder.</summary>
+        /// <summary>
+        /// The hf-worker the specs install: the wheel CI built (HF_WORKER_WHEEL, set by scripts/test.sh), else the
+        /// repository folder.
+        /// </summary>
         public static string HfWorkerSource
         {
-            get { return TestEnvironment.RepoRoot; }
+            get
+            {
+                var wheel = Environment.GetEnvironmentVariable("HF_WORKER_WHEEL");
+                return !string.IsNullOrEmpty(wheel) && File.Exists(wheel) ? wheel : TestEnvironment.RepoRoot;
+            }
         }
 
         /// <summary>A builder for the lean core (msgspec only) into <paramref name="cache"/>: seconds to build.</summary>

@@ -20,6 +20,7 @@ echo "wheel: $HF_WORKER_WHEEL" >&2
 
 bash dotnet-host/build.sh test
 bash dotnet-host/build.sh readme >/dev/null
+bash dotnet-host/build.sh provision >/dev/null
 bash dotnet-host/build.sh sample demo >/dev/null
 
 # Workers are SIGKILLed every 2 s while 1,000 embedding calls go through the pool: none may be lost.

@@ -55,6 +55,7 @@ THREAD_VARIABLES = (
     "KMP_BLOCKTIME",
     "KMP_AFFINITY",
     "GOMP_SPINCOUNT",
+    "TOKENIZERS_PARALLELISM",
 )
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _TRUE = {"1", "on", "yes", "true"}
@@ -152,7 +153,8 @@ def main(argv: list[str]) -> int:
     text = msgspec.json.encode(report)
     if args.indent is not None:
         text = msgspec.json.format(text, indent=args.indent)
-    os.write(stdout, text + b"\n")
+    with os.fdopen(stdout, "wb") as out:
+        out.write(text + b"\n")
     return 0
 
 

@@ -23,9 +23,9 @@ namespace HfWorker
     /// that made it; calls that name it go there, and fail with <see cref="TensorLostException"/> once it has ended.
     /// </remarks>
 #if HFWORKER_ASYNC_INTERFACES
-    public sealed class HfModels : IHfModelsStreaming
+    public sealed partial class HfModels : IHfModelsStreaming
 #else
-    public sealed class HfModels : IHfModels
+    public sealed partial class HfModels : IHfModels
 #endif
     {
         private readonly IWorkerInvoker _invoker;
@@ -46,18 +46,39 @@ namespace HfWorker
             if (string.IsNullOrEmpty(model)) throw new ArgumentException("a model id or folder is required", "model");
             options = options ?? new ModelLoadOptions();
             var load = new Invocation<ModelInfo>("model/load", options.ToParams(model), ModelInfo.Read) { Timeout = options.Timeout };
-            if (stages != null)
-            {
-                load.ProgressReader = reader => ResultReading.ReadMap(reader, (key, r) =>
-                {
-                    if (key != "stage") return false;
-                    stages.Report(r.ReadString());
-                    return true;
-                });
-            }
+            if (stages != null) load.ProgressReader = StageReader(stages);
             var setup = await _invoker.SetUpAsync(load, info => new Invocation<object>("model/unload",
                 new Dictionary<string, object> { { "handle", info.Handle } }, r => r.ReadValue()), cancellationToken).ConfigureAwait(false);
             return new LoadedModel(setup);
+        }
+
+        /// <inheritdoc />
+        public Task<ExportResult> ExportAsync(string model, ExportOptions options, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (string.IsNullOrEmpty(model)) throw new ArgumentException("a model id or folder is required", "model");
+            if (options == null) throw new ArgumentNullException("options");
+            return Export(_ => options.ToParams("model", model, false), options, stages, cancellationToken);
+        }
+
+        /// <inheritdoc />
+        public Task<ExportResult> ExportAsync(LoadedModel model, ExportOptions options, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (model == null) throw new ArgumentNullException("model");
+            if (options == null) throw new ArgumentNullException("options");
+            options.ToParams("handle", "", true); // refuse bad options here, not on the worker's thread
+            return Export(worker => options.ToParams("handle", model.HandleOn(worker), true), options, stages, cancellationToken);
+        }
+
+        private Task<ExportResult> Export(Func<WorkerProcess, object> parameters, ExportOptions options, IProgress<string> stages,
+            CancellationToken cancellationToken)
+        {
+            // Not retried: an export that completed on a worker that then died has written its folder, and a second
+            // export to it would be refused (the worker never overwrites).
+            var export = new Invocation<ExportResult>("model/export", parameters, (r, w) => ExportResult.Read(r)) { Timeout = options.Timeout };
+            if (stages != null) export.ProgressReader = StageReader(stages);
+            return _invoker.InvokeAsync(export, cancellationToken);
         }
 
         /// <inheritdoc />
@@ -310,6 +331,17 @@ namespace HfWorker
                 return true;
             });
             return freed;
+        }
+
+        /// <summary>Reads <c>{"stage": str, ...}</c> progress (model/load, model/export) into <paramref name="stages"/>.</summary>
+        private static Action<MessagePackReader> StageReader(IProgress<string> stages)
+        {
+            return reader => ResultReading.ReadMap(reader, (key, r) =>
+            {
+                if (key != "stage") return false;
+                stages.Report(r.ReadString());
+                return true;
+            });
         }
 
         private Task<string> Generate(LoadedModel model, object input, Dictionary<string, object> parameters, string member,

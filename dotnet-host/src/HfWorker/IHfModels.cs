@@ -26,6 +26,20 @@ namespace HfWorker
             CancellationToken cancellationToken = default(CancellationToken));
 
         /// <summary>
+        /// Write <paramref name="model"/> (a hub id or a local folder) as a folder a .NET app runs with
+        /// Microsoft.ML.OnnxRuntime, without Python: <c>model.onnx</c>, its tokenizer or image processor, its config and
+        /// the manifest <c>hf-worker-export.json</c> (protocol.md, model/export). The graph comes from the worker's
+        /// export cache when it is there. <paramref name="stages"/> hears the stages ("exporting", "checking",
+        /// "writing", "ready"...). Never retried through a pool.
+        /// </summary>
+        Task<ExportResult> ExportAsync(string model, ExportOptions options, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>Export a loaded model (its files, task and options; from its float32 weights, whatever it runs in): see the other overload.</summary>
+        Task<ExportResult> ExportAsync(LoadedModel model, ExportOptions options, IProgress<string> stages = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
         /// Run any task with raw inputs and parameters; the result as plain .NET values (see
         /// <see cref="MessagePack.MessagePackReader.ReadValue"/>): the escape hatch for tasks without a typed method.
         /// </summary>
@@ -79,6 +93,45 @@ namespace HfWorker
 
         /// <summary>The text of an audio input (automatic-speech-recognition); with timestamps, its chunks too.</summary>
         Task<Transcription> TranscribeAsync(LoadedModel model, ModelInput audio, bool timestamps = false, string language = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// An image from <paramref name="prompt"/> (text-to-image: a diffusers pipeline), with its size and the seed
+        /// that made it; with <see cref="ImageGenerationOptions.Keep"/>, kept in the worker as a tensor.
+        /// <paramref name="progress"/> hears every denoising step (and a preview every
+        /// <see cref="ImageGenerationOptions.PreviewEvery"/> steps), synchronously on the connection's reader thread.
+        /// Cancelling stops the pipeline within one step: <see cref="OperationCanceledException"/>, and no image.
+        /// </summary>
+        Task<GeneratedImage> GenerateImageAsync(LoadedModel model, string prompt, ImageGenerationOptions options = null,
+            IProgress<ImageGenerationProgress> progress = null, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Image-to-image: <paramref name="image"/> (a file, its bytes, or a kept image tensor) redrawn after
+        /// <paramref name="prompt"/>, as far as <see cref="ImageGenerationOptions.Strength"/> says.
+        /// </summary>
+        Task<GeneratedImage> GenerateImageAsync(LoadedModel model, string prompt, ModelInput image, ImageGenerationOptions options = null,
+            IProgress<ImageGenerationProgress> progress = null, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// Inpainting: the white parts of <paramref name="mask"/> repainted in <paramref name="image"/> after
+        /// <paramref name="prompt"/>. Both may be files, bytes or kept tensors (kept ones on the same worker).
+        /// </summary>
+        Task<GeneratedImage> GenerateImageAsync(LoadedModel model, string prompt, ModelInput image, ModelInput mask,
+            ImageGenerationOptions options = null, IProgress<ImageGenerationProgress> progress = null,
+            CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// <see cref="ImageGenerationOptions.Count"/> images from one prompt in one pipeline call, each with its own
+        /// seed (see <see cref="GenerateImageAsync(LoadedModel, string, ImageGenerationOptions, IProgress{ImageGenerationProgress}, CancellationToken)"/>).
+        /// </summary>
+        Task<IReadOnlyList<GeneratedImage>> GenerateImagesAsync(LoadedModel model, string prompt, ImageGenerationOptions options = null,
+            IProgress<ImageGenerationProgress> progress = null, CancellationToken cancellationToken = default(CancellationToken));
+
+        /// <summary>
+        /// <paramref name="text"/> spoken (text-to-speech): a WAV file's bytes with its sampling rate and length; with
+        /// <see cref="SpeechOptions.Keep"/>, the waveform kept in the worker as a tensor.
+        /// </summary>
+        Task<SynthesizedSpeech> SynthesizeSpeechAsync(LoadedModel model, string text, SpeechOptions options = null,
             CancellationToken cancellationToken = default(CancellationToken));
 
         /// <summary>Keep a float32 tensor in a worker.</summary>

@@ -30,6 +30,12 @@ namespace HfWorker.Models
         /// </summary>
         public PrecisionInfo Precision { get; set; }
 
+        /// <summary>What runs it: "torch" or "onnxruntime" (<see cref="ModelBackend"/>). Null from a worker too old to say.</summary>
+        public string Backend { get; set; }
+
+        /// <summary>With the ONNX Runtime backend: the exported model, whether it came from the cache, and its check against torch. Null otherwise.</summary>
+        public OnnxInfo Onnx { get; set; }
+
         /// <summary>Its parameter count.</summary>
         public long Parameters { get; set; }
 
@@ -75,6 +81,8 @@ namespace HfWorker.Models
                     case "path": info.Path = r.ReadString(); return true;
                     case "batching": info.Batching = BatchingInfo.Read(r); return true;
                     case "precision": info.Precision = PrecisionInfo.Read(r); return true;
+                    case "backend": info.Backend = r.ReadString(); return true;
+                    case "onnx": info.Onnx = OnnxInfo.Read(r); return true;
                     default: return false;
                 }
             });

@@ -11,11 +11,13 @@ namespace HfWorker.Models
     {
         private readonly string _kind;
         private readonly object _value;
+        private readonly int? _samplingRate;
 
-        private ModelInput(string kind, object value, TensorHandle tensor = null)
+        private ModelInput(string kind, object value, TensorHandle tensor = null, int? samplingRate = null)
         {
             _kind = kind;
             _value = value;
+            _samplingRate = samplingRate;
             Tensor = tensor;
         }
 
@@ -47,6 +49,17 @@ namespace HfWorker.Models
             return new ModelInput("tensor", tensor.Id, tensor);
         }
 
+        /// <summary>
+        /// A waveform kept in the worker with the rate it was sampled at (a kept <see cref="SynthesizedSpeech"/>, say):
+        /// the worker resamples it to the model's rate. The call runs on the tensor's worker.
+        /// </summary>
+        public static ModelInput FromTensor(TensorHandle tensor, int samplingRate)
+        {
+            if (tensor == null) throw new ArgumentNullException("tensor");
+            if (samplingRate <= 0) throw new ArgumentOutOfRangeException("samplingRate", "a sampling rate is positive");
+            return new ModelInput("tensor", tensor.Id, tensor, samplingRate);
+        }
+
         /// <summary>Text, implicitly.</summary>
         public static implicit operator ModelInput(string text)
         {
@@ -59,9 +72,14 @@ namespace HfWorker.Models
         /// <inheritdoc />
         public void WriteTo(MessagePackWriter writer)
         {
-            writer.WriteMapHeader(1);
+            writer.WriteMapHeader(_samplingRate.HasValue ? 2 : 1);
             writer.WriteString(_kind);
             writer.WriteValue(_value);
+            if (_samplingRate.HasValue)
+            {
+                writer.WriteString("sampling_rate");
+                writer.WriteValue(_samplingRate.Value);
+            }
         }
 
         /// <inheritdoc />

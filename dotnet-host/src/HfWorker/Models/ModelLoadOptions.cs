@@ -18,6 +18,19 @@ namespace HfWorker.Models
         /// <summary>"auto", "float32", "float16" or "bfloat16". Default null: the worker's "auto".</summary>
         public string DType { get; set; }
 
+        /// <summary>
+        /// What runs the model: <see cref="ModelBackend.Torch"/> or <see cref="ModelBackend.OnnxRuntime"/> (the model
+        /// exported to ONNX once, cached, checked against torch, and run with ONNX Runtime in the worker; the
+        /// tasks it takes are listed in protocol.md, model/load). Default null: the worker's "torch".
+        /// </summary>
+        public string Backend { get; set; }
+
+        /// <summary>
+        /// With <see cref="ModelBackend.OnnxRuntime"/>: "int8" for ONNX Runtime's dynamic int8 quantization (its
+        /// accuracy check is in <see cref="ModelInfo.Onnx"/>). Default null: none. The worker refuses it with torch.
+        /// </summary>
+        public string Quantize { get; set; }
+
         /// <summary>Passed to from_pretrained (e.g. "attn_implementation"). Default none.</summary>
         public IDictionary<string, object> Options { get; private set; } = new Dictionary<string, object>();
 
@@ -37,6 +50,8 @@ namespace HfWorker.Models
             if (Revision != null) parameters["revision"] = Revision;
             if (Device != null) parameters["device"] = Device;
             if (DType != null) parameters["dtype"] = DType;
+            if (Backend != null) parameters["backend"] = Backend;
+            if (Quantize != null) parameters["quantize"] = Quantize;
             if (Options.Count > 0) parameters["options"] = Options;
             if (MaxBatchSize.HasValue || MaxBatchDelayMilliseconds.HasValue)
             {
@@ -47,6 +62,16 @@ namespace HfWorker.Models
             }
             return parameters;
         }
+    }
+
+    /// <summary>The backends <see cref="ModelLoadOptions.Backend"/> names (strings, so that a newer worker's backend needs no new library).</summary>
+    public static class ModelBackend
+    {
+        /// <summary>"torch": transformers on PyTorch, every task (the worker's default).</summary>
+        public const string Torch = "torch";
+
+        /// <summary>"onnxruntime": the model exported to ONNX and run by ONNX Runtime in the worker (encoder tasks only).</summary>
+        public const string OnnxRuntime = "onnxruntime";
     }
 
     /// <summary>Generation settings for summarize, generate and caption. Null members leave the model's defaults.</summary>

@@ -15,7 +15,10 @@ namespace HfWorker.Tests.Support
     {
         private static readonly Lazy<string> Root = new Lazy<string>(FindRoot);
         private static readonly Lazy<string> Vectors = new Lazy<string>(GenerateVectors, LazyThreadSafetyMode.ExecutionAndPublication);
-        private static readonly Lazy<Dictionary<string, string>> Tiny = new Lazy<Dictionary<string, string>>(BuildTinyModels, LazyThreadSafetyMode.ExecutionAndPublication);
+        private static readonly Lazy<Dictionary<string, string>> Tiny = new Lazy<Dictionary<string, string>>(
+            () => BuildModels("make_tiny_models.py", "hfw-tiny-models-"), LazyThreadSafetyMode.ExecutionAndPublication);
+        private static readonly Lazy<Dictionary<string, string>> Media = new Lazy<Dictionary<string, string>>(
+            () => BuildModels("make_media_models.py", "hfw-media-models-"), LazyThreadSafetyMode.ExecutionAndPublication);
 
         public static string RepoRoot
         {
@@ -65,6 +68,15 @@ namespace HfWorker.Tests.Support
             return Tiny.Value[name];
         }
 
+        /// <summary>
+        /// Tiny random-weight image and speech models (tests/fixtures/make_media_models.py: needs diffusers, the
+        /// `images` extra), built once per run, apart from <see cref="TinyModel"/>: "text-to-image", "text-to-speech".
+        /// </summary>
+        public static string MediaModel(string name)
+        {
+            return Media.Value[name];
+        }
+
         /// <summary>Options for a test worker: the repo's venv, test methods on, quick timeouts, stderr kept.</summary>
         public static WorkerProcessOptions Worker(WorkerTransport transport = WorkerTransport.Stdio)
         {
@@ -103,11 +115,11 @@ namespace HfWorker.Tests.Support
             return output;
         }
 
-        private static Dictionary<string, string> BuildTinyModels()
+        private static Dictionary<string, string> BuildModels(string script, string prefix)
         {
-            var folder = Path.Combine(Path.GetTempPath(), "hfw-tiny-models-" + Process.GetCurrentProcess().Id);
+            var folder = Path.Combine(Path.GetTempPath(), prefix + Process.GetCurrentProcess().Id);
             DeleteWhenDone(folder);
-            RunPython(Path.Combine(DotnetHost, "tests", "fixtures", "make_tiny_models.py"), folder);
+            RunPython(Path.Combine(DotnetHost, "tests", "fixtures", script), folder);
             var manifest = (Dictionary<string, object>)MiniJson.Parse(File.ReadAllText(Path.Combine(folder, "manifest.json")));
             var paths = new Dictionary<string, string>();
             foreach (var pair in manifest) paths[pair.Key] = (string)pair.Value;

@@ -1,0 +1,101 @@
+using System;
+using System.Collections.Generic;
+using HfWorker.MessagePack;
+
+namespace HfWorker.Models
+{
+    /// <summary>
+    /// Settings for <see cref="HfModels.SynthesizeSpeechAsync"/> (protocol.md, text-to-speech). Null members leave the
+    /// model's or the worker's defaults.
+    /// </summary>
+    public sealed class SpeechOptions
+    {
+        /// <summary>The WAV's samples: "pcm16" (16-bit PCM) or "float32" (32-bit IEEE float). Default null: "pcm16".</summary>
+        public string Encoding { get; set; }
+
+        /// <summary>A seed for models that sample (VITS's noise, Bark, MusicGen), for repeatable audio. Default null.</summary>
+        public long? Seed { get; set; }
+
+        /// <summary>
+        /// SpeechT5's voice: a speaker embedding (x-vector) kept in the worker. Default null. Set this or
+        /// <see cref="SpeakerEmbedding"/>, not both. The call runs on the tensor's worker.
+        /// </summary>
+        public TensorHandle Speaker { get; set; }
+
+        /// <summary>SpeechT5's voice: a speaker embedding (x-vector, the model's speaker_embedding_dim floats) sent with the call. Default null.</summary>
+        public float[] SpeakerEmbedding { get; set; }
+
+        /// <summary>
+        /// Keep the waveform in the worker as a float32 tensor instead of sending WAV bytes: it can then be transcribed
+        /// by handle (<see cref="ModelInput.FromTensor(TensorHandle, int)"/> with its <see cref="SynthesizedSpeech.SamplingRate"/>)
+        /// without crossing the process boundary. Default false.
+        /// </summary>
+        public bool Keep { get; set; }
+
+        /// <summary>Any other parameter by its protocol name ("speaking_rate", "max_new_tokens"...: protocol.md, text-to-speech). Default none.</summary>
+        public IDictionary<string, object> Extra { get; private set; } = new Dictionary<string, object>();
+
+        internal Dictionary<string, object> ToParameters()
+        {
+            if (Speaker != null && SpeakerEmbedding != null) throw new ArgumentException("set Speaker or SpeakerEmbedding, not both");
+            var parameters = new Dictionary<string, object>();
+            if (Encoding != null) parameters["encoding"] = Encoding;
+            if (Seed.HasValue) parameters["seed"] = Seed.Value;
+            if (Speaker != null) parameters["speaker_embedding"] = new Dictionary<string, object> { { "tensor", Speaker.Id } };
+            if (SpeakerEmbedding != null) parameters["speaker_embedding"] = SpeakerEmbedding;
+            foreach (var pair in Extra) parameters[pair.Key] = pair.Value;
+            return parameters;
+        }
+    }
+
+    /// <summary>
+    /// Synthesised speech: WAV bytes, or (with <see cref="SpeechOptions.Keep"/>) the waveform kept in the worker; its
+    /// sampling rate and length. Settable so that a fake <see cref="IHfModels"/> can make one.
+    /// </summary>
+    public sealed class SynthesizedSpeech
+    {
+        /// <summary>A whole WAV file (RIFF header included), or null when the waveform was kept.</summary>
+        public byte[] Audio { get; set; }
+
+        /// <summary>Samples per second.</summary>
+        public int SamplingRate { get; set; }
+
+        /// <summary>Its length in seconds.</summary>
+        public double Seconds { get; set; }
+
+        /// <summary>"wav"; null when kept.</summary>
+        public string Format { get; set; }
+
+        /// <summary>"pcm16" or "float32"; null when kept.</summary>
+        public string Encoding { get; set; }
+
+        /// <summary>The waveform as a float32 tensor in the worker, when kept; null otherwise.</summary>
+        public TensorHandle Tensor { get; set; }
+
+        /// <inheritdoc />
+        public override string ToString()
+        {
+            return Seconds.ToString("0.###") + " s at " + SamplingRate + " Hz" + (Tensor != null ? " kept as " + Tensor.Id : ", " + Audio.Length + " bytes of " + Format);
+        }
+
+        internal static SynthesizedSpeech Read(MessagePackReader reader, WorkerProcess worker)
+        {
+            var speech = new SynthesizedSpeech();
+            ResultReading.ReadMap(reader, (key, r) =>
+            {
+                switch (key)
+                {
+                    case "audio": speech.Audio = r.ReadBinary(); return true;
+                    case "sampling_rate": speech.SamplingRate = r.ReadInt32(); return true;
+                    case "seconds": speech.Seconds = r.ReadDouble(); return true;
+                    case "format": speech.Format = r.ReadString(); return true;
+                    case "encoding": speech.Encoding = r.ReadString(); return true;
+                    case "tensor": speech.Tensor = TensorHandle.Read(r, worker); return true;
+                    default: return false;
+                }
+            });
+            if (speech.Audio == null && speech.Tensor == null) throw ResultReading.Missing("synthesised speech", "audio");
+            return speech;
+        }
+    }
+}

@@ -95,6 +95,7 @@ class ModelInfo(msgspec.Struct):
     batches_run: int
     loaded_at: float
     precision: Precision
+    backend: str = "torch"
 
 
 class ListResult(msgspec.Struct):
@@ -199,6 +200,7 @@ def list_models(params: ListParams, ctx: RequestContext) -> ListResult:
             batches_run=m.batcher.stats.batches if m.batcher is not None else 0,
             loaded_at=round(m.loaded_at, 3),
             precision=m.precision,
+            backend=m.prepared.backend,
         )
         for m in loaded
     ]

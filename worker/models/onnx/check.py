@@ -26,7 +26,6 @@ class Check(msgspec.Struct, omit_defaults=True):
     cosine: float | None = None
     # The share of probe rows whose top label is the same as torch's (classifiers).
     label_agreement: float | None = None
-    reference: str = "torch float32"
 
 
 def compare(kind: str | None, reference: Any, probed: Any) -> Check:

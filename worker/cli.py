@@ -189,7 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         "process it started with one signal to the group",
     )
     p.add_argument(
-        "--threads", type=_thread_count, default=None, help=f"torch intra-op threads (1 to {MAX_THREADS})"
+        "--threads",
+        type=_thread_count,
+        default=None,
+        help=f"intra-op threads of torch, MKL and ONNX Runtime (1 to {MAX_THREADS}; default: torch's, one "
+        "per physical core; sets OMP_NUM_THREADS over the environment's). Idle threads sleep "
+        "(OMP_WAIT_POLICY=PASSIVE unless the environment sets it)",
     )
     p.add_argument(
         "--native-bf16",
@@ -250,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor(args[1:])
     config = parse_config(args)
+    # Before anything can import torch: OpenMP, MKL and tokenizers read these when they start.
+    from worker.models import threads
+
+    threads.apply(config)
     # Imported here so that --help and argument errors stay instant.
     from worker.runtime.lifecycle import run
 

@@ -10,6 +10,8 @@ import msgspec
 
 from worker import PROTOCOL_VERSION, __version__
 from worker.config import MAX_SHUTDOWN_GRACE_SECONDS
+from worker.models.threads import ComputeSettings
+from worker.models.threads import settings as compute_settings
 from worker.rpc.messages import Params
 from worker.runtime.context import RequestContext
 from worker.runtime.process_stats import peak_rss_bytes, rss_bytes
@@ -49,6 +51,8 @@ class InfoResult(msgspec.Struct):
     encoding: str
     max_inflight: int
     max_frame_bytes: int
+    # Threads and wait policies torch, ONNX Runtime and tokenizers compute with (worker.models.threads).
+    compute: ComputeSettings
 
 
 @handlers.method("worker/info", inline=True)
@@ -77,6 +81,7 @@ def info(params: InfoParams, ctx: RequestContext) -> InfoResult:
         encoding=config.encoding,
         max_inflight=config.max_inflight,
         max_frame_bytes=config.max_frame_bytes,
+        compute=compute_settings(),
     )
 
 

@@ -1,8 +1,9 @@
 """Import torch and transformers once, on first use, and set them up for life inside the worker.
 
 The worker answers its ready handshake before any of this is imported. Setting up means: torch's
-intra-op threads from ``--threads``; transformers' and huggingface_hub's own stderr handlers and
-progress bars switched off so that their messages reach the worker's JSON-line log instead.
+thread pools as ``worker.models.threads`` decided at start-up (``--threads``, one inter-op thread);
+transformers' and huggingface_hub's own stderr handlers and progress bars switched off so that their
+messages reach the worker's JSON-line log instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from worker.config import Config
+from worker.models import threads
 
 _lock = threading.Lock()
 _ready = False
@@ -34,8 +36,7 @@ def torch(config: Config | None = None) -> ModuleType:
 def _set_up(config: Config | None) -> None:
     import torch as torch_module
 
-    if config is not None and config.threads:
-        torch_module.set_num_threads(config.threads)
+    threads.set_up_torch(torch_module, config)
     import huggingface_hub.utils as hub_utils
     import transformers.utils.logging as tf_logging
 
@@ -46,6 +47,11 @@ def _set_up(config: Config | None) -> None:
     # Importing transformers resets its logger's level; put back what worker.logs chose.
     debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
     tf_logging.set_verbosity(logging.DEBUG if debug else logging.WARNING)
+
+
+def intra_op_threads() -> int:
+    """The intra-op threads the worker computes with (torch's, and its ONNX Runtime sessions')."""
+    return int(torch().get_num_threads())
 
 
 def no_grad() -> Any:

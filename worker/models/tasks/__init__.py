@@ -37,6 +37,7 @@ _CLASSES: dict[str, str] = {
     "text-to-image": "diffusion:TextToImage",
     "image-to-image": "diffusion:ImageToImage",
     "inpainting": "diffusion:Inpainting",
+    "text-to-speech": "speech:TextToSpeech",
 }
 
 ALIASES = {
@@ -46,7 +47,7 @@ ALIASES = {
     "embeddings": "sentence-embeddings",
     "asr": "automatic-speech-recognition",
     "image-captioning": "image-to-text",
-    "text-to-speech": "text-to-audio",
+    "text-to-audio": "text-to-speech",
 }
 
 _TRANSLATION = re.compile(r"^translation_[a-z]{2,3}_to_[a-z]{2,3}$")
@@ -64,6 +65,7 @@ _ARCHITECTURE_SUFFIXES = [
     ("ForImageClassification", "image-classification"),
     ("ForObjectDetection", "object-detection"),
     ("VisionEncoderDecoderModel", "image-to-text"),
+    ("ForTextToSpeech", "text-to-speech"),
 ]
 _AUDIO_MODEL_TYPES = {
     "wav2vec2",
@@ -79,6 +81,8 @@ _AUDIO_MODEL_TYPES = {
     "audio-spectrogram-transformer",
     "wav2vec2-bert",
 }
+# Models that speak, whatever their class is called (VitsModel would read as feature-extraction).
+_SPEECH_MODEL_TYPES = {"vits", "bark", "musicgen", "musicgen_melody"}
 _ZERO_SHOT_IMAGE_TYPES = {"clip", "siglip", "siglip2", "chinese_clip", "altclip", "align", "owlvit"}
 
 
@@ -152,6 +156,8 @@ def _task_from_architecture(config: Any) -> str | None:
     model_type = getattr(config, "model_type", "")
     if model_type in _ZERO_SHOT_IMAGE_TYPES:
         return "zero-shot-image-classification"
+    if model_type in _SPEECH_MODEL_TYPES:
+        return "text-to-speech"
     for architecture in getattr(config, "architectures", None) or []:
         if architecture.endswith("ForSequenceClassification"):
             return "audio-classification" if model_type in _AUDIO_MODEL_TYPES else "text-classification"

@@ -1,0 +1,244 @@
+"""Text-to-speech through the real worker, on a tiny random-weight VITS and a SpeechT5 with its
+HiFi-GAN vocoder (built by tests/models/speech_builders.py): WAV results that parse, kept waveforms
+that speech recognition takes by handle, speaker embeddings by list and by handle, and the errors,
+after each of which the worker keeps serving."""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.models import speech_builders
+from worker.client import WorkerCallError
+from worker.models.tasks.speech import MAX_TEXT_CHARS
+
+pytestmark = pytest.mark.models
+
+RATE = speech_builders.SAMPLING_RATE
+SPEAKER = [0.25, -0.5, 0.75, 0.1, -0.2, 0.3, 0.9, -0.4]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    import torch
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("speech-models")
+    speech_builders.vits(root / "vits")
+    vocoder = speech_builders.speecht5(root / "speecht5")
+    return {"vits": root / "vits", "speecht5": root / "speecht5", "vocoder": vocoder}
+
+
+@pytest.fixture(scope="module")
+def vits(worker: Any, folders: dict[str, Path]) -> str:
+    loaded = worker.call("model/load", {"model": str(folders["vits"])}, timeout=120)
+    assert loaded["task"] == "text-to-speech"  # told from the folder: VitsModel
+    return str(loaded["handle"])
+
+
+@pytest.fixture(scope="module")
+def speecht5(worker: Any, folders: dict[str, Path]) -> str:
+    loaded = worker.call(
+        "model/load",
+        {"model": str(folders["speecht5"]), "options": {"vocoder": str(folders["vocoder"])}},
+        timeout=120,
+    )
+    assert loaded["task"] == "text-to-speech"  # SpeechT5ForTextToSpeech
+    return str(loaded["handle"])
+
+
+def run(worker: Any, handle: str, inputs: Any, keep: bool = False, **parameters: Any) -> Any:
+    request = {"handle": handle, "inputs": inputs, "parameters": parameters, "keep": keep}
+    return worker.call("model/run", request, timeout=120)
+
+
+def refused(worker: Any, method: str, params: dict[str, Any]) -> WorkerCallError:
+    with pytest.raises(WorkerCallError) as caught:
+        worker.call(method, params, timeout=120)
+    return caught.value
+
+
+def still_speaks(worker: Any, handle: str, **parameters: Any) -> None:
+    result = run(worker, handle, "still here", **parameters)
+    assert soundfile.info(io.BytesIO(result["audio"])).frames > 0
+
+
+def samples_of(result: dict[str, Any]) -> np.ndarray:
+    samples, rate = soundfile.read(io.BytesIO(result["audio"]), dtype="float32")
+    assert rate == result["sampling_rate"]
+    return np.asarray(samples)
+
+
+def test_vits_speaks_a_pcm16_wav_whose_header_says_the_rate_and_length(worker, vits):
+    result = run(worker, vits, "hello world")
+    assert set(result) == {"audio", "sampling_rate", "seconds", "format", "encoding"}
+    assert (result["format"], result["encoding"], result["sampling_rate"]) == ("wav", "pcm16", RATE)
+    with wave.open(io.BytesIO(result["audio"])) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, RATE)
+        frames = wav.getnframes()
+        assert frames > 0 and len(wav.readframes(frames)) == 2 * frames
+    assert frames == round(result["seconds"] * RATE)
+
+
+def test_float32_wav_holds_exactly_the_waveform_that_keep_leaves_in_the_worker(worker, vits):
+    as_wav = run(worker, vits, "hello world", encoding="float32", seed=11)
+    assert as_wav["encoding"] == "float32"
+    assert soundfile.info(io.BytesIO(as_wav["audio"])).subtype == "FLOAT"
+    kept = run(worker, vits, "hello world", keep=True, seed=11)
+    assert set(kept) == {"tensor", "sampling_rate", "seconds"}
+    info = kept["tensor"]
+    assert info["dtype"] == "float32" and len(info["shape"]) == 1 and info["nbytes"] == 4 * info["shape"][0]
+    assert kept["sampling_rate"] == RATE and kept["seconds"] == pytest.approx(info["shape"][0] / RATE)
+    got = worker.call("tensor/get", {"handle": info["handle"]}, timeout=30)
+    waveform = np.frombuffer(got["data"], dtype="<f4")
+    # The same seed gives the same speech, and float32 WAV loses nothing.
+    np.testing.assert_array_equal(samples_of(as_wav), waveform)
+    pcm16 = samples_of(run(worker, vits, "hello world", seed=11))
+    # pcm16: written as round(x * 32767), read back as n / 32768 (as libsndfile does both).
+    np.testing.assert_allclose(pcm16, np.clip(waveform, -1, 1), atol=2 / 32768)
+    worker.call("tensor/free", {"handles": [info["handle"]]}, timeout=30)
+
+
+def test_a_list_of_texts_runs_as_one_batch_and_each_waveform_has_its_own_length(worker, vits):
+    reports: list[Any] = []
+    texts = ["hello world, this is a much longer sentence to say", "hi"]
+    request = {"handle": vits, "inputs": texts, "parameters": {"seed": 5}}
+    results = worker.call("model/run", request, on_progress=reports.append, timeout=120)
+    assert [r["sampling_rate"] for r in results] == [RATE, RATE]
+    lengths = [len(samples_of(r)) for r in results]
+    assert lengths[0] > lengths[1] > 0  # cut at each text's own length, not padded to the longest
+    assert reports == [{"done": 2, "total": 2}]
+
+
+def test_vits_parameters_change_the_speech(worker, vits):
+    normal = samples_of(run(worker, vits, "hello world", seed=3))
+    slower = samples_of(run(worker, vits, "hello world", seed=3, speaking_rate=0.25))
+    assert len(slower) > len(normal) > 0
+    quieter = samples_of(run(worker, vits, "hello world", seed=3, noise_scale=0.0, noise_scale_duration=0.0))
+    assert not np.array_equal(quieter, normal)
+    # A request's settings are its own: the next request speaks as the model does by default.
+    assert np.array_equal(samples_of(run(worker, vits, "hello world", seed=3)), normal)
+
+
+def test_text_to_audio_is_an_alias_of_text_to_speech(worker, folders):
+    loaded = worker.call("model/load", {"model": str(folders["vits"]), "task": "text-to-audio"}, timeout=120)
+    assert loaded["task"] == "text-to-speech"
+
+
+@pytest.mark.parametrize("asr_model", ["ctc", "whisper"])
+def test_a_kept_waveform_is_transcribed_by_handle_without_leaving_the_worker(
+    worker, vits, load: Callable[..., dict[str, Any]], asr_model
+):
+    kept = run(worker, vits, ["hello world", "good morning"], keep=True)
+    handles = [k["tensor"]["handle"] for k in kept]
+    asr = load(asr_model)
+    inputs = [{"tensor": h, "sampling_rate": k["sampling_rate"]} for h, k in zip(handles, kept, strict=True)]
+    extra = {"max_new_tokens": 4} if asr_model == "whisper" else {}
+    transcripts = run(worker, asr["handle"], inputs, **extra)
+    # Random weights say nothing sensible, but each waveform was heard as audio.
+    assert len(transcripts) == 2 and all(isinstance(t["text"], str) for t in transcripts)
+    worker.call("tensor/free", {"handles": handles}, timeout=30)
+
+
+def test_speecht5_takes_the_speaker_embedding_as_a_list_or_as_a_kept_tensor(worker, speecht5):
+    # float32: the tiny random vocoder's samples are far below one 16-bit step.
+    by_list = run(worker, speecht5, "hello world", speaker_embedding=SPEAKER, seed=2, encoding="float32")
+    assert by_list["sampling_rate"] == RATE and len(samples_of(by_list)) > 0
+    put = worker.call(
+        "tensor/put",
+        {"data": np.asarray(SPEAKER, dtype="<f4").tobytes(), "dtype": "float32", "shape": [len(SPEAKER)]},
+        timeout=30,
+    )
+    by_handle = run(
+        worker,
+        speecht5,
+        "hello world",
+        speaker_embedding={"tensor": put["handle"]},
+        seed=2,
+        encoding="float32",
+    )
+    assert by_handle["audio"] == by_list["audio"]
+    other_voice = run(
+        worker, speecht5, "hello world", speaker_embedding=[-x for x in SPEAKER], seed=2, encoding="float32"
+    )
+    assert other_voice["audio"] != by_list["audio"]
+    worker.call("tensor/free", {"handles": [put["handle"]]}, timeout=30)
+
+
+def test_speecht5_batches_a_list_and_keeps_waveforms(worker, speecht5):
+    results = run(worker, speecht5, ["hello world", "the lazy dog"], speaker_embedding=SPEAKER)
+    assert len(results) == 2 and all(len(samples_of(r)) > 0 for r in results)
+    kept = run(worker, speecht5, ["hello", "world"], keep=True, speaker_embedding=SPEAKER)
+    assert [k["tensor"]["shape"][0] for k in kept] == [round(k["seconds"] * RATE) for k in kept]
+    worker.call("tensor/free", {"handles": [k["tensor"]["handle"] for k in kept]}, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameters", "code", "says"),
+    [
+        ("hello", {"volume": 11}, -32602, "unknown field `volume`"),
+        ("hello", {"encoding": "mp3"}, -32602, "encoding"),
+        ("", {}, -32602, "empty"),
+        ("   ", {}, -32602, "empty"),
+        ("a" * (MAX_TEXT_CHARS + 1), {}, -32602, f"at most {MAX_TEXT_CHARS}"),
+        ("hello", {"speaker_embedding": SPEAKER}, -32602, "do not apply to a VITS model"),
+        ("hello", {"max_new_tokens": 10}, -32602, "do not apply"),
+        ({"path": "/nonexistent.wav"}, {}, -32006, "takes text"),
+    ],
+)
+def test_vits_refuses_bad_requests_and_keeps_serving(worker, vits, inputs, parameters, code, says):
+    error = refused(worker, "model/run", {"handle": vits, "inputs": inputs, "parameters": parameters})
+    assert error.code == code and says in error.message
+    still_speaks(worker, vits)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameters", "code", "says"),
+    [
+        ("hello", {}, -32602, "needs a speaker_embedding"),
+        ("hello", {"speaker_embedding": SPEAKER[:5]}, -32602, "must be 8 numbers"),
+        ("hello", {"speaker_embedding": {"tensor": "t-999999"}}, -32004, "t-999999"),
+        ("hello", {"speaking_rate": 2.0, "speaker_embedding": SPEAKER}, -32602, "do not apply to a SpeechT5"),
+        ("hello " * 20, {"speaker_embedding": SPEAKER}, -32602, "this model takes at most 64"),
+    ],
+)
+def test_speecht5_refuses_bad_requests_and_keeps_serving(worker, speecht5, inputs, parameters, code, says):
+    error = refused(worker, "model/run", {"handle": speecht5, "inputs": inputs, "parameters": parameters})
+    assert error.code == code and says in error.message
+    still_speaks(worker, speecht5, speaker_embedding=SPEAKER)
+
+
+def test_a_speaker_embedding_of_the_wrong_shape_by_handle_is_refused(worker, speecht5):
+    put = worker.call(
+        "tensor/put", {"data": np.zeros((2, 8), dtype="<f4").tobytes(), "dtype": "float32", "shape": [2, 8]}
+    )
+    error = refused(
+        worker,
+        "model/run",
+        {
+            "handle": speecht5,
+            "inputs": "hello",
+            "parameters": {"speaker_embedding": {"tensor": put["handle"]}},
+        },
+    )
+    assert error.code == -32602 and "must be 8 numbers" in error.message
+    worker.call("tensor/free", {"handles": [put["handle"]]}, timeout=30)
+
+
+def test_speecht5_without_a_vocoder_is_refused_at_load(worker, folders, speecht5):
+    error = refused(worker, "model/load", {"model": str(folders["speecht5"])})
+    assert error.code == -32602 and "options.vocoder" in error.message
+    error = refused(
+        worker,
+        "model/load",
+        {"model": str(folders["speecht5"]), "options": {"vocoder": str(folders["vits"])}},
+    )
+    assert error.code == -32602 and "not a HiFi-GAN vocoder" in error.message
+    still_speaks(worker, speecht5, speaker_embedding=SPEAKER)

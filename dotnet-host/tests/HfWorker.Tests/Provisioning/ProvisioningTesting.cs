@@ -79,9 +79,9 @@ namespace HfWorker.Tests.Provisioning
         }
 
         /// <summary>Runs <paramref name="python"/> with <c>-c</c> <paramref name="code"/> and returns its stdout, trimmed.</summary>
-        public static string RunPython(string python, string code)
+        public static string RunPython(string python, string code, params string[] arguments)
         {
-            var start = new ProcessStartInfo(python, "-c \"" + code + "\"")
+            var start = new ProcessStartInfo(python, HfWorker.Launch.CommandLine.Join(new[] { "-c", code }.Concat(arguments)))
             {
                 UseShellExecute = false,
                 RedirectStandardOutput = true,

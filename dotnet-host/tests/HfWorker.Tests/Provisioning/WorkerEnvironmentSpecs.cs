@@ -189,6 +189,31 @@ namespace HfWorker.Tests.Provisioning
             Assert.That(ProvisioningTesting.RunPython(environment.PythonExecutable, "import worker; print('ok')"), Is.EqualTo("ok"));
         }
 
+        [Test, Timeout(180000)]
+        public async Task A_torch_build_other_than_the_one_asked_for_is_resolved_again_pinned_and_never_installed()
+        {
+            // A find-links folder whose only torch is a plain 9.9.9 (a stand-in for PyPI's CUDA build): the first
+            // resolution takes it, the pin to 9.9.9+cpu finds nothing, and the build fails before installing anything.
+            string wheels = Path.Combine(Scratch, "wheels");
+            Directory.CreateDirectory(wheels);
+            ProvisioningTesting.RunPython(TestEnvironment.Python,
+                "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1] + '/torch-9.9.9-py3-none-any.whl', 'w'); "
+                + "z.writestr('torch/__init__.py', ''); "
+                + "z.writestr('torch-9.9.9.dist-info/METADATA', 'Metadata-Version: 2.1\\nName: torch\\nVersion: 9.9.9\\n'); "
+                + "z.writestr('torch-9.9.9.dist-info/WHEEL', 'Wheel-Version: 1.0\\nGenerator: hand\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n'); "
+                + "z.writestr('torch-9.9.9.dist-info/RECORD', ''); z.close()", wheels);
+            var progress = new Recorder();
+            var builder = ProvisioningTesting.Core(Cache).WithFindLinks(wheels).WithPackages("torch==9.9.9").WithTorch(TorchBuild.Cpu);
+
+            var failure = await AsyncAssert.Throws<EnvironmentException>(() => builder.EnsureAsync(progress));
+
+            Assert.That(progress.Text(), Is.StringContaining("torch 9.9.9 is not the cpu build: resolving again with torch==9.9.9+cpu"));
+            Assert.That(failure.Message, Is.StringStarting("resolving the requirements failed"));
+            Assert.That(failure.Message, Is.StringContaining("9.9.9+cpu"), "uv says what it could not find");
+            Assert.That(progress.Stages(), Has.No.Member(EnvironmentStage.Installing));
+            Assert.That(ProvisioningTesting.Folders(Cache), Is.Empty);
+        }
+
         [Test]
         public void The_folder_is_named_by_what_the_environment_is_not_by_where_its_packages_come_from()
         {

@@ -13,11 +13,18 @@ namespace HfWorker.Models
         /// <summary>The WAV's samples: "pcm16" (16-bit PCM) or "float32" (32-bit IEEE float). Default null: "pcm16".</summary>
         public string Encoding { get; set; }
 
-        /// <summary>A seed for models that sample (VITS's noise, Bark, MusicGen), for repeatable audio. Default null.</summary>
+        /// <summary>
+        /// Seeds the worker's generator before synthesis (VITS and SpeechT5 draw noise; Bark and MusicGen may sample): the
+        /// same seed, text and settings give the same waveform. Default null.
+        /// </summary>
         public long? Seed { get; set; }
 
+        /// <summary>VITS (MMS-TTS): above 1 speaks faster. Default null: the model's (1.0).</summary>
+        public double? SpeakingRate { get; set; }
+
         /// <summary>
-        /// SpeechT5's voice: a speaker embedding (x-vector) kept in the worker. Default null. Set this or
+        /// SpeechT5's voice: a speaker embedding (x-vector) kept in the worker (SpeechT5 is loaded with its vocoder:
+        /// <c>ModelLoadOptions.Options["vocoder"]</c> naming a HiFi-GAN folder or hub id). Default null. Set this or
         /// <see cref="SpeakerEmbedding"/>, not both. The call runs on the tensor's worker.
         /// </summary>
         public TensorHandle Speaker { get; set; }
@@ -41,6 +48,7 @@ namespace HfWorker.Models
             var parameters = new Dictionary<string, object>();
             if (Encoding != null) parameters["encoding"] = Encoding;
             if (Seed.HasValue) parameters["seed"] = Seed.Value;
+            if (SpeakingRate.HasValue) parameters["speaking_rate"] = SpeakingRate.Value;
             if (Speaker != null) parameters["speaker_embedding"] = new Dictionary<string, object> { { "tensor", Speaker.Id } };
             if (SpeakerEmbedding != null) parameters["speaker_embedding"] = SpeakerEmbedding;
             foreach (var pair in Extra) parameters[pair.Key] = pair.Value;

@@ -22,7 +22,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from worker import PROTOCOL_VERSION, __version__
+from worker.config import Config
 from worker.extras import EXTRAS
+from worker.models import threads as worker_threads
+from worker.models.threads import ComputeSettings
 
 # Distribution names whose versions the report gives (null when not installed).
 PACKAGES = (
@@ -132,7 +135,8 @@ class Report(msgspec.Struct):
     cuda_devices: list[CudaDevice]
     huggingface: HuggingFaceInfo
     bundled_model: BundledModel
-    threads: dict[str, str]  # the thread variables that are set
+    threads: dict[str, str]  # the thread variables the environment set (before the worker's defaults)
+    compute: ComputeSettings  # what a worker started here without --threads computes with (as worker/info's)
     problems: list[str]  # probes that failed, and why
     took_ms: float
 
@@ -149,7 +153,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--indent", type=int, default=None, help="pretty-print with this indent")
     args = parser.parse_args(argv)
     with _stdout_to_stderr() as stdout:
-        report = collect()
+        report = collect(as_worker=True)
     text = msgspec.json.encode(report)
     if args.indent is not None:
         text = msgspec.json.format(text, indent=args.indent)
@@ -158,9 +162,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def collect() -> Report:
+def collect(as_worker: bool = False) -> Report:
+    """The report. ``as_worker`` (the doctor command) first sets this process's threads up as a worker's
+    (the environment before torch's import, torch right after), so that torch's figures and ``compute`` are
+    the ones a worker started here would have; without it nothing in the process is changed."""
     started = time.perf_counter()
     problems: list[str] = []
+    given = {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}
 
     def probe(name: str, fn: Callable[[], T], fallback: T) -> T:
         try:
@@ -169,7 +177,11 @@ def collect() -> Report:
             problems.append(f"{name}: {type(exc).__name__}: {exc}")
             return fallback
 
+    if as_worker:
+        worker_threads.apply(Config())
     torch = probe("torch", _import_torch, None)
+    if as_worker and torch is not None:
+        probe("torch threads", lambda: worker_threads.set_up_torch(torch, None), None)
     return Report(
         hf_worker=_hf_worker(),
         python=_python(),
@@ -181,7 +193,8 @@ def collect() -> Report:
         cuda_devices=probe("cuda", lambda: _cuda_devices(torch), []) if torch is not None else [],
         huggingface=_huggingface(probe),
         bundled_model=probe("bundled model", _bundled, BundledModel(BUNDLED_MODEL, False, None)),
-        threads={name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
+        threads=given,
+        compute=worker_threads.settings(),
         problems=problems,
         took_ms=round((time.perf_counter() - started) * 1000, 1),
     )

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -54,6 +53,7 @@ def test_doctor_reports_torch_the_cache_offline_mode_threads_and_the_bundled_mod
     assert torch_report["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert torch_report["native_bf16"] == bool(torch_report["amx"] or torch_report["avx512_bf16"])
     assert torch_report["intra_op_threads"] == 1  # OMP_NUM_THREADS reached torch
+    assert torch_report["inter_op_threads"] == 1  # as the worker sets it
     assert len(report["cuda_devices"]) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
     if os.path.isfile("/proc/cpuinfo"):
         assert report["cpu"]["model"] and set(report["cpu"]["flags"]) == set(doctor.CPU_FLAGS)
@@ -66,7 +66,16 @@ def test_doctor_reports_torch_the_cache_offline_mode_threads_and_the_bundled_mod
         "offline": True,
         "token_set": False,
     }
-    assert report["threads"] == {"OMP_NUM_THREADS": "1"}
+    assert report["threads"] == {"OMP_NUM_THREADS": "1"}  # as given, before the worker's defaults
+    assert report["compute"] == {
+        "threads": 1,
+        "threads_from": "OMP_NUM_THREADS",
+        "interop_threads": 1,
+        "omp_wait_policy": "PASSIVE",
+        "omp_wait_policy_from": "worker",
+        "tokenizers_parallelism": "false",
+        "tokenizers_parallelism_from": "worker",
+    }
     bundled = report["bundled_model"]
     assert bundled["present"] is True and Path(bundled["path"], "config.json").is_file()
     assert report["problems"] == []
@@ -80,22 +89,26 @@ def test_doctor_indents_on_request() -> None:
     assert json.loads(done.stdout)["hf_worker"]["version"] == __version__
 
 
-def test_a_failing_probe_is_reported_and_a_library_printing_cannot_spoil_the_report(
-    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
-    def noisy_and_broken(torch: Any) -> list[doctor.CudaDevice]:
-        os.write(1, b"a driver's banner\n")
-        raise RuntimeError("CUDA driver initialization failed")
-
-    monkeypatch.setattr(doctor, "_cuda_devices", noisy_and_broken)
-    assert doctor.main([]) == 0
-    out, err = capfd.readouterr()
-    lines = out.splitlines()
-    assert len(lines) == 1, out
+@pytest.mark.e2e
+def test_a_failing_probe_is_reported_and_a_library_printing_cannot_spoil_the_report() -> None:
+    # In a process of its own: the doctor command sets threads up as a worker's, which no test process should.
+    script = (
+        "import os, sys\n"
+        "import worker.doctor as doctor\n"
+        "def noisy_and_broken(torch):\n"
+        '    os.write(1, b"a driver\'s banner\\n")\n'
+        "    raise RuntimeError('CUDA driver initialization failed')\n"
+        "doctor._cuda_devices = noisy_and_broken\n"
+        "sys.exit(doctor.main([]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout
     report = json.loads(lines[0])
     assert report["cuda_devices"] == []
     assert report["problems"] == ["cuda: RuntimeError: CUDA driver initialization failed"]
-    assert "a driver's banner" in err
+    assert "a driver's banner" in done.stderr
 
 
 @pytest.mark.parametrize(

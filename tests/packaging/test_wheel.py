@@ -57,8 +57,12 @@ def lean(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # Run from a folder without the source tree, with none of the test environment's paths.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Run from a folder without the source tree, with none of the test environment's paths or thread settings.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("OMP_", "KMP_", "TOKENIZERS_"))
+    }
     return subprocess.run(
         [str(venv / "bin" / args[0]), *args[1:]],
         cwd=venv,
@@ -106,6 +110,7 @@ def test_doctor_describes_a_lean_install_with_nulls(lean: Path) -> None:
     assert report["extras"] == {"models": False, "images": False, "onnx": False}
     assert report["torch"] is None and report["cuda_devices"] == []
     assert report["bundled_model"]["present"] is False and report["bundled_model"]["path"] is None
+    assert report["compute"]["omp_wait_policy"] == "PASSIVE"  # the worker's thread policy, torch or not
     assert report["problems"] == []
 
 

@@ -41,7 +41,6 @@ PACKAGES = (
     "onnxruntime",
     "onnxruntime-gpu",
     "onnx",
-    "optimum",
     "librosa",
     "soundfile",
     "pillow",

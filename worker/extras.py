@@ -16,7 +16,7 @@ from worker.errors import UnsupportedTask
 EXTRAS: dict[str, tuple[str, ...]] = {
     "models": ("torch", "transformers", "huggingface_hub", "librosa", "soundfile", "PIL", "sentencepiece"),
     "images": ("diffusers",),
-    "onnx": ("onnxruntime", "onnx", "optimum"),
+    "onnx": ("onnxruntime", "onnx"),
 }
 _EXTRA_OF = {module: extra for extra, modules in EXTRAS.items() for module in modules}
 

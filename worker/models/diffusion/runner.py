@@ -90,8 +90,12 @@ class PipelineRunner:
         self.original_scheduler = pipeline.scheduler
         self.projection = preview.projection_for(pipeline)
         self._lock = threading.Lock()
+        self._state: Any = None  # the worker's state, from the first request's context
         self.batcher = DynamicBatcher(
-            f"{name}-images", self._run, BatchingSettings(MAX_IMAGES, COALESCE_DELAY_MS)
+            f"{name}-images",
+            self._run,
+            BatchingSettings(MAX_IMAGES, COALESCE_DELAY_MS),
+            requests_in_flight=self._requests_in_flight,
         )
 
     def check_fits(self, settings: CallSettings, images: int) -> None:
@@ -105,7 +109,14 @@ class PipelineRunner:
 
     def submit(self, jobs: list[ImageJob], settings: CallSettings, ctx: RequestContext | None) -> list[Any]:
         """The pillow images of ``jobs``, in order (possibly made in one call with other requests')."""
+        if ctx is not None:
+            self._state = ctx.state
         return self.batcher.submit(jobs, settings, settings.key, ctx)
+
+    def _requests_in_flight(self) -> int | None:
+        """As the registry's batchers: a client sending one request at a time never waits for company."""
+        dispatcher = getattr(self._state, "dispatcher", None)
+        return None if dispatcher is None else int(dispatcher.unanswered)
 
     def close(self) -> None:
         self.batcher.close()

@@ -81,7 +81,7 @@ class _ImageTask(Task):
             ) from None
         diffusers.utils.logging.disable_progress_bar()
         lc.report("loading pipeline")
-        options = {"torch_dtype": lc.dtype, **lc.options}
+        options = {"dtype": lc.dtype, **lc.options}
         if importlib.util.find_spec("accelerate") is None:
             # What diffusers falls back to anyway, said here so that it does not log a warning per load.
             options.setdefault("low_cpu_mem_usage", False)

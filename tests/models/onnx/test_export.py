@@ -64,6 +64,11 @@ def test_an_exported_sentence_model_runs_in_onnxruntime_to_the_workers_numbers(
     assert manifest["task"] == "sentence-embeddings" and manifest["dtype"] == "float32"
     assert manifest["pooling"] == ["cls"] and manifest["normalize"] is True
     assert manifest["tokenizer"] == "tokenizer.json" and manifest["max_length"] == 64
+    # For apps whose BERT tokenizer reads a vocabulary file: the same tokens, in id order.
+    assert manifest["vocab"] == "vocab.txt"
+    tokenizer = json.loads((output / "tokenizer.json").read_text(encoding="utf-8"))
+    tokens = (output / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert {token: index for index, token in enumerate(tokens)} == tokenizer["model"]["vocab"]
     assert [o["name"] for o in manifest["outputs"]] == ["last_hidden_state", "sentence_embedding"]
     assert manifest["check"] == result["onnx"]["check"] and manifest["check"]["cosine"] >= 0.999
 

@@ -15,6 +15,7 @@ names must. The files are written into a new sibling folder, renamed to ``output
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -60,6 +61,9 @@ class Manifest(msgspec.Struct, kw_only=True):
     check: Check
     # The preprocessing files in the folder (null where the task has none of that kind).
     tokenizer: str | None = None
+    # A WordPiece tokenizer's vocabulary, one token a line in id order (what BERT tokenizers outside
+    # Python, such as Microsoft.ML.Tokenizers' BertTokenizer, read); null for other tokenizers.
+    vocab: str | None = None
     image_processor: str | None = None
     # Texts longer than this many tokens are cut (truncation), as the worker cuts them.
     max_length: int | None = None
@@ -183,6 +187,7 @@ def _manifest(folder: Path, entry: cache.Entry, prepared: Any) -> Manifest:
         )
         tokenizer.save_pretrained(str(folder))
         manifest.tokenizer = "tokenizer.json" if (folder / "tokenizer.json").is_file() else None
+        manifest.vocab = _wordpiece_vocab(folder)
         manifest.max_length = _max_length(tokenizer, config, sentence)
         if sentence is not None:
             manifest.pooling = list(sentence.pooling)
@@ -192,6 +197,18 @@ def _manifest(folder: Path, entry: cache.Entry, prepared: Any) -> Manifest:
         manifest.labels = {str(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
         manifest.problem_type = getattr(config, "problem_type", None)
     return manifest
+
+
+def _wordpiece_vocab(folder: Path) -> str | None:
+    """vocab.txt beside a WordPiece tokenizer.json (a fast tokenizer saves only the latter)."""
+    target = folder / "vocab.txt"
+    if not target.is_file() and (folder / "tokenizer.json").is_file():
+        model = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("model") or {}
+        if model.get("type") != "WordPiece":
+            return None
+        vocab: dict[str, int] = model["vocab"]
+        target.write_text("".join(f"{token}\n" for token in sorted(vocab, key=vocab.__getitem__)), "utf-8")
+    return target.name if target.is_file() else None
 
 
 def _max_length(tokenizer: Any, config: Any, sentence: Any) -> int | None:

@@ -1,15 +1,18 @@
 """Tiny random-weight text-to-speech models, written to a folder as a hub download would be: a VITS
-(MMS-TTS layout: a character vocabulary) and a SpeechT5 with its HiFi-GAN vocoder in a folder of its
-own (a sentencepiece model trained here on a few sentences, since there is no hub at test time)."""
+(MMS-TTS layout: a character vocabulary), a SpeechT5 with its HiFi-GAN vocoder in a folder of its
+own, and a MusicGen (both with a sentencepiece model trained here on a few sentences, since there is
+no hub at test time)."""
 
 from __future__ import annotations
 
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 SAMPLING_RATE = 16_000
 SPEAKER_EMBEDDING_DIM = 8
+MUSICGEN_SAMPLING_RATE = 8_000
 _CHARACTERS = " abcdefghijklmnopqrstuvwxyz'.,!?-"
 
 
@@ -52,36 +55,10 @@ def vits(folder: Path) -> None:
 
 def speecht5(folder: Path) -> Path:
     """The SpeechT5 folder; its vocoder goes to ``folder / "vocoder"``, which is returned."""
-    import sentencepiece
-    from transformers import (
-        SpeechT5Config,
-        SpeechT5ForTextToSpeech,
-        SpeechT5HifiGan,
-        SpeechT5HifiGanConfig,
-        SpeechT5Tokenizer,
-    )
+    from transformers import SpeechT5Config, SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5HifiGanConfig
 
     folder.mkdir(parents=True, exist_ok=True)
-    sentences = [
-        "hello world, this is a test of speech synthesis.",
-        "the quick brown fox jumps over the lazy dog!",
-    ]
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences * 10),
-        model_writer=model,
-        model_type="char",
-        vocab_size=40,
-        bos_id=0,
-        pad_id=1,
-        eos_id=2,
-        unk_id=3,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    model_file = folder / "_spm_char.model"
-    model_file.write_bytes(model.getvalue())
-    tokenizer = SpeechT5Tokenizer(str(model_file))
+    tokenizer = _character_tokenizer(folder)
     config = SpeechT5Config(
         vocab_size=len(tokenizer),
         hidden_size=16,
@@ -120,3 +97,81 @@ def speecht5(folder: Path) -> Path:
     )
     vocoder.eval().save_pretrained(vocoder_folder)
     return vocoder_folder
+
+
+def musicgen(folder: Path) -> None:
+    """A MusicGen (T5 text encoder, EnCodec at 8 kHz with 2 codebooks, one decoder layer): the kind
+    of model the worker runs through transformers' text-to-audio pipeline."""
+    from transformers import (
+        EncodecConfig,
+        EncodecFeatureExtractor,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        T5Config,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _character_tokenizer(folder)
+    text = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+    audio = EncodecConfig(
+        target_bandwidths=[5.0],
+        sampling_rate=MUSICGEN_SAMPLING_RATE,
+        audio_channels=1,
+        hidden_size=8,
+        num_filters=4,
+        num_residual_layers=1,
+        upsampling_ratios=[4, 4],
+        codebook_size=16,
+        codebook_dim=8,
+        num_lstm_layers=1,
+        compress=2,
+    )
+    # Token 16, one past the codebook, starts and pads the decoder (MusicGen's convention).
+    decoder = MusicgenDecoderConfig(
+        vocab_size=16,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        ffn_dim=32,
+        num_codebooks=audio.num_quantizers,
+        max_position_embeddings=2048,
+        pad_token_id=16,
+        bos_token_id=16,
+    )
+    config = MusicgenConfig(
+        text_encoder=text.to_dict(), audio_encoder=audio.to_dict(), decoder=decoder.to_dict()
+    )
+    model = MusicgenForConditionalGeneration(config).eval()
+    model.generation_config.decoder_start_token_id = 16
+    model.generation_config.pad_token_id = 16
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    EncodecFeatureExtractor(feature_size=1, sampling_rate=MUSICGEN_SAMPLING_RATE).save_pretrained(folder)
+
+
+def _character_tokenizer(folder: Path) -> Any:
+    """A SpeechT5 tokenizer over a character-level sentencepiece model trained on two sentences."""
+    import sentencepiece
+    from transformers import SpeechT5Tokenizer
+
+    sentences = [
+        "hello world, this is a test of speech synthesis.",
+        "the quick brown fox jumps over the lazy dog!",
+    ]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences * 10),
+        model_writer=model,
+        model_type="char",
+        vocab_size=40,
+        bos_id=0,
+        pad_id=1,
+        eos_id=2,
+        unk_id=3,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    model_file = folder / "_spm_char.model"
+    model_file.write_bytes(model.getvalue())
+    return SpeechT5Tokenizer(str(model_file))

@@ -17,7 +17,7 @@ import soundfile
 
 from tests.models import speech_builders
 from worker.client import WorkerCallError
-from worker.models.tasks.speech import MAX_TEXT_CHARS
+from worker.models.tasks.speech import MAX_NEW_TOKENS, MAX_TEXT_CHARS, PROGRESS_EVERY_STEPS
 
 pytestmark = pytest.mark.models
 
@@ -33,7 +33,13 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("speech-models")
     speech_builders.vits(root / "vits")
     vocoder = speech_builders.speecht5(root / "speecht5")
-    return {"vits": root / "vits", "speecht5": root / "speecht5", "vocoder": vocoder}
+    speech_builders.musicgen(root / "musicgen")
+    return {
+        "vits": root / "vits",
+        "speecht5": root / "speecht5",
+        "vocoder": vocoder,
+        "musicgen": root / "musicgen",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +57,13 @@ def speecht5(worker: Any, folders: dict[str, Path]) -> str:
         timeout=120,
     )
     assert loaded["task"] == "text-to-speech"  # SpeechT5ForTextToSpeech
+    return str(loaded["handle"])
+
+
+@pytest.fixture(scope="module")
+def musicgen(worker: Any, folders: dict[str, Path]) -> str:
+    loaded = worker.call("model/load", {"model": str(folders["musicgen"])}, timeout=120)
+    assert loaded["task"] == "text-to-speech"  # model_type musicgen
     return str(loaded["handle"])
 
 
@@ -242,3 +255,78 @@ def test_speecht5_without_a_vocoder_is_refused_at_load(worker, folders, speecht5
     )
     assert error.code == -32602 and "not a HiFi-GAN vocoder" in error.message
     still_speaks(worker, speecht5, speaker_embedding=SPEAKER)
+
+
+def test_musicgen_runs_through_the_pipeline_and_reports_its_decoding_steps(worker, musicgen):
+    reports: list[Any] = []
+    request = {"handle": musicgen, "inputs": "hello", "parameters": {"max_new_tokens": 40}}
+    result = worker.call("model/run", request, on_progress=reports.append, timeout=120)
+    rate = speech_builders.MUSICGEN_SAMPLING_RATE
+    assert result["sampling_rate"] == rate and len(samples_of(result)) == round(result["seconds"] * rate) > 0
+    assert reports[-1] == {"done": 1, "total": 1}
+    steps = [r["step"] for r in reports[:-1]]
+    assert steps == [PROGRESS_EVERY_STEPS * (i + 1) for i in range(len(steps))] and len(steps) >= 2
+    assert all(r["done"] == 0 and r["total"] == 1 for r in reports[:-1])
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"max_new_tokens": MAX_NEW_TOKENS + 1}, f"from 1 to {MAX_NEW_TOKENS}"),
+        ({"max_new_tokens": 0}, f"from 1 to {MAX_NEW_TOKENS}"),
+        ({"speaking_rate": 2.0}, "do not apply to a musicgen"),
+        ({"speaker_embedding": SPEAKER}, "do not apply to a musicgen"),
+    ],
+)
+def test_musicgen_refuses_what_does_not_apply_and_keeps_serving(worker, musicgen, parameters, says):
+    error = refused(worker, "model/run", {"handle": musicgen, "inputs": "hello", "parameters": parameters})
+    assert error.code == -32602 and says in error.message
+    still_speaks(worker, musicgen, max_new_tokens=4)
+
+
+def _load_in_process(folder: Path, **options: Any) -> Any:
+    """The task as the worker builds it, in this process: to drive one synthesis step by step."""
+    import torch
+    from transformers import AutoConfig
+
+    from worker.models.sources import ModelSource
+    from worker.models.tasks.base import LoadContext
+    from worker.models.tasks.speech import TextToSpeech
+
+    context = LoadContext(
+        source=ModelSource(str(folder), folder, "folder"),
+        task="text-to-speech",
+        device=torch.device("cpu"),
+        dtype=torch.float32,
+        config=AutoConfig.from_pretrained(str(folder)),
+        trust_remote_code=False,
+        options=options,
+    )
+    return TextToSpeech.load(context)
+
+
+@pytest.mark.parametrize("model", ["speecht5", "musicgen"])
+def test_a_step_by_step_synthesis_stops_at_the_first_step_after_a_cancel(folders, model):
+    from worker.errors import RequestCancelled
+    from worker.models.tasks.speech import _Steps
+    from worker.runtime.context import RequestContext
+
+    options = {"vocoder": str(folders["vocoder"])} if model == "speecht5" else {}
+    task = _load_in_process(folders[model], **options)
+    parameters = {"speaker_embedding": SPEAKER} if model == "speecht5" else {"max_new_tokens": 8}
+    params = task.resolve(task.validate(parameters), None)
+    steps_seen: list[Any] = []
+    ctx = RequestContext(
+        id=1, method="model/run", state=None, progress_token="p", send_progress=lambda t, v: True
+    )
+    live = _Steps(ctx, 0, 1)
+    original = live.step
+    live.step = lambda: (steps_seen.append(1), original())  # type: ignore[method-assign]
+    assert task.engine.synthesize(["hello world"], params, live)  # runs, step by step
+    assert steps_seen, "the decoding loop never reached the per-step check"
+    ctx.cancel_event.set()
+    with pytest.raises(RequestCancelled):
+        task.engine.synthesize(["hello world"], params, _Steps(ctx, 0, 1))
+    # The check belongs to the request that set it: a later synthesis on the same model runs.
+    fresh = RequestContext(id=2, method="model/run", state=None)
+    assert task.engine.synthesize(["hello world"], params, _Steps(fresh, 0, 1))

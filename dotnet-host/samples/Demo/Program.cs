@@ -7,7 +7,8 @@ namespace HfWorker.Demo
 {
     /// <summary>
     /// The console demo: a semantic search on a pool (default), a stress run that kills workers while it
-    /// runs, a ping round-trip measurement, and how a pool recovers from a worker's native crash.
+    /// runs, a ping round-trip measurement, how a pool recovers from a worker's native crash, and an image,
+    /// speech or ONNX export made by a model given on the command line.
     /// </summary>
     public static class Program
     {
@@ -16,7 +17,10 @@ namespace HfWorker.Demo
             "       Demo stress --workers N --requests M [--kill-every SECONDS] [--deadline SECONDS] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo ping [--count N] [--rounds R] [--in-flight K] [--pool yes|no] [--venv PATH] [--transport stdio|pipe]\n" +
             "       Demo crash [--workers N] [--venv PATH] [--transport stdio|pipe]\n" +
-            "       Demo startup [--workers LARGEST] [--venv PATH] [--transport stdio|pipe]";
+            "       Demo startup [--workers LARGEST] [--venv PATH] [--transport stdio|pipe]\n" +
+            "       Demo image --model FOLDER --prompt TEXT [--out image.png] [--source IMAGE] [--steps N] [--size PX] [--seed S] [--guidance G] [--preview-every K] [--venv PATH]\n" +
+            "       Demo speak --model FOLDER --text TEXT [--out speech.wav] [--seed S] [--encoding pcm16|float32] [--venv PATH]\n" +
+            "       Demo export --model ID_OR_FOLDER --out FOLDER [--quantize int8] [--task TASK] [--venv PATH]";
 
         public static int Main(string[] args)
         {
@@ -35,6 +39,12 @@ namespace HfWorker.Demo
                         return CrashRecovery.RunAsync(arguments).GetAwaiter().GetResult();
                     case "startup":
                         return StartupBenchmark.RunAsync(arguments).GetAwaiter().GetResult();
+                    case "image":
+                        return MediaCommands.ImageAsync(arguments).GetAwaiter().GetResult();
+                    case "speak":
+                        return MediaCommands.SpeakAsync(arguments).GetAwaiter().GetResult();
+                    case "export":
+                        return MediaCommands.ExportAsync(arguments).GetAwaiter().GetResult();
                     default:
                         Console.Error.WriteLine(Usage);
                         return 2;
@@ -96,6 +106,18 @@ namespace HfWorker.Demo
             if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) || value < 0)
             {
                 throw new ArgumentException("--" + name + " takes seconds, got '" + text + "'");
+            }
+            return value;
+        }
+
+        public double Number(string name, double fallback)
+        {
+            string text;
+            if (!_options.TryGetValue(name, out text)) return fallback;
+            double value;
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value))
+            {
+                throw new ArgumentException("--" + name + " takes a number, got '" + text + "'");
             }
             return value;
         }

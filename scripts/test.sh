@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check worker tests bench examples
 .venv/bin/mypy
 
-# The wheel CI ships: tests/packaging installs this very file into a fresh venv (and so may the C# specs).
+# The wheel CI ships: tests/wheel installs this very file into a fresh venv (and so may the C# specs).
 HF_WORKER_WHEEL=$(bash scripts/build_wheel.sh dist)
 export HF_WORKER_WHEEL
 echo "wheel: $HF_WORKER_WHEEL" >&2

@@ -254,6 +254,10 @@ def test_speecht5_without_a_vocoder_is_refused_at_load(worker, folders, speecht5
         {"model": str(folders["speecht5"]), "options": {"vocoder": str(folders["vits"])}},
     )
     assert error.code == -32602 and "not a HiFi-GAN vocoder" in error.message
+    error = refused(
+        worker, "model/load", {"model": str(folders["vits"]), "options": {"vocoder": str(folders["vocoder"])}}
+    )
+    assert error.code == -32602 and "takes no vocoder" in error.message
     still_speaks(worker, speecht5, speaker_embedding=SPEAKER)
 
 

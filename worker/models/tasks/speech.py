@@ -134,11 +134,11 @@ class TextToSpeech(Task):
             raise InvalidParams("options.vocoder names a folder or hub id (a string)")
         lc = replace(lc, options=options)
         model_type = getattr(lc.config, "model_type", None)
-        vocoder = _load_vocoder(lc, vocoder_name) if vocoder_name is not None else None
         if model_type == "vits":
-            if vocoder is not None:
+            if vocoder_name is not None:
                 raise InvalidParams("a VITS model makes its waveform itself: it takes no vocoder")
             return cls(lc.task, _Vits.load(lc))
+        vocoder = _load_vocoder(lc, vocoder_name) if vocoder_name is not None else None
         if model_type == "speecht5":
             if vocoder is None:
                 raise InvalidParams(
@@ -325,11 +325,17 @@ class _Vits(_Engine):
         rate = int(self.model.config.sampling_rate)
         waveforms = output.waveform.float().cpu().numpy()
         lengths = output.sequence_lengths.tolist()
-        return [Waveform(np.ascontiguousarray(waveforms[i, : lengths[i]]), rate) for i in range(len(texts))]
+        return _cut(waveforms, lengths, rate)
 
     def release(self) -> None:
         super().release()
         self.tokenizer = None
+
+
+def _cut(padded: np.ndarray, lengths: list[int], rate: int) -> list[Waveform]:
+    """Each row of a padded batch cut to its length, as an array of its own: a view would keep the
+    whole batch alive behind a kept tensor that the budget counts at its own size."""
+    return [Waveform(padded[i, : lengths[i]].copy(), rate) for i in range(len(lengths))]
 
 
 @contextmanager
@@ -404,7 +410,7 @@ class _SpeechT5(_Engine):
             self._decoding.steps = None
         rate = int(self.vocoder.config.sampling_rate)
         samples = waveforms.reshape(len(texts), -1).float().cpu().numpy()
-        return [Waveform(np.ascontiguousarray(samples[i, : lengths[i]]), rate) for i in range(len(texts))]
+        return _cut(samples, lengths, rate)
 
     def _on_step(self, module: Any, inputs: Any, output: Any) -> None:
         steps = getattr(self._decoding, "steps", None)

@@ -32,7 +32,7 @@ namespace HfWorker.Tests.Provisioning
 
             Assert.That(environment.Built, Is.True);
             var torch = environment.Packages.Single(p => p.Name == "torch");
-            Assert.That(torch.Version, Is.StringEnding("+cpu"), "the lock pins the CPU build");
+            StringAssert.EndsWith("+cpu", torch.Version, "the lock pins the CPU build");
             string installed = ProvisioningTesting.RunPython(environment.PythonExecutable, "import torch; print(torch.__version__)");
             Assert.That(installed, Is.EqualTo(torch.Version), "and that is what was installed, not PyPI's CUDA build");
 
@@ -52,7 +52,7 @@ namespace HfWorker.Tests.Provisioning
 
                 Assert.That(hits.Single().Index, Is.EqualTo(1));
                 string where = ProvisioningTesting.RunPython(environment.PythonExecutable, "import worker; print(worker.__file__)");
-                Assert.That(where, Is.StringStarting(environment.Folder), "the worker the pool ran is the environment's");
+                StringAssert.StartsWith(environment.Folder, where, "the worker the pool ran is the environment's");
             }
         }
     }

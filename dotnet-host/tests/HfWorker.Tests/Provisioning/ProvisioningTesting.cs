@@ -150,13 +150,16 @@ namespace HfWorker.Tests.Provisioning
 
         public static EnsureToolProcess Start(string cache, params string[] more)
         {
-            var tool = Path.Combine(AppDomain.CurrentDomain.BaseDirectory, "EnsureTool.exe");
-            Assert.That(File.Exists(tool), Is.True, "build.sh compiles tests/EnsureTool to " + tool);
+            // build.sh compiles EnsureTool.exe beside the specs (run with mono); dotnet test copies EnsureTool.dll there
+            // through the tests' project reference (run with dotnet).
+            bool mono = Type.GetType("Mono.Runtime") != null;
+            var tool = Path.Combine(AppDomain.CurrentDomain.BaseDirectory, mono ? "EnsureTool.exe" : "EnsureTool.dll");
+            Assert.That(File.Exists(tool), Is.True, "tests/EnsureTool is built to " + tool);
             var args = new List<string> { tool, "--cache", cache, "--hf-worker", ProvisioningTesting.HfWorkerSource };
             if (ProvisioningTesting.Uv != null) args.AddRange(new[] { "--uv", ProvisioningTesting.Uv });
             args.AddRange(ProvisioningTesting.PipSourceArguments());
             args.AddRange(more);
-            var start = new ProcessStartInfo("mono", HfWorker.Launch.CommandLine.Join(args))
+            var start = new ProcessStartInfo(mono ? "mono" : "dotnet", HfWorker.Launch.CommandLine.Join(args))
             {
                 UseShellExecute = false,
                 RedirectStandardInput = true,

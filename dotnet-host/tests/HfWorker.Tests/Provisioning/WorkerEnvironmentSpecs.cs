@@ -56,7 +56,7 @@ namespace HfWorker.Tests.Provisioning
             var built = await ProvisioningTesting.Core(Cache).EnsureAsync();
             Assert.That(built.Built, Is.True);
             Assert.That(built.Packages.Select(p => p.Name), Has.Member("hf-worker").And.Member("msgspec"));
-            Assert.That(File.ReadAllText(built.LockFile), Is.StringContaining("msgspec=="), "the resolved set is written beside the environment");
+            StringAssert.Contains("msgspec==", File.ReadAllText(built.LockFile), "the resolved set is written beside the environment");
             Assert.That(ProvisioningTesting.RunPython(built.PythonExecutable, "import worker, msgspec; print('ok')"), Is.EqualTo("ok"));
 
             // Where packages come from is not what the environment is: an unreachable index, missing find-links and a
@@ -111,14 +111,14 @@ namespace HfWorker.Tests.Provisioning
             }
             var leftovers = ProvisioningTesting.Folders(Cache);
             Assert.That(leftovers.Length, Is.EqualTo(1));
-            Assert.That(leftovers[0], Is.StringContaining(".building-"), "a venv without its packages, under a temporary name");
+            StringAssert.Contains(".building-", leftovers[0], "a venv without its packages, under a temporary name");
             Assert.That(Directory.Exists(builder.EnvironmentFolder), Is.False);
 
             var progress = new Recorder();
             var environment = await builder.EnsureAsync(progress);
 
             Assert.That(environment.Built, Is.True, "the half-built folder was not taken for a ready one");
-            Assert.That(progress.Text(), Is.StringContaining("removing an unfinished build"));
+            StringAssert.Contains("removing an unfinished build", progress.Text());
             Assert.That(ProvisioningTesting.Folders(Cache), Is.EqualTo(new[] { Path.GetFileName(environment.Folder) }));
             Assert.That(ProvisioningTesting.RunPython(environment.PythonExecutable, "import worker; print('ok')"), Is.EqualTo("ok"));
         }
@@ -143,8 +143,8 @@ namespace HfWorker.Tests.Provisioning
 
             var failure = await AsyncAssert.Throws<EnvironmentException>(() => builder.EnsureAsync());
 
-            Assert.That(failure.Message, Is.StringStarting("resolving the requirements failed"));
-            Assert.That(failure.Message, Is.StringContaining("hfw-no-such-package-zz"), "uv's own words end the message");
+            StringAssert.StartsWith("resolving the requirements failed", failure.Message);
+            StringAssert.Contains("hfw-no-such-package-zz", failure.Message, "uv's own words end the message");
             Assert.That(failure.ToolOutput, Is.Not.Empty);
             Assert.That(ProvisioningTesting.Folders(Cache), Is.Empty);
         }
@@ -157,8 +157,8 @@ namespace HfWorker.Tests.Provisioning
             var failure = await AsyncAssert.Throws<EnvironmentException>(() => builder.EnsureAsync());
 
             string running = ProvisioningTesting.RunPython(TestEnvironment.Python, "import sys; print('%d.%d.%d' % sys.version_info[:3])");
-            Assert.That(failure.Message, Is.StringStarting("no Python 3.99 was found on this machine (found: "));
-            Assert.That(failure.Message, Is.StringContaining(running), "the Python that runs the tests is among those found");
+            StringAssert.StartsWith("no Python 3.99 was found on this machine (found: ", failure.Message);
+            StringAssert.Contains(running, failure.Message, "the Python that runs the tests is among those found");
             Assert.That(ProvisioningTesting.Folders(Cache), Is.Empty);
         }
 
@@ -183,8 +183,8 @@ namespace HfWorker.Tests.Provisioning
             var environment = await ProvisioningTesting.Core(Cache).WithPipOnly().EnsureAsync(progress);
 
             Assert.That(environment.Built, Is.True);
-            Assert.That(progress.Text(), Is.StringContaining("slower than uv"));
-            Assert.That(progress.Text(), Is.Not.StringContaining("uv at "));
+            StringAssert.Contains("slower than uv", progress.Text());
+            StringAssert.DoesNotContain("uv at ", progress.Text());
             Assert.That(environment.Packages.Select(p => p.Name), Has.Member("hf-worker").And.Member("msgspec"), "pip freeze made the lock");
             Assert.That(ProvisioningTesting.RunPython(environment.PythonExecutable, "import worker; print('ok')"), Is.EqualTo("ok"));
         }
@@ -207,9 +207,9 @@ namespace HfWorker.Tests.Provisioning
 
             var failure = await AsyncAssert.Throws<EnvironmentException>(() => builder.EnsureAsync(progress));
 
-            Assert.That(progress.Text(), Is.StringContaining("torch 9.9.9 is not the cpu build: resolving again with torch==9.9.9+cpu"));
-            Assert.That(failure.Message, Is.StringStarting("resolving the requirements failed"));
-            Assert.That(failure.Message, Is.StringContaining("9.9.9+cpu"), "uv says what it could not find");
+            StringAssert.Contains("torch 9.9.9 is not the cpu build: resolving again with torch==9.9.9+cpu", progress.Text());
+            StringAssert.StartsWith("resolving the requirements failed", failure.Message);
+            StringAssert.Contains("9.9.9+cpu", failure.Message, "uv says what it could not find");
             Assert.That(progress.Stages(), Has.No.Member(EnvironmentStage.Installing));
             Assert.That(ProvisioningTesting.Folders(Cache), Is.Empty);
         }

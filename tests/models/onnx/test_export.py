@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +175,32 @@ def test_outputs_it_must_not_write_are_refused_and_left_alone(
     assert _refused(client, model=model, output=str(tmp_path / "outside")).code == -32007
     inside, _ = export(client, model=model, output=str(root / "inside"))
     assert Path(inside["manifest"]).is_file()
+
+
+def test_a_cancelled_export_leaves_no_folder_and_no_cache_entry(
+    worker: WorkerClient, model_dir: Callable[[str], Path], tmp_path: Path, onnx_cache: Path
+):
+    # A copy of its own: files the cache has not seen, so this export really exports.
+    model = tmp_path / "model"
+    shutil.copytree(model_dir("fill-mask"), model)
+    output = tmp_path / "out"
+    exporting = threading.Event()
+    before = sorted(p.name for p in onnx_cache.iterdir())
+
+    def on_progress(value: dict[str, Any]) -> None:
+        if value["stage"] == "exporting":
+            exporting.set()
+
+    call = worker.send("model/export", {"model": str(model), "output": str(output)}, on_progress=on_progress)
+    assert exporting.wait(300)
+    worker.cancel(call)
+    with pytest.raises(WorkerCallError) as caught:
+        worker.result(call, timeout=300)
+    assert caught.value.code == -32800
+    # The answer comes at once; the handler stops at its next stage and cleans up: wait for it to end.
+    deadline = time.monotonic() + 120
+    while worker.call("worker/info")["running_handlers"] > 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not output.exists() and [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert sorted(p.name for p in onnx_cache.iterdir()) == before  # no entry, no partial folder

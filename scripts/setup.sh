@@ -25,7 +25,7 @@ PIP=(.venv/bin/python -m pip install --progress-bar off --disable-pip-version-ch
 # torch first and pinned: 2.13.0 is the CPU wheel this machine's pip finds locally. An unpinned torch
 # (asked for by any package) would pull several GB of CUDA packages instead.
 "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -e ".[models,images,onnx,test,bench]"
+"${PIP[@]}" -e ".[all,test,bench]"
 # An editable install leaves the worker's own modules uncompiled, and with PYTHONDONTWRITEBYTECODE set
 # (as on CI machines) every worker start would compile them again: about 40% of a start's CPU time.
 .venv/bin/python -m compileall -q worker

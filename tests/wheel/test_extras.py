@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.wire import ROOT
 from worker import extras
 from worker.errors import UnsupportedTask
 from worker.runtime.dispatch import response_for_exception
@@ -58,3 +59,14 @@ def test_the_answer_keeps_the_original_type_and_message_beside_the_extra() -> No
         "extra": "models",
         "missing": ABSENT,
     }
+
+
+def test_every_extra_the_errors_name_is_declared_and_all_brings_them() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["optional-dependencies"]
+    assert set(extras.EXTRAS) <= set(declared)
+    assert declared["all"] == [f"hf-worker[{','.join(extras.EXTRAS)}]"]
+    # The lean core: what the protocol, the test methods and tensor/* need, and nothing heavy.
+    assert [d.split(">")[0] for d in project["dependencies"]] == ["msgspec", "numpy"]

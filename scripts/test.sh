@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test: the wheel build, the Python suite (unit, end-to-end, property, models, tensors, reliability,
-# docs, packaging: the wheel installed alone), then the C# host's NUnit suite, the README's C# example, the C#
+# docs, wheel: the wheel installed alone), then the C# host's NUnit suite, the README's C# example, the C#
 # demo, and a stress run that kills workers from outside.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -38,7 +38,7 @@ namespace HfWorker.Tests.Media
         }
 
         [Test, Timeout(240000)]
-        public async Task Text_to_image_makes_a_png_of_the_asked_size_with_its_seed_and_reports_every_step()
+        public async Task Text_to_image_makes_a_png_of_the_asked_size_with_its_seed_reports_every_step_and_stops_when_cancelled()
         {
             using (var worker = await WorkerProcess.StartAsync(Worker()))
             {
@@ -77,6 +77,23 @@ namespace HfWorker.Tests.Media
 
                 Assert.Throws<ArgumentException>(() => hf.GenerateImageAsync(model, "x", new ImageGenerationOptions { Count = 2 }).GetAwaiter().GetResult(),
                     "one image per GenerateImageAsync; several through GenerateImagesAsync");
+
+                using (var cancel = new CancellationTokenSource())
+                {
+                    // Cancelled once the first step is reported: the event proves the pipeline is running.
+                    var cancelled = new Steps { OnReport = p => cancel.Cancel() };
+                    var longRun = hf.GenerateImageAsync(model, "a long way", new ImageGenerationOptions { Steps = 500 }, cancelled, cancel.Token);
+                    await AsyncAssert.Throws<OperationCanceledException>(() => longRun);
+                    Assert.That(cancelled.Reports, Is.Not.Empty);
+                }
+
+                var unknown = await AsyncAssert.Throws<WorkerRpcException>(
+                    () => hf.GenerateImageAsync(model, "x", new ImageGenerationOptions { Steps = 1, Scheduler = "fast" }));
+                Assert.That(unknown.ErrorCode, Is.EqualTo(RpcErrorCode.InvalidParams));
+                Mentions.All(unknown.Message, "fast", "euler");
+
+                var after = await hf.GenerateImageAsync(model, "a short way", new ImageGenerationOptions { Steps = 1, Seed = 9 });
+                Assert.That(after.Seed, Is.EqualTo(9), "the worker serves the next call");
             }
         }
 
@@ -113,32 +130,6 @@ namespace HfWorker.Tests.Media
                 var notAnImage = await AsyncAssert.Throws<WorkerRpcException>(() => hf.GenerateImageAsync(refiner, "x", "not an image"));
                 Assert.That(notAnImage.ErrorCode, Is.EqualTo(RpcErrorCode.InvalidInput), "text is no image-to-image input");
                 await hf.FreeTensorsAsync(new[] { kept.Tensor });
-            }
-        }
-
-        [Test, Timeout(240000)]
-        public async Task A_cancelled_generation_ends_without_an_image_and_the_worker_keeps_serving()
-        {
-            using (var worker = await WorkerProcess.StartAsync(Worker()))
-            {
-                var hf = new HfModels(worker);
-                var model = await hf.LoadAsync(TestEnvironment.MediaModel("text-to-image"), new ModelLoadOptions { Device = "cpu" });
-                using (var cancel = new CancellationTokenSource())
-                {
-                    // Cancelled once the first step is reported: the event proves the pipeline is running.
-                    var steps = new Steps { OnReport = p => cancel.Cancel() };
-                    var longRun = hf.GenerateImageAsync(model, "a long way", new ImageGenerationOptions { Steps = 500 }, steps, cancel.Token);
-                    await AsyncAssert.Throws<OperationCanceledException>(() => longRun);
-                    Assert.That(steps.Reports, Is.Not.Empty);
-                }
-
-                var unknown = await AsyncAssert.Throws<WorkerRpcException>(
-                    () => hf.GenerateImageAsync(model, "x", new ImageGenerationOptions { Steps = 1, Scheduler = "fast" }));
-                Assert.That(unknown.ErrorCode, Is.EqualTo(RpcErrorCode.InvalidParams));
-                Mentions.All(unknown.Message, "fast", "euler");
-
-                var after = await hf.GenerateImageAsync(model, "a short way", new ImageGenerationOptions { Steps = 1, Seed = 9 });
-                Assert.That(after.Seed, Is.EqualTo(9), "the worker serves the next call");
             }
         }
     }

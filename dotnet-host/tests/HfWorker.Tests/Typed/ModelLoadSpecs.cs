@@ -45,22 +45,6 @@ namespace HfWorker.Tests.Typed
         }
 
         [Test, Timeout(120000)]
-        public async Task A_named_dtype_is_used_as_requested_and_unchecked()
-        {
-            using (var worker = await WorkerProcess.StartAsync(TestEnvironment.Worker()))
-            {
-                var model = await new HfModels(worker).LoadAsync(MiniLm, new ModelLoadOptions { Device = "cpu", DType = "float32" });
-                var precision = model.Info.Precision;
-                Assert.That(precision, Is.Not.Null);
-                Assert.That(precision.Chosen, Is.EqualTo("float32"));
-                Assert.That(precision.Reason, Is.EqualTo("requested"));
-                Assert.That(precision.Cosine, Is.Null);
-                Assert.That(precision.MaxProbabilityDifference, Is.Null);
-                Assert.That(precision.Checked, Is.False);
-            }
-        }
-
-        [Test, Timeout(120000)]
         public async Task Auto_precision_reports_the_checks_figures_and_generation_keeps_float32()
         {
             // --native-bf16 yes lets "auto" try bfloat16 on any CPU (emulated where the CPU lacks it: slow, fine for a probe).
@@ -93,7 +77,7 @@ namespace HfWorker.Tests.Typed
         }
 
         [Test, Timeout(300000)]
-        public async Task The_onnxruntime_backend_embeds_as_torch_does_and_reports_its_export_and_check()
+        public async Task A_named_dtype_is_unchecked_and_the_onnxruntime_backend_embeds_as_torch_does_and_reports_its_export_and_check()
         {
             // An export cache of the test's own: the first load exports, a second worker finds it.
             var options = TestEnvironment.Worker();
@@ -107,6 +91,9 @@ namespace HfWorker.Tests.Typed
                 var torch = await hf.LoadAsync(MiniLm, new ModelLoadOptions { Device = "cpu", DType = "float32" });
                 Assert.That(torch.Info.Backend, Is.EqualTo(ModelBackend.Torch));
                 Assert.That(torch.Info.Onnx, Is.Null);
+                Assert.That(torch.Info.Precision.Chosen, Is.EqualTo("float32"));
+                Assert.That(torch.Info.Precision.Reason, Is.EqualTo("requested"), "a named dtype is used as asked, unchecked");
+                Assert.That(torch.Info.Precision.Checked, Is.False);
                 fromTorch = await hf.EmbedAsync(torch, sentences);
 
                 var stages = new Stages();

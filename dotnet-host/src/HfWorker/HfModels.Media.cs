@@ -69,9 +69,16 @@ namespace HfWorker
                 if (mask != null) parameters["mask"] = mask;
             }
             var run = Run<IReadOnlyList<GeneratedImage>>(model, inputs, parameters, options.Keep,
-                (r, w) => ResultReading.ReadOneOrMany(r, x => GeneratedImage.Read(x, w)), pinned);
+                (r, w) => ReadImages(r, w), pinned);
             if (progress != null) run.ProgressReader = reader => progress.Report(ImageGenerationProgress.Read(reader));
             return InvokePinned(run, pinned, "image", cancellationToken);
+        }
+
+        private static IReadOnlyList<GeneratedImage> ReadImages(MessagePackReader reader, WorkerProcess worker)
+        {
+            var images = ResultReading.ReadOneOrMany(reader, r => GeneratedImage.Read(r, worker));
+            if (images.Count == 0) throw ResultReading.Missing("an image generation result", "image");
+            return images;
         }
 
         private static TensorHandle SameWorkerTensor(ModelInput image, ModelInput mask)

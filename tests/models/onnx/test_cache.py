@@ -86,3 +86,11 @@ def test_partial_folders_of_killed_exports_are_removed_once_stale(tmp_path: Path
     entry, _ = cache.publish(tmp_path, KEY, builder(b"graph"))
     # A fresh one may be another worker's export in progress: left alone.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([entry.folder.name, fresh.name])
+
+
+def test_cache_dir_is_an_option_made_absolute_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from worker.cli import parse_config
+
+    monkeypatch.chdir(tmp_path)
+    assert parse_config(["--cache-dir", "exports"]).cache_dir == str(tmp_path / "exports")
+    assert parse_config([]).cache_dir is None  # $HF_HOME/hf-worker/onnx, resolved at the first load

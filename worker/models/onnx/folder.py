@@ -128,7 +128,10 @@ def write(
         (partial / MANIFEST_FILE).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
         files = sorted(p.name for p in partial.iterdir())
         # Onto a folder that is still empty (rename replaces an empty folder); refused if files came.
-        partial.rename(target)
+        try:
+            partial.rename(target)
+        except OSError as exc:
+            raise InvalidParams(f"output {str(target)!r} was filled while the export ran: {exc}") from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

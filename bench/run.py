@@ -1,14 +1,20 @@
-"""Every measurement of issue 5 side by side, in one run: prints a table, writes bench/results/results.json.
+"""Every measurement of issues 5 and 11 side by side, in one run: prints a table, writes
+bench/results/results.json.
 
-    .venv/bin/python bench/run.py            # full run, about 10 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # fewer calls and rounds, about 4 minutes
+    .venv/bin/python bench/run.py            # full run, about 25 minutes on 2 quiet cores
+    .venv/bin/python bench/run.py --quick    # fewer calls and rounds
+    .venv/bin/python bench/run.py --quick --only backends contention generation   # issue 11's sections
 
 Each section starts its contenders first, then lets them take turns for several rounds and reports
 medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
 Sections: latency (no-op round trips, including the C# host and pythonnet when they build), pipelined
 (calls/s with 1, 8, 64 in flight), tensors (bulk put/get vs raw pipe), coldstart, embeddings (with
 memory; ONNX Runtime exported at bench time; pythonnet), isolation (a native crash in Python code, in
-the .NET process with pythonnet and in a worker under the C# pool).
+the .NET process with pythonnet and in a worker under the C# pool); issue 11's: backends (the
+worker's default settings, float32, ONNX Runtime backend float32 and int8 against ONNX Runtime
+in-process on the same graph files, for all-MiniLM-L6-v2 and a distilbert-base-shaped classifier),
+contention (one core kept busy by another process) and generation (GPT-2-small-shaped tokens/s).
+The worker's thread settings (``worker/info`` compute) are printed with each of these.
 """
 
 from __future__ import annotations
@@ -23,11 +29,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The in-process torch contenders run with the worker's own thread settings (worker.models.threads), set
+# before torch is imported: with OpenMP's default spinning, this process's idle pool threads took a core
+# from whichever contender ran next on a busy machine (in-process batch-1 measured 2 sentences/s).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.suite import coldstart, dotnet, embeddings, isolation, latency, pythonnet, tensors  # noqa: E402
+from bench.suite import (  # noqa: E402
+    backends,
+    coldstart,
+    contention,
+    dotnet,
+    embeddings,
+    generation,
+    isolation,
+    latency,
+    pythonnet,
+    tensors,
+)
 from bench.suite.report import check_targets, render  # noqa: E402
 
 # How much each section does, full run and --quick.
@@ -42,6 +65,12 @@ PROFILES: dict[str, dict[str, int]] = {
         "model_start_runs": 3,
         "sentences": 256,
         "embedding_rounds": 5,
+        "backend_sentences": 256,
+        "backend_rounds": 5,
+        "contention_sentences": 256,
+        "contention_rounds": 5,
+        "generation_tokens": 64,
+        "generation_rounds": 3,
     },
     "quick": {
         "latency_calls": 1000,
@@ -53,9 +82,25 @@ PROFILES: dict[str, dict[str, int]] = {
         "model_start_runs": 1,
         "sentences": 128,
         "embedding_rounds": 3,
+        "backend_sentences": 64,
+        "backend_rounds": 2,
+        "contention_sentences": 128,
+        "contention_rounds": 3,
+        "generation_tokens": 16,
+        "generation_rounds": 2,
     },
 }
-SECTIONS = ("latency", "pipelined", "tensors", "coldstart", "embeddings", "isolation")
+SECTIONS = (
+    "latency",
+    "pipelined",
+    "tensors",
+    "coldstart",
+    "embeddings",
+    "isolation",
+    "backends",
+    "contention",
+    "generation",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -139,6 +184,23 @@ def main() -> int:
     if "isolation" in wanted:
         log("isolation: a native crash in Python code, in-process (pythonnet) and in a worker (C# pool)")
         results["isolation"] = isolation.measure()
+
+    if "backends" in wanted:
+        for kind in ("embeddings", "classifier"):
+            log(f"backends, {kind}: worker default/float32/ONNX Runtime (float32, int8) vs in-process")
+            results[f"backends_{kind}"] = backends.measure(
+                kind=kind, count=p["backend_sentences"], rounds=p["backend_rounds"]
+            )
+    if "contention" in wanted:
+        log("contention: batched embeddings, quiet and with one core kept busy by another process")
+        results["contention"] = contention.measure(
+            count=p["contention_sentences"], rounds=p["contention_rounds"]
+        )
+    if "generation" in wanted:
+        log("generation: GPT-2-small-shaped tokens/s, float32 and bfloat16, worker vs generate()")
+        results["generation"] = generation.measure(
+            tokens=p["generation_tokens"], rounds=p["generation_rounds"]
+        )
 
     results["targets"] = [t.as_dict() for t in check_targets(results)]
     results["machine"]["load_average_at_end"] = list(os.getloadavg())

@@ -93,3 +93,46 @@ class OnnxEmbedder:
 
     def close(self) -> None:
         self._tmp.cleanup()
+
+
+class OnnxGraph:
+    """ONNX Runtime in-process on a given graph file, such as the one the worker's ``backend:
+    "onnxruntime"`` load exported (its ``onnx.path``): the same file, so a comparison measures the
+    serving, not the export. ``embed`` mean-pools ``last_hidden_state`` as above; ``logits`` returns a
+    classifier's scores. Idle pool threads sleep, as the worker's sessions' do."""
+
+    def __init__(self, model_file: Path, tokenizer_folder: Path, threads: int) -> None:
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(
+            str(model_file), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+
+    def _run(self, sentences: list[str], output: str) -> tuple[Any, Any]:
+        encoded = self.tokenizer(
+            sentences, padding=True, truncation=True, max_length=MAX_SEQ_LENGTH, return_tensors="np"
+        )
+        feeds = {
+            name: encoded[name].astype(np.int64)
+            if name in encoded
+            else np.zeros_like(encoded["input_ids"], dtype=np.int64)
+            for name in self.inputs
+        }
+        (result,) = self.session.run([output], feeds)
+        return result, feeds["attention_mask"]
+
+    def embed(self, sentences: list[str]) -> Any:
+        hidden, attention = self._run(sentences, "last_hidden_state")
+        mask = attention[:, :, None].astype(hidden.dtype)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def logits(self, sentences: list[str]) -> Any:
+        return self._run(sentences, "logits")[0]

@@ -35,6 +35,7 @@ class BenchWorker:
         encoding: str = "msgpack",
         args: Sequence[str] = (),
         ready_timeout: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.transport = transport
         self.encoding = encoding
@@ -59,7 +60,7 @@ class BenchWorker:
             stdout=subprocess.PIPE if transport == "stdio" else subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
-            env={**os.environ, "TMPDIR": self._tmpdir},
+            env={**os.environ, **(env or {}), "TMPDIR": self._tmpdir},
         )
         self._sock: socket.socket | None = None
         if server is not None:

@@ -1,0 +1,66 @@
+"""bench/suite/speed_report: issue 11's targets read from one run's results, met or not."""
+
+from __future__ import annotations
+
+from bench.suite import speed_report
+from bench.suite.report import check_targets, render
+
+COMPUTE = {
+    "threads": 2,
+    "threads_from": "torch default",
+    "interop_threads": 1,
+    "omp_wait_policy": "PASSIVE",
+    "omp_wait_policy_from": "worker",
+    "tokenizers_parallelism": "false",
+    "tokenizers_parallelism_from": "worker",
+}
+
+
+def _run() -> dict:
+    rates = {
+        "worker_default_concurrent_64": 300.0,
+        "worker_onnx_concurrent_64": 190.0,
+        "onnx_inprocess_batch_32": 200.0,
+        "worker_default_sequential": 90.0,
+        "onnx_inprocess_batch_1": 100.0,
+    }
+    return {
+        "backends_embeddings": {
+            "compute": COMPUTE,
+            "sentences_per_second": rates,
+            "cosine_to_float32": {"worker_default": 1.0, "worker_onnx": 0.999999},
+            "precision": {"worker_default": {"chosen": "float32"}},
+            "paired_ratios": {
+                "worker_default_concurrent_64/onnx_inprocess_batch_32": 1.5,
+                "worker_onnx_concurrent_64/onnx_inprocess_batch_32": 0.94,
+                "worker_default_sequential/onnx_inprocess_batch_1": 0.9,
+            },
+        },
+        "contention": {
+            "compute": COMPUTE,
+            "sentences_per_second": {"worker_busy": 150.0, "onnx_busy": 140.0, "worker_quiet": 300.0},
+            "paired_ratios": {"worker_busy/onnx_busy": 1.07, "worker_busy/worker_quiet": 0.5},
+        },
+    }
+
+
+def test_each_target_is_met_or_not_by_its_same_round_ratio() -> None:
+    met = {t.name: t.met for t in speed_report.check(_run())}
+    assert met == {
+        "embeddings: worker (default settings) batched vs ONNX Runtime batches of 32": True,
+        "embeddings: worker's ONNX Runtime backend vs ONNX Runtime in-process, same file": False,
+        "embeddings: worker (default settings) one at a time vs ONNX Runtime one at a time": False,
+        "one core busy: worker batched vs ONNX Runtime float32 in-process": True,
+        "one core busy: worker batched vs its own quiet throughput": False,
+    }
+
+
+def test_the_printed_run_shows_the_settings_and_the_targets() -> None:
+    results = _run()
+    results["targets"] = [t.as_dict() for t in check_targets(results)]
+    text = render(results)
+    assert "OMP_WAIT_POLICY=PASSIVE (worker)" in text and "2 intra-op threads (torch default)" in text
+    assert (
+        "| one core busy: worker batched vs its own quiet throughput | >= 0.60x "
+        "| 0.50x (150 vs 300/s) | NOT met |" in text
+    )

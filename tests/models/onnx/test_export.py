@@ -180,9 +180,10 @@ def test_outputs_it_must_not_write_are_refused_and_left_alone(
 def test_a_cancelled_export_leaves_no_folder_and_no_cache_entry(
     worker: WorkerClient, model_dir: Callable[[str], Path], tmp_path: Path, onnx_cache: Path
 ):
-    # A copy of its own: files the cache has not seen, so this export really exports.
+    # A copy of its own, with new modification times: files the cache has not seen (the cache keys a model
+    # by its files' names, sizes and times, not by its folder), so this export really exports.
     model = tmp_path / "model"
-    shutil.copytree(model_dir("fill-mask"), model)
+    shutil.copytree(model_dir("fill-mask"), model, copy_function=shutil.copyfile)
     output = tmp_path / "out"
     exporting = threading.Event()
     before = sorted(p.name for p in onnx_cache.iterdir())
@@ -192,7 +193,7 @@ def test_a_cancelled_export_leaves_no_folder_and_no_cache_entry(
             exporting.set()
 
     call = worker.send("model/export", {"model": str(model), "output": str(output)}, on_progress=on_progress)
-    assert exporting.wait(300)
+    assert exporting.wait(300), "the export was not made (found in the cache?)"
     worker.cancel(call)
     with pytest.raises(WorkerCallError) as caught:
         worker.result(call, timeout=300)

@@ -232,8 +232,6 @@ def _read_config(source: sources.ModelSource, trust: bool) -> Any:
 
     if (source.path / "model_index.json").is_file():
         return None  # a diffusers pipeline: its components have configs, the folder has none
-    if (source.path / "model_index.json").is_file():
-        return None  # a diffusers pipeline: its components have configs, the folder has none
     folder = _transformer_folder(source.path)
     if not (folder / "config.json").is_file():
         raise ModelNotFound(f"model {source.name!r}: {folder} has no config.json")

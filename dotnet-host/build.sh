@@ -80,10 +80,12 @@ run_tests() {
   local status=0
   # Every test that touches a process has its own timeout; this one bounds the run as a whole
   # (NUnit 2.6 can hang at exit when a timed-out test left a thread blocked).
+  # The suite provisions a Python environment and runs tiny diffusion and speech models: about 10 minutes
+  # on a loaded 2-core machine, so the bound is twice that.
   rm -f "$out/TestResult.xml"
-  timeout "${HFW_TEST_RUN_TIMEOUT:-900}" nunit-console -nologo -noshadow -labels -xml="$out/TestResult.xml" \
+  timeout "${HFW_TEST_RUN_TIMEOUT:-1800}" nunit-console -nologo -noshadow -labels -xml="$out/TestResult.xml" \
     "$out/HfWorker.Tests.dll" "$@" || status=$?
-  if [[ $status -eq 124 ]]; then echo "build.sh: the test run exceeded ${HFW_TEST_RUN_TIMEOUT:-900} s and was stopped" >&2; fi
+  if [[ $status -eq 124 ]]; then echo "build.sh: the test run exceeded ${HFW_TEST_RUN_TIMEOUT:-1800} s and was stopped" >&2; fi
   # One closing line CI can read, from NUnit's own result file.
   if [[ -f "$out/TestResult.xml" ]]; then
     python3 - "$out/TestResult.xml" <<'PY'

@@ -63,3 +63,14 @@ def test_the_report_says_where_each_setting_came_from(monkeypatch: pytest.Monkey
     assert not threads.spinning_allowed()
     monkeypatch.setenv("OMP_WAIT_POLICY", "active")
     assert threads.spinning_allowed()
+
+
+def test_onnx_runtime_sessions_spin_only_when_the_operator_asked_openmp_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker.models.onnx.session import wait_policy
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert wait_policy() == {"session.intra_op.allow_spinning": "0"}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert wait_policy() == {"session.intra_op.allow_spinning": "1"}

@@ -17,6 +17,7 @@ import numpy as np
 from worker.errors import InvalidInput
 from worker.models import runtime
 from worker.models.onnx.graph import Signature
+from worker.models.threads import spinning_allowed
 
 # The output class each task's model returns, by the graph's outputs the task reads.
 _OUTPUT_CLASSES = {
@@ -36,8 +37,9 @@ _NOT_READ = {"sentence_embedding"}
 def wait_policy() -> dict[str, str]:
     """Session settings for how idle intra-op threads wait. They sleep instead of spinning: a
     sidecar shares its cores with the app that started it, and a spinning pool takes a core the
-    app needs while the worker waits for its next batch (issue 11, "Sharing the machine")."""
-    return {"session.intra_op.allow_spinning": "0"}
+    app needs while the worker waits for its next batch (issue 11, "Sharing the machine"). An operator
+    who set OMP_WAIT_POLICY=ACTIVE asked for spinning threads: torch's and these alike."""
+    return {"session.intra_op.allow_spinning": "1" if spinning_allowed() else "0"}
 
 
 def open_session(path: Path, threads: int) -> Any:

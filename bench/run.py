@@ -126,7 +126,13 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds (about 4 minutes)")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for every model contender")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads for every model contender of issue 5's sections (issue 11's run the worker with "
+        "its default settings and give the in-process contenders the worker's thread count)",
+    )
     parser.add_argument(
         "--service-handler-threads",
         type=int,

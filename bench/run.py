@@ -32,8 +32,9 @@ from typing import Any
 # The in-process torch contenders run with the worker's own thread settings (worker.models.threads), set
 # before torch is imported: with OpenMP's default spinning, this process's idle pool threads took a core
 # from whichever contender ran next on a busy machine (in-process batch-1 measured 2 sentences/s).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_WORKER_SETTINGS = {"OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
+_SET_HERE = [name for name in _WORKER_SETTINGS if name not in os.environ]
+os.environ.update({name: _WORKER_SETTINGS[name] for name in _SET_HERE})
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -52,6 +53,10 @@ from bench.suite import (  # noqa: E402
     tensors,
 )
 from bench.suite.report import check_targets, render  # noqa: E402
+from bench.suite.worker_client import NOT_INHERITED  # noqa: E402
+
+# ...but the workers choose their own (they report "worker" as the source in worker/info).
+NOT_INHERITED.update(_SET_HERE)
 
 # How much each section does, full run and --quick.
 PROFILES: dict[str, dict[str, int]] = {

@@ -24,6 +24,11 @@ import msgspec
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Variables this benchmark process set for itself (bench/run.py) that a worker must not inherit: the
+# worker chooses them, and worker/info must say so.
+NOT_INHERITED: set[str] = set()
+
+
 class WorkerFailed(Exception):
     pass
 
@@ -60,7 +65,11 @@ class BenchWorker:
             stdout=subprocess.PIPE if transport == "stdio" else subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             cwd=ROOT,
-            env={**os.environ, **(env or {}), "TMPDIR": self._tmpdir},
+            env={
+                **{k: v for k, v in os.environ.items() if k not in NOT_INHERITED},
+                **(env or {}),
+                "TMPDIR": self._tmpdir,
+            },
         )
         self._sock: socket.socket | None = None
         if server is not None:

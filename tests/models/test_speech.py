@@ -204,6 +204,14 @@ def test_speecht5_batches_a_list_and_keeps_waveforms(worker, speecht5):
         ("hello", {"speaker_embedding": SPEAKER}, -32602, "do not apply to a VITS model"),
         ("hello", {"max_new_tokens": 10}, -32602, "do not apply"),
         ({"path": "/nonexistent.wav"}, {}, -32006, "takes text"),
+        # The rate divides the predicted durations and the noise scales multiply log-durations: out
+        # of range they answered -32000 (0, NaN) or grew the waveform without bound (1e-6: gigabytes).
+        ("hello", {"speaking_rate": 0.0}, -32602, "speaking_rate must be"),
+        ("hello", {"speaking_rate": 1e-6}, -32602, "speaking_rate must be"),
+        ("hello", {"speaking_rate": float("nan")}, -32602, "speaking_rate must be"),
+        ("hello", {"speaking_rate": -1.0}, -32602, "speaking_rate must be"),
+        ("hello", {"noise_scale": float("inf")}, -32602, "noise_scale must be"),
+        ("hello", {"noise_scale_duration": 1e6}, -32602, "noise_scale_duration must be"),
     ],
 )
 def test_vits_refuses_bad_requests_and_keeps_serving(worker, vits, inputs, parameters, code, says):
@@ -217,6 +225,8 @@ def test_vits_refuses_bad_requests_and_keeps_serving(worker, vits, inputs, param
     [
         ("hello", {}, -32602, "needs a speaker_embedding"),
         ("hello", {"speaker_embedding": SPEAKER[:5]}, -32602, "must be 8 numbers"),
+        ("hello", {"speaker_embedding": [float("nan")] + SPEAKER[1:]}, -32602, "finite"),
+        ("hello", {"speaker_embedding": [float("inf")] + SPEAKER[1:]}, -32602, "finite"),
         ("hello", {"speaker_embedding": {"tensor": "t-999999"}}, -32004, "t-999999"),
         ("hello", {"speaking_rate": 2.0, "speaker_embedding": SPEAKER}, -32602, "do not apply to a SpeechT5"),
         ("hello " * 20, {"speaker_embedding": SPEAKER}, -32602, "this model takes at most 64"),

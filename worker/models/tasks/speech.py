@@ -22,6 +22,7 @@ checked between batches of inputs and, for step-by-step models, at every decodin
 from __future__ import annotations
 
 import json
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -53,6 +54,11 @@ _TRANSFORMERS_DEFAULT_MAX_LENGTH = 20
 BATCH_SIZE = 8
 # Step-by-step models report progress every this many decoding steps.
 PROGRESS_EVERY_STEPS = 16
+# VITS: the rate divides every predicted duration and the noise scales multiply the sampled
+# log-durations and latents, so the waveform's length (and memory) grows with 1 / rate and
+# exponentially with the noise: outside these ranges a request could ask for gigabytes.
+SPEAKING_RATE_RANGE = (0.1, 10.0)
+MAX_NOISE_SCALE = 2.0
 _SPEECH_PRECISION = "a check on one probe cannot vouch for every sample of synthesised audio"
 
 
@@ -158,6 +164,10 @@ class TextToSpeech(Task):
             )
         if params.max_new_tokens is not None and not 1 <= params.max_new_tokens <= MAX_NEW_TOKENS:
             raise InvalidParams(f"max_new_tokens must be from 1 to {MAX_NEW_TOKENS}")
+        low, high = SPEAKING_RATE_RANGE
+        _check_range("speaking_rate", params.speaking_rate, low, high)
+        _check_range("noise_scale", params.noise_scale, 0.0, MAX_NOISE_SCALE)
+        _check_range("noise_scale_duration", params.noise_scale_duration, 0.0, MAX_NOISE_SCALE)
         return params
 
     def resolve(self, params: Any, sources: InputSources) -> Any:
@@ -226,6 +236,11 @@ class TextToSpeech(Task):
     def release(self) -> None:
         super().release()
         self.engine.release()
+
+
+def _check_range(name: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise InvalidParams(f"{name} must be from {low:g} to {high:g}, got {value}")
 
 
 def _params(params: Any) -> SpeechParameters:
@@ -384,7 +399,11 @@ class _SpeechT5(_Engine):
                 f"{what} must be {size} numbers (this model's speaker_embedding_dim); "
                 f"got shape {list(speaker.shape)} of {speaker.dtype}"
             )
-        return speaker.reshape(1, size).astype(np.float32)
+        speaker = speaker.reshape(1, size).astype(np.float32)
+        if not np.isfinite(speaker).all():
+            # NaN or infinity in the voice makes every sample NaN: a WAV of noise, not an error.
+            raise InvalidParams(f"{what} must be finite numbers; it holds NaN or infinity")
+        return speaker
 
     def tokenize(self, texts: list[str]) -> Any:
         return self.tokenizer(texts, padding=True, return_tensors="pt")

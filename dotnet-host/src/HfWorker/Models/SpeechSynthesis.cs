@@ -19,7 +19,7 @@ namespace HfWorker.Models
         /// </summary>
         public long? Seed { get; set; }
 
-        /// <summary>VITS (MMS-TTS): above 1 speaks faster. Default null: the model's (1.0).</summary>
+        /// <summary>VITS (MMS-TTS): above 1 speaks faster, 0.1 to 10. Default null: the model's (1.0).</summary>
         public double? SpeakingRate { get; set; }
 
         /// <summary>

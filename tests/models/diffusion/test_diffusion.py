@@ -212,6 +212,9 @@ def test_bounds_are_refused_before_anything_runs(worker, load_pipeline):
         {"prompt": "x"},
         {"guidance_scale": -1},
         {"colour": "red"},
+        # Image k is seeded seed + k: the last image's seed, returned to the client, must stay a
+        # signed 64-bit number (the C# host reads it as a long).
+        {"seed": 2**63 - 1, "num_images": 2},
     ):
         assert error_of(worker, handle, "x", **bad).code == -32602, bad
     assert "euler_ancestral" in error_of(worker, handle, "x", scheduler="fast").message

@@ -56,6 +56,13 @@ def check_bounds(params: ImageParameters, inputs: int, max_image_pixels: int) ->
         )
     if params.seed is not None and not 0 <= params.seed <= MAX_SEED:
         raise InvalidParams(f"seed must be 0 to 2^63 - 1, got {params.seed}")
+    last_seed = (params.seed or 0) + inputs * params.num_images - 1
+    if last_seed > MAX_SEED:
+        # Image k is seeded seed + k, and every seed returned must fit a signed 64-bit integer.
+        raise InvalidParams(
+            f"seed + the number of images - 1 must be at most 2^63 - 1 (image k is seeded seed + k); "
+            f"got seed {params.seed} for {inputs * params.num_images} images"
+        )
     strength = params.strength
     if strength is not None and not (math.isfinite(strength) and 0 < strength <= 1):
         raise InvalidParams(f"strength must be above 0 and at most 1, got {strength}")

@@ -124,6 +124,27 @@ def test_an_incomplete_cache_entry_is_exported_again(
     assert meta["model_bytes"] == graph.stat().st_size
 
 
+def test_a_damaged_cached_graph_of_the_right_size_is_exported_again(
+    model_dir: Callable[[str], Path], hf_home: Path, tmp_path: Path
+):
+    cache = tmp_path / "cache"
+    folder = model_dir("text-classification")
+    with running_worker(tmp_path, hf_home, "--cache-dir", str(cache)) as worker:
+        first, _ = load(worker, folder, backend="onnxruntime")
+        expected = run(worker, first["handle"], TEXTS)
+    # Damaged on disk with its size intact: entry.json cannot tell, onnxruntime can (it answered every
+    # later load of this model -32000 InvalidProtobuf until someone removed the entry by hand).
+    graph = Path(first["onnx"]["path"])
+    graph.write_bytes(b"\xff" * graph.stat().st_size)
+
+    with running_worker(tmp_path, hf_home, "--cache-dir", str(cache)) as worker:
+        again, stages = load(worker, folder, backend="onnxruntime")
+        assert again["onnx"]["cached"] is False and "exporting" in stages
+        assert again["onnx"]["path"] == str(graph)
+        assert_close(expected, run(worker, again["handle"], TEXTS))
+    assert [p.name for p in cache.iterdir()] == [graph.parent.name]  # nothing left aside
+
+
 def test_int8_quantization_loads_and_reports_its_check(
     worker: WorkerClient, model_dir: Callable[[str], Path]
 ):

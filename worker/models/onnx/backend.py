@@ -94,7 +94,17 @@ def attach(
     started = time.monotonic()
     entry, cached = ensure(task, source, options, settings, report)
     report("starting onnxruntime")
-    session = open_session(entry.model, settings.threads)
+    try:
+        session = open_session(entry.model, settings.threads)
+    except Exception as exc:
+        if not cached:
+            raise
+        # A cached graph onnxruntime cannot read (damaged on disk with its size intact): without
+        # this every later load of the model would fail the same way until the entry was removed.
+        log.warning("the cached ONNX graph %s cannot be loaded (%s); exporting it again", entry.model, exc)
+        cache.discard(entry)
+        entry, cached = ensure(task, source, options, settings, report)
+        session = open_session(entry.model, settings.threads)
     module = OnnxModule(
         session, task.task_name, entry.meta.signature, task.module.config, entry.meta.parameters, entry.model
     )

@@ -9,7 +9,8 @@ An entry is built in a folder of its own (``.partial-*``) and renamed into place
 and checked, so a killed export never looks ready, and two workers exporting the same model at once
 each build their own and the second rename loses harmlessly (the loser uses the winner's entry). An
 entry is ready only when ``entry.json`` parses and its graph has the size it records; anything else
-under an entry's name is moved aside and rebuilt. Partial folders left by killed exports are removed
+under an entry's name is moved aside and rebuilt, as is an entry whose graph onnxruntime cannot load
+(``discard``: damaged on disk with its size intact). Partial folders left by killed exports are removed
 once they are an hour old.
 """
 
@@ -113,6 +114,16 @@ def publish(root: Path, key: dict[str, Any], build: Callable[[Path], EntryMeta])
     if entry is None:  # cannot happen unless someone removes it under us: say so plainly
         raise OSError(f"the ONNX cache entry {final} vanished after it was written")
     return entry, built
+
+
+def discard(entry: Entry) -> None:
+    """Remove an entry found unusable (moved aside first, so that no other worker reads it half gone)."""
+    aside = entry.folder.with_name(f"{_PARTIAL}{entry.folder.name}-broken-{uuid.uuid4().hex[:8]}")
+    try:
+        entry.folder.rename(aside)
+    except OSError:
+        return  # another worker moved or replaced it first
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _move_into_place(partial: Path, final: Path, key: dict[str, Any]) -> bool:

@@ -159,6 +159,10 @@ def test_outputs_it_must_not_write_are_refused_and_left_alone(
     assert _refused(worker, model=model, output=str(a_file)).code == -32602
     assert _refused(worker, model=model, output=str(link)).code == -32602
     assert _refused(worker, model=model, output="/proc/out").code == -32007
+    # A name the folder itself could take but its partial sibling (".NAME.partial-*") could not: refused
+    # before the export, not -32000 "File name too long" after it.
+    too_long = _refused(worker, model=model, output=str(tmp_path / ("x" * 250)))
+    assert too_long.code == -32602 and "name" in too_long.message
     assert _refused(worker, model=model, output="/sys/out").code == -32007
     assert _refused(worker, output=str(tmp_path / "out")).code == -32602  # neither model nor handle
     assert _refused(worker, model=model, handle="m-1", output=str(tmp_path / "out")).code == -32602

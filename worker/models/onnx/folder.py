@@ -101,12 +101,32 @@ def check_output(text: str, config: Any) -> Path:
         raise Forbidden(f"output {text!r} is in a system folder ({', '.join(_SYSTEM_ROOTS)})")
     if not FilePolicy.from_config(config).allows(str(target)):
         raise Forbidden(f"output {text!r} is outside every --input-root")
+    # Checked now, not when the files are written: the export before that can take minutes.
+    name_max = _name_max(parent)
+    if len(os.fsencode(_partial_name(target.name, "0" * 8))) > name_max:
+        raise InvalidParams(
+            f"output's name is too long: {len(named.name)} characters, and the worker writes into a "
+            f"sibling folder named .NAME.partial-XXXXXXXX first (at most {name_max} bytes a name here)"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidParams(f"output's parent folder {str(named.parent)!r} is not writable by the worker")
     if os.path.lexists(target):
         if target.is_symlink() or not target.is_dir():
             raise InvalidParams(f"output {text!r} exists and is not a folder")
         if any(target.iterdir()):
             raise InvalidParams(f"output folder {text!r} is not empty: an export never overwrites files")
     return target
+
+
+def _partial_name(name: str, tag: str) -> str:
+    return f".{name}.partial-{tag}"
+
+
+def _name_max(folder: str) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def write(
@@ -118,8 +138,11 @@ def write(
 ) -> ExportResult:
     """Fill a new folder next to ``target`` and rename it to ``target``."""
     report("writing")
-    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
-    partial.mkdir()
+    partial = target.with_name(_partial_name(target.name, uuid.uuid4().hex[:8]))
+    try:
+        partial.mkdir()
+    except OSError as exc:  # the parent changed since check_output (removed, made read-only)
+        raise InvalidParams(f"output {str(target)!r} cannot be written: {exc.strerror}") from None
     try:
         for path in entry.folder.iterdir():
             if path.is_file() and path.name != cache.ENTRY_FILE:

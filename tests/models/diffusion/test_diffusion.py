@@ -244,3 +244,45 @@ def test_working_memory_past_what_is_available_is_refused(tmp_path_factory, hf_h
         assert refused.code == -32008
         assert refused.data["estimated_bytes"] > refused.data["available_bytes"]
         assert len(run(client, handle, "x", **FAST)) == 1
+
+
+def _load_error(worker: Any, folder: Any, **params: Any) -> Any:
+    with pytest.raises(WorkerCallError) as caught:
+        worker.call("model/load", {"model": str(folder), **params}, timeout=300)
+    return caught.value
+
+
+def test_a_pipeline_that_needs_its_own_code_is_refused_and_none_of_it_runs(worker, pipeline_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "custom"
+    shutil.copytree(pipeline_dir("text-to-image"), folder)
+    marker = tmp_path / "imported"
+    # Code a folder can carry: a component module and a pipeline module that leave a mark when imported.
+    for name in ("my_unet.py", "my_pipeline.py"):
+        (folder / name).write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+
+    def with_index(**changes: Any) -> Any:
+        (folder / "model_index.json").write_text(json.dumps({**index, **changes}), encoding="utf-8")
+        return folder
+
+    for changed in (
+        with_index(unet=["my_unet", "MyUNet"]),  # a component from a module in the folder
+        with_index(_class_name="MyPipeline"),  # not a diffusers class
+        with_index(_class_name=["my_pipeline", "MyPipeline"]),
+    ):
+        refused = _load_error(worker, changed)
+        assert refused.code == -32007 and "--trust-remote-code" in refused.message
+    refused = _load_error(worker, with_index(), options={"custom_pipeline": str(folder / "my_pipeline.py")})
+    assert refused.code == -32007 and "custom_pipeline" in refused.message
+    assert not marker.exists()
+
+
+def test_options_cannot_replace_or_drop_a_pipeline_component(worker, pipeline_dir):
+    # Components are objects made from the folder; a null through options left the pipeline without its
+    # UNet, and every run of it was answered -32000 AttributeError.
+    for component in ("unet", "vae", "scheduler"):
+        refused = _load_error(worker, pipeline_dir("text-to-image"), options={component: None})
+        assert refused.code == -32602 and component in refused.message

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from worker.errors import Forbidden, InvalidInput
+from worker.errors import Forbidden, InvalidInput, InvalidParams
 
 INDEX = "model_index.json"
 # Component libraries whose classes come with installed packages; any other library names a
@@ -58,6 +58,17 @@ def custom_code(folder: Path, options: dict[str, Any]) -> str | None:
         if library not in _LIBRARIES:
             return f"component {name!r} ({library}.{cls})"
     return None
+
+
+def refuse_component_options(folder: Path, options: dict[str, Any]) -> None:
+    """Components are objects built from the folder: a name of one in options could only drop it (null)
+    or fail, and a pipeline left without its UNet fails every run instead of its load."""
+    components = sorted(name for name in read_index(folder) if not name.startswith("_") and name in options)
+    if components:
+        raise InvalidParams(
+            f"options {components} name components of pipeline {folder.name!r}; they are loaded from its "
+            "folder and cannot be replaced or left out through options"
+        )
 
 
 def refuse_custom_code(folder: Path, options: dict[str, Any], trusted: bool) -> None:

@@ -71,6 +71,7 @@ class _ImageTask(Task):
                 f"{lc.source.name!r} has none"
             )
         folder.refuse_custom_code(path, lc.options, lc.trust_remote_code)
+        folder.refuse_component_options(path, lc.options)
         try:
             import diffusers
         except ModuleNotFoundError:

@@ -60,3 +60,12 @@ def test_float32_carries_the_fact_chunk_and_an_extended_format_chunk():
 def test_an_empty_waveform_is_a_valid_empty_file(encoding):
     info = soundfile.info(io.BytesIO(encode_wav(np.zeros(0, dtype=np.float32), RATE, encoding)))
     assert info.frames == 0 and info.samplerate == RATE
+
+
+def test_pcm16_writes_silence_for_nan_and_full_scale_for_infinities():
+    # A 16-bit model (float16 on a GPU) can overflow to inf or NaN; casting NaN to int16 is undefined
+    # (numpy warns, and the sample is whatever the CPU makes of it).
+    samples = np.array([np.nan, np.inf, -np.inf, 0.5], dtype=np.float32)
+    with wave.open(io.BytesIO(encode_wav(samples, RATE, "pcm16"))) as wav:
+        frames = wav.readframes(4)
+    assert list(struct.unpack("<4h", frames)) == [0, 32767, -32767, 16384]

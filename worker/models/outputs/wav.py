@@ -24,11 +24,13 @@ MAX_DATA_BYTES = 2**32 - 1 - 58
 def encode_wav(waveform: np.ndarray, sampling_rate: int, encoding: Encoding = "pcm16") -> bytes:
     """A mono WAV file holding ``waveform`` (1-D floats, nominally in [-1, 1]) at ``sampling_rate``.
 
-    pcm16 clips samples outside [-1, 1] (a model's output can overshoot) and rounds to the nearest
-    of 65,535 levels; float32 keeps the samples as they are."""
+    pcm16 clips samples outside [-1, 1] (a model's output can overshoot), writes NaN as 0 and rounds
+    to the nearest of 65,535 levels; float32 keeps the samples as they are."""
     samples = np.asarray(waveform, dtype=np.float32).reshape(-1)
     if encoding == "pcm16":
-        data = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+        # NaN (a 16-bit model that overflowed) as silence: casting it to int16 is undefined.
+        finite = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+        data = np.round(np.clip(finite, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         return _riff(data, _fmt(_WAVE_FORMAT_PCM, sampling_rate, 16, extension=False))
     data = samples.astype("<f4").tobytes()
     fact = b"fact" + struct.pack("<II", 4, samples.size)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from worker.errors import Forbidden
 from worker.models.onnx import cache
 from worker.models.onnx.check import Check
 from worker.models.onnx.graph import Signature, TensorSpec
@@ -94,3 +95,16 @@ def test_cache_dir_is_an_option_made_absolute_at_start(tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert parse_config(["--cache-dir", "exports"]).cache_dir == str(tmp_path / "exports")
     assert parse_config([]).cache_dir is None  # $HF_HOME/hf-worker/onnx, resolved at the first load
+
+
+def test_the_cache_folder_is_made_private_and_one_others_may_write_is_refused(tmp_path: Path):
+    root = tmp_path / "onnx"
+    cache.publish(root, KEY, builder(b"graph"))
+    assert root.stat().st_mode & 0o777 == 0o700
+    assert cache.lookup(root, KEY) is not None
+
+    root.chmod(0o777)  # a shared folder: anyone could have put a graph there
+    with pytest.raises(Forbidden, match="not private"):
+        cache.lookup(root, KEY)
+    with pytest.raises(Forbidden, match="not private"):
+        cache.publish(root, KEY, builder(b"graph"))

@@ -12,6 +12,9 @@ entry is ready only when ``entry.json`` parses and its graph has the size it rec
 under an entry's name is moved aside and rebuilt, as is an entry whose graph onnxruntime cannot load
 (``discard``: damaged on disk with its size intact). Partial folders left by killed exports are removed
 once they are an hour old.
+
+The worker loads whatever graph an entry holds, so the cache folder is private: created 0700, and a folder
+that another user owns or that group or others may write is refused (-32007) rather than trusted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from worker.errors import Forbidden
 from worker.models.onnx.check import Check
 from worker.models.onnx.graph import Signature
 
@@ -90,6 +94,9 @@ def entry_name(key: dict[str, Any]) -> str:
 
 def lookup(root: Path, key: dict[str, Any]) -> Entry | None:
     """The ready entry for ``key``, or None (nothing there, or something incomplete)."""
+    if not root.exists():
+        return None
+    _check_private(root)
     return _read(root / entry_name(key), key)
 
 
@@ -97,7 +104,12 @@ def publish(root: Path, key: dict[str, Any], build: Callable[[Path], EntryMeta])
     """The entry for ``key``: ``build`` fills a fresh partial folder (writing ``model.onnx`` there and
     returning its meta), which is then renamed into place. (entry, whether this call built it); a
     failing ``build`` leaves nothing behind."""
-    root.mkdir(parents=True, exist_ok=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    _check_private(root)
     _remove_stale_partials(root)
     final = root / entry_name(key)
     partial = root / f"{_PARTIAL}{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -147,6 +159,22 @@ def _move_into_place(partial: Path, final: Path, key: dict[str, Any]) -> bool:
         shutil.rmtree(aside, ignore_errors=True)
         log.warning("replaced an incomplete ONNX cache entry at %s", final)
     raise OSError(f"could not put the ONNX cache entry in place at {final}")
+
+
+def _check_private(root: Path) -> None:
+    """Forbidden unless ``root`` is a folder of this user's that no one else may write: a graph another
+    user planted there would be loaded and answer for the model."""
+    if not root.is_dir():
+        raise Forbidden(f"the ONNX cache folder {root} is not a folder")
+    if not hasattr(os, "getuid"):
+        return  # Windows: the folder's ACL decides, as it does for the user's profile it lies in
+    stat = root.stat()
+    if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
+        raise Forbidden(
+            f"the ONNX cache folder {root} is not private (owner uid {stat.st_uid}, mode "
+            f"{stat.st_mode & 0o777:o}): another user could plant a graph there; use a folder of your own "
+            "that only you may write (--cache-dir)"
+        )
 
 
 def _read(folder: Path, key: dict[str, Any]) -> Entry | None:

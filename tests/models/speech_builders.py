@@ -1,7 +1,7 @@
 """Tiny random-weight text-to-speech models, written to a folder as a hub download would be: a VITS
 (MMS-TTS layout: a character vocabulary), a SpeechT5 with its HiFi-GAN vocoder in a folder of its
-own, and a MusicGen (both with a sentencepiece model trained here on a few sentences, since there is
-no hub at test time)."""
+own, a MusicGen (both with a sentencepiece model trained here on a few sentences, since there is
+no hub at test time) and a Bark (a BERT word-piece vocabulary written here)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from typing import Any
 SAMPLING_RATE = 16_000
 SPEAKER_EMBEDDING_DIM = 8
 MUSICGEN_SAMPLING_RATE = 8_000
+# Bark's codec decodes at this rate; its generation config keeps transformers' default (24 kHz), so a
+# result that says 8000 was told by the codec that made the samples.
+BARK_SAMPLING_RATE = 8_000
+# Bark's semantic model generates this many tokens unless a request says otherwise (Bark's own: 768).
+BARK_SEMANTIC_NEW_TOKENS = 24
 _CHARACTERS = " abcdefghijklmnopqrstuvwxyz'.,!?-"
 
 
@@ -148,6 +153,104 @@ def musicgen(folder: Path) -> None:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     EncodecFeatureExtractor(feature_size=1, sampling_rate=MUSICGEN_SAMPLING_RATE).save_pretrained(folder)
+
+
+def bark(folder: Path) -> None:
+    """A Bark: semantic, coarse and fine models of one layer each, over 32 semantic tokens and an EnCodec
+    at 8 kHz with 4 codebooks of 16 codes, and a BarkProcessor whose BERT tokenizer knows a few words.
+
+    Bark lays its vocabularies end to end: the semantic model reads semantic tokens (0-31, 32 is the
+    end and padding) and text tokens shifted past them (48 + BERT id), the coarse model reads semantic
+    tokens and writes codes of 2 codebooks (32 + 16 * codebook + code), the fine model fills the other 2
+    codebooks (16 pads). The input windows are cut down from Bark's hundreds of tokens to a few dozen."""
+    from transformers import (
+        BarkCoarseConfig,
+        BarkConfig,
+        BarkFineConfig,
+        BarkModel,
+        BarkProcessor,
+        BarkSemanticConfig,
+        BertTokenizer,
+        EncodecConfig,
+    )
+    from transformers.models.bark.generation_configuration_bark import (
+        BarkCoarseGenerationConfig,
+        BarkFineGenerationConfig,
+        BarkGenerationConfig,
+        BarkSemanticGenerationConfig,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["hello", "world", "still", "here", "the", "quick", "brown", "fox", "##s", "."]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *_CHARACTERS.strip(" ")]
+    vocab_file = folder / "_bark_vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(str(vocab_file), do_lower_case=True)
+
+    semantic_vocab, codebook_size, coarse_codebooks, fine_codebooks = 32, 16, 2, 4
+    text_offset = 48
+    assert text_offset + len(vocab) < 96  # the text pad (96) and infer (99) tokens follow the text
+    # 64 positions: the semantic prompt takes 17 (16 of text, 1 infer), and the last of 48 generated
+    # tokens is never fed back, so 48 can be generated (Bark: 1024 - 256 = 768, its default).
+    layers = {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "block_size": 64}
+    semantic = BarkSemanticConfig(input_vocab_size=100, output_vocab_size=40, **layers)
+    coarse_tokens = semantic_vocab + codebook_size * coarse_codebooks  # 64: then pad, infer
+    coarse = BarkCoarseConfig(input_vocab_size=72, output_vocab_size=72, **layers)
+    fine = BarkFineConfig(
+        input_vocab_size=codebook_size + 8,
+        output_vocab_size=codebook_size + 8,
+        n_codes_total=fine_codebooks,
+        n_codes_given=1,
+        **layers,
+    )
+    codec = EncodecConfig(
+        target_bandwidths=[8.0],  # 8 kbit/s at 500 frames/s of 4-bit codes: 4 codebooks
+        sampling_rate=BARK_SAMPLING_RATE,
+        audio_channels=1,
+        hidden_size=8,
+        num_filters=4,
+        num_residual_layers=1,
+        upsampling_ratios=[4, 4],
+        codebook_size=codebook_size,
+        codebook_dim=8,
+        num_lstm_layers=1,
+        compress=2,
+    )
+    assert codec.num_quantizers == fine_codebooks
+    config = BarkConfig(
+        semantic_config=semantic.to_dict(),
+        coarse_acoustics_config=coarse.to_dict(),
+        fine_acoustics_config=fine.to_dict(),
+        codec_config=codec.to_dict(),
+    )
+    generation = BarkGenerationConfig.from_sub_model_configs(
+        BarkSemanticGenerationConfig(
+            eos_token_id=semantic_vocab,
+            max_new_tokens=BARK_SEMANTIC_NEW_TOKENS,
+            text_encoding_offset=text_offset,
+            text_pad_token=96,
+            semantic_infer_token=99,
+            semantic_vocab_size=semantic_vocab,
+            max_input_semantic_length=16,
+        ),
+        BarkCoarseGenerationConfig(
+            coarse_semantic_pad_token=coarse_tokens,
+            coarse_infer_token=coarse_tokens + 2,
+            n_coarse_codebooks=coarse_codebooks,
+            max_coarse_input_length=16,
+            max_coarse_history=24,
+            sliding_window_len=8,
+        ),
+        BarkFineGenerationConfig(
+            n_fine_codebooks=fine_codebooks, max_fine_history_length=8, max_fine_input_length=16
+        ),
+        codebook_size=codebook_size,
+    )
+    BarkModel(config).eval().save_pretrained(folder)
+    # Written as the hub's Bark folders hold it: BarkGenerationConfig cannot save itself (it skips
+    # GenerationConfig's __init__, which save_pretrained's checks need).
+    (folder / "generation_config.json").write_text(json.dumps(generation.to_dict()), encoding="utf-8")
+    BarkProcessor(tokenizer).save_pretrained(folder)
 
 
 def _character_tokenizer(folder: Path) -> Any:

@@ -1,7 +1,7 @@
-"""Text-to-speech through the real worker, on a tiny random-weight VITS and a SpeechT5 with its
-HiFi-GAN vocoder (built by tests/models/speech_builders.py): WAV results that parse, kept waveforms
-that speech recognition takes by handle, speaker embeddings by list and by handle, and the errors,
-after each of which the worker keeps serving."""
+"""Text-to-speech through the real worker, on a tiny random-weight VITS, a SpeechT5 with its
+HiFi-GAN vocoder, a MusicGen and a Bark (built by tests/models/speech_builders.py): WAV results that
+parse, kept waveforms that speech recognition takes by handle, speaker embeddings by list and by
+handle, and the errors, after each of which the worker keeps serving."""
 
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     speech_builders.vits(root / "vits")
     vocoder = speech_builders.speecht5(root / "speecht5")
     speech_builders.musicgen(root / "musicgen")
+    speech_builders.bark(root / "bark")
     return {
         "vits": root / "vits",
         "speecht5": root / "speecht5",
         "vocoder": vocoder,
         "musicgen": root / "musicgen",
+        "bark": root / "bark",
     }
 
 
@@ -64,6 +66,13 @@ def speecht5(worker: Any, folders: dict[str, Path]) -> str:
 def musicgen(worker: Any, folders: dict[str, Path]) -> str:
     loaded = worker.call("model/load", {"model": str(folders["musicgen"])}, timeout=120)
     assert loaded["task"] == "text-to-speech"  # model_type musicgen
+    return str(loaded["handle"])
+
+
+@pytest.fixture(scope="module")
+def bark(worker: Any, folders: dict[str, Path]) -> str:
+    loaded = worker.call("model/load", {"model": str(folders["bark"])}, timeout=120)
+    assert loaded["task"] == "text-to-speech"  # model_type bark
     return str(loaded["handle"])
 
 
@@ -298,6 +307,61 @@ def test_musicgen_refuses_what_does_not_apply_and_keeps_serving(worker, musicgen
     still_speaks(worker, musicgen, max_new_tokens=4)
 
 
+BARK_RATE = speech_builders.BARK_SAMPLING_RATE
+# The tiny Bark's semantic model has 64 positions, 16 of which hold the text: 48 tokens to generate.
+BARK_MAX_NEW_TOKENS = 48
+
+
+def test_bark_speaks_a_wav_at_its_codecs_rate_and_reports_its_decoding_steps(worker, bark):
+    reports: list[Any] = []
+    request = {"handle": bark, "inputs": "hello world", "parameters": {}}
+    result = worker.call("model/run", request, on_progress=reports.append, timeout=120)
+    # The codec's rate (8 kHz), not the 24 kHz that Bark's generation config says by default.
+    assert (result["format"], result["encoding"], result["sampling_rate"]) == ("wav", "pcm16", BARK_RATE)
+    with wave.open(io.BytesIO(result["audio"])) as wav:
+        assert (wav.getnchannels(), wav.getframerate()) == (1, BARK_RATE)
+        frames = wav.getnframes()
+    assert frames == round(result["seconds"] * BARK_RATE) > 0
+    # Both autoregressive models (semantic, then coarse) step through generate(): one count.
+    assert reports[-1] == {"done": 1, "total": 1}
+    steps = [r["step"] for r in reports[:-1]]
+    assert steps == [PROGRESS_EVERY_STEPS * (i + 1) for i in range(len(steps))] and len(steps) >= 2
+    assert all(r["done"] == 0 and r["total"] == 1 for r in reports[:-1])
+
+
+def test_bark_max_new_tokens_bounds_its_semantic_tokens_and_so_the_speech(worker, bark):
+    # max_new_tokens reached Bark's coarse model too, whose generate() sets its own: a TypeError (-32000).
+    short = samples_of(run(worker, bark, "hello world", max_new_tokens=4))
+    longest = samples_of(run(worker, bark, "hello world", max_new_tokens=BARK_MAX_NEW_TOKENS))
+    # Each semantic token is 75 / 49.9 codec frames of 16 samples (at most 6 frames for 4 tokens).
+    assert 0 < len(short) <= 6 * 16 < len(longest)
+
+
+def test_bark_keeps_a_waveform_and_a_list_speaks_each_text(worker, bark):
+    kept = run(worker, bark, ["hello world", "the quick brown fox"], keep=True, max_new_tokens=8)
+    assert [k["sampling_rate"] for k in kept] == [BARK_RATE, BARK_RATE]
+    assert [k["tensor"]["shape"][0] for k in kept] == [round(k["seconds"] * BARK_RATE) for k in kept]
+    worker.call("tensor/free", {"handles": [k["tensor"]["handle"] for k in kept]}, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "parameters", "says"),
+    [
+        # Past its semantic model's positions Bark answered -32000 (an index out of range).
+        ("hello", {"max_new_tokens": BARK_MAX_NEW_TOKENS + 1}, f"from 1 to {BARK_MAX_NEW_TOKENS}"),
+        ("hello", {"max_new_tokens": 0}, f"from 1 to {BARK_MAX_NEW_TOKENS}"),
+        ("hello", {"speaking_rate": 2.0}, "do not apply to a bark"),
+        ("hello", {"speaker_embedding": SPEAKER}, "do not apply to a bark"),
+        # Bark reads 16 tokens of text here (256 in suno/bark): the rest was dropped without a word.
+        ("hello world " * 9, {}, "this model takes at most 16"),
+    ],
+)
+def test_bark_refuses_bad_requests_and_keeps_serving(worker, bark, inputs, parameters, says):
+    error = refused(worker, "model/run", {"handle": bark, "inputs": inputs, "parameters": parameters})
+    assert error.code == -32602 and says in error.message
+    still_speaks(worker, bark, max_new_tokens=4)
+
+
 def _load_in_process(folder: Path, **options: Any) -> Any:
     """The task as the worker builds it, in this process: to drive one synthesis step by step."""
     import torch
@@ -319,7 +383,7 @@ def _load_in_process(folder: Path, **options: Any) -> Any:
     return TextToSpeech.load(context)
 
 
-@pytest.mark.parametrize("model", ["speecht5", "musicgen"])
+@pytest.mark.parametrize("model", ["speecht5", "musicgen", "bark"])
 def test_a_step_by_step_synthesis_stops_at_the_first_step_after_a_cancel(folders, model):
     from worker.errors import RequestCancelled
     from worker.models.tasks.speech import _Steps

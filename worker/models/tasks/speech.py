@@ -162,8 +162,9 @@ class TextToSpeech(Task):
                 f"parameters {stray} do not apply to a {self.engine.kind} model; it takes "
                 f"{sorted(_COMMON | self.engine.parameters)}"
             )
-        if params.max_new_tokens is not None and not 1 <= params.max_new_tokens <= MAX_NEW_TOKENS:
-            raise InvalidParams(f"max_new_tokens must be from 1 to {MAX_NEW_TOKENS}")
+        limit = self.engine.max_new_tokens
+        if params.max_new_tokens is not None and not 1 <= params.max_new_tokens <= limit:
+            raise InvalidParams(f"max_new_tokens must be from 1 to {limit}{self.engine.max_new_tokens_why}")
         low, high = SPEAKING_RATE_RANGE
         _check_range("speaking_rate", params.speaking_rate, low, high)
         _check_range("noise_scale", params.noise_scale, 0.0, MAX_NOISE_SCALE)
@@ -276,6 +277,8 @@ class _Engine(ABC):
         self.model = model
         self.device = device
         self.max_tokens: int | None = None
+        self.max_new_tokens = MAX_NEW_TOKENS
+        self.max_new_tokens_why = ""
 
     @abstractmethod
     def tokenize(self, texts: list[str]) -> Any: ...
@@ -453,6 +456,17 @@ class _Pipelined(_Engine):
         super().__init__(pipe.model, pipe.device)
         self.pipe = pipe
         self.kind = f"{pipe.model.config.model_type} (text-to-audio pipeline)"
+        self.bark = pipe.model.config.model_type == "bark"
+        if self.bark:
+            # Bark's semantic model reads the text padded to max_input_semantic_length tokens and
+            # cuts off the rest without a word; its positions hold that and the tokens it generates.
+            text_length = _bark_semantic_config(pipe.model).max_input_semantic_length
+            self.max_tokens = text_length
+            positions = int(pipe.model.config.semantic_config.block_size)
+            self.max_new_tokens = min(MAX_NEW_TOKENS, positions - text_length)
+            self.max_new_tokens_why = (
+                f" (Bark's semantic model has {positions} positions, {text_length} of them for the text)"
+            )
 
     @classmethod
     def load(cls, lc: LoadContext, vocoder: Any) -> _Pipelined:
@@ -470,15 +484,21 @@ class _Pipelined(_Engine):
         return cls(build_pipeline(lc, "text-to-audio", **extra))
 
     def tokenize(self, texts: list[str]) -> Any:
-        return self.pipe.tokenizer(texts, return_tensors="pt")
+        # Counted as the pipeline tokenizes: Bark's processor adds no special tokens.
+        return self.pipe.tokenizer(texts, return_tensors="pt", add_special_tokens=not self.bark)
 
     def synthesize(self, texts: list[str], run: SpeechRun, steps: _Steps) -> list[Waveform]:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         torch = runtime.torch()
         generate_kwargs = given(run.params, exclude=tuple(_COMMON))
-        if "max_new_tokens" not in generate_kwargs and self.model.config.model_type != "bark":
-            # (Bark is three models in one, each with its own generation config and bounds.)
+        if self.bark:
+            # Bark is three models in one, each with its own generation config, and passes a plain
+            # keyword to all three: the coarse model sets max_new_tokens itself (a TypeError if given
+            # twice), from the count of semantic tokens. Those are what a request bounds.
+            if "max_new_tokens" in generate_kwargs:
+                generate_kwargs["semantic_max_new_tokens"] = generate_kwargs.pop("max_new_tokens")
+        elif "max_new_tokens" not in generate_kwargs:
             generate_kwargs["max_new_tokens"] = self._default_new_tokens()
 
         class EachStep(StoppingCriteria):
@@ -514,6 +534,19 @@ class _Pipelined(_Engine):
     def release(self) -> None:
         super().release()
         self.pipe = None
+
+
+def _bark_semantic_config(model: Any) -> Any:
+    """The semantic model's generation config, as BarkModel.generate() reads it (a dict in the
+    model's generation config; transformers' defaults without one)."""
+    from transformers.models.bark.generation_configuration_bark import BarkSemanticGenerationConfig
+
+    semantic = getattr(model.generation_config, "semantic_config", None) or {}
+    return (
+        semantic
+        if isinstance(semantic, BarkSemanticGenerationConfig)
+        else BarkSemanticGenerationConfig(**semantic)
+    )
 
 
 def _load_vocoder(lc: LoadContext, name: str) -> Any:

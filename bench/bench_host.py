@@ -6,7 +6,12 @@ Each round measures, one after another so that a busy moment on the machine land
   calls/s with 64 in flight;
 - the C# demo's ``ping`` (``WorkerProcess.InvokeAsync`` and a ``WorkerPool`` of one worker, taking
   turns): p50, calls/s with 64 calls kept in flight, and the host's CPU time per call;
-- the C# demo's ``startup``: how long a pool of 1, 2 and 4 takes to be ready.
+- the C# demo's ``startup``: how long a pool of 1, 2 and 4 takes to be ready;
+- the floor of an async call under this runtime (``bench/dotnet/AsyncFloor.cs``, bare C# clients without
+  the host library): a caller that blocks reading its own answer, as the Python client does; a reader
+  thread that hands each answer to the thread pool, the least an async client does that keeps callers'
+  code off the thread reading the worker (``WorkerProcess``'s design); and the same with the caller's
+  code run on the reader thread itself.
 
 The round trips run pinned to one core, as the issue's targets for calls ask: client and worker then
 share the core, so a round trip measures the code on both sides, not the hypervisor waking the other
@@ -90,6 +95,21 @@ TARGETS: list[Target] = [
 FLOORS = [
     ("4 bare workers ready vs 1 (the floor)", lambda m: m["bare4_ready_ms"] / m["bare1_ready_ms"]),
     ("pool of 4 ready vs 4 bare workers", lambda m: m["pool4_ready_ms"] / m["bare4_ready_ms"]),
+    # Likewise for the round trip: a bare C# client that hands each answer to the thread pool against the
+    # Python client. Where it is above 1.5, no async host on this runtime can meet that target safely.
+    (
+        "bare C# async client, answers via the thread pool, vs the Python client (the floor)",
+        lambda m: m["floor_handoff_p50_us"] / m["python_p50_us"],
+    ),
+    ("WorkerProcess vs that bare async client", lambda m: m["process_p50_us"] / m["floor_handoff_p50_us"]),
+    (
+        "bare C# client, blocking read on the caller's thread, vs the Python client",
+        lambda m: m["floor_sync_p50_us"] / m["python_p50_us"],
+    ),
+    (
+        "bare C# async client, caller's code on the reader thread, vs the Python client",
+        lambda m: m["floor_inline_p50_us"] / m["python_p50_us"],
+    ),
 ]
 
 
@@ -162,13 +182,36 @@ def host_ping_round(demo: Path, n: int, transport: str) -> dict[str, float]:
     return figures
 
 
-def latency_round(demo: Path, calls: bench_ping.Calls, n: int, transport: str, mode: str) -> dict[str, float]:
-    """Python client and C# host over one transport and placement. Keys of stdio on one core (the targets'
-    figures) are bare; others are prefixed with the transport and placement."""
+def async_floor_round(floor: Path, n: int) -> dict[str, float]:
+    """The bare C# clients of ``bench/dotnet/AsyncFloor.cs`` over stdio: p50 of each design in µs."""
+    done = subprocess.run(
+        ["mono", str(floor), sys.executable, "--count", str(n), "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    found = [line for line in dotnet.json_lines(done.stdout) if "handoff_p50_us" in line]
+    if done.returncode != 0 or not found:
+        raise RuntimeError(
+            f"AsyncFloor failed ({done.returncode}): {(done.stderr or done.stdout).strip()[:600]}"
+        )
+    designs = ("sync", "handoff", "inline")
+    return {f"floor_{design}_p50_us": found[-1][f"{design}_p50_us"] for design in designs}
+
+
+def latency_round(
+    demo: Path, floor: Path | None, calls: bench_ping.Calls, n: int, transport: str, mode: str
+) -> dict[str, float]:
+    """Python client and C# host over one transport and placement (and, given ``floor``, the bare C#
+    clients). Keys of stdio on one core (the targets' figures) are bare; others are prefixed with the
+    transport and placement."""
     # Children (the worker, mono and its workers) inherit the placement.
     with cpus.placement(mode):
         figures = python_client_round(calls, n, transport)
         figures.update(host_ping_round(demo, n, transport))
+        if floor is not None:
+            figures.update(async_floor_round(floor, n))
     prefix = "" if (transport, mode) == ("stdio", "one_core") else f"{transport}_{mode}_"
     return {prefix + key: value for key, value in figures.items()}
 
@@ -225,6 +268,12 @@ def table(medians: dict[str, float], checks: list[dict[str, Any]]) -> str:
         f"| Python client, stdio, p50 | {medians['python_p50_us']:.1f} µs |",
         f"| C# `WorkerProcess`, stdio, p50 | {medians['process_p50_us']:.1f} µs |",
         f"| C# `WorkerPool` of 1, stdio, p50 | {medians['pool_p50_us']:.1f} µs |",
+        "| floor: bare C# client, blocking read on the caller's thread, p50 | "
+        f"{medians['floor_sync_p50_us']:.1f} µs |",
+        "| floor: bare C# async client, answers via the thread pool, p50 | "
+        f"{medians['floor_handoff_p50_us']:.1f} µs |",
+        "| floor: bare C# async client, caller's code on the reader thread, p50 | "
+        f"{medians['floor_inline_p50_us']:.1f} µs |",
         f"| Python client, {IN_FLIGHT} in flight | {medians['python_per_second']:,.0f} calls/s |",
         f"| C# `WorkerProcess`, {IN_FLIGHT} in flight | {medians['process_per_second']:,.0f} calls/s |",
         f"| C# `WorkerPool` of 1, {IN_FLIGHT} in flight | {medians['pool_per_second']:,.0f} calls/s |",
@@ -286,21 +335,27 @@ def main() -> int:
     if demo is None:
         log(f"the C# host cannot be measured: {reason}")
         return 1
+    floor, reason = dotnet.build_async_floor()
+    if floor is None:
+        log(f"the bare C# clients cannot be measured: {reason}")
+        return 1
     load_at_start = list(os.getloadavg())
     started = time.perf_counter()
     calls = bench_ping.Calls("msgpack", max(args.calls, WARM_UP_CALLS))
     rounds: list[dict[str, float]] = []
     for i in range(args.rounds):
-        figures = latency_round(demo, calls, args.calls, "stdio", "one_core")
+        figures = latency_round(demo, floor, calls, args.calls, "stdio", "one_core")
         if args.more:
             for transport, mode in (("pipe", "one_core"), ("stdio", "free"), ("pipe", "free")):
-                figures.update(latency_round(demo, calls, args.calls, transport, mode))
+                figures.update(latency_round(demo, None, calls, args.calls, transport, mode))
         figures.update(startup_round(demo))
         figures.update(bare_start_round())
         rounds.append(figures)
         log(
             f"round {i + 1}/{args.rounds}: python {figures['python_p50_us']:.1f} µs, process "
-            f"{figures['process_p50_us']:.1f} µs, pool {figures['pool_p50_us']:.1f} µs; "
+            f"{figures['process_p50_us']:.1f} µs, pool {figures['pool_p50_us']:.1f} µs (bare C#: blocking "
+            f"{figures['floor_sync_p50_us']:.1f}, via the thread pool {figures['floor_handoff_p50_us']:.1f}, "
+            f"inline {figures['floor_inline_p50_us']:.1f} µs); "
             f"{figures['process_per_second']:.0f} vs {figures['pool_per_second']:.0f} calls/s; "
             f"ready 1: {figures['pool1_ready_ms']:.0f} ms, 4: {figures['pool4_ready_ms']:.0f} ms "
             f"(bare: {figures['bare1_ready_ms']:.0f}, {figures['bare4_ready_ms']:.0f} ms)"

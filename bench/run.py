@@ -3,7 +3,7 @@ bench/results/results.json.
 
     .venv/bin/python bench/run.py            # full run, about 25 minutes on 2 quiet cores
     .venv/bin/python bench/run.py --quick    # fewer calls and rounds
-    .venv/bin/python bench/run.py --quick --only backends contention generation   # issue 11's sections
+    .venv/bin/python bench/run.py --quick --only backends contention generation kernels   # issue 11's
 
 Each section starts its contenders first, then lets them take turns for several rounds and reports
 medians (latency: percentiles over the pooled samples), each beside a floor measured in the same run.
@@ -13,7 +13,8 @@ memory; ONNX Runtime exported at bench time; pythonnet), isolation (a native cra
 the .NET process with pythonnet and in a worker under the C# pool); issue 11's: backends (the
 worker's default settings, float32, ONNX Runtime backend float32 and int8 against ONNX Runtime
 in-process on the same graph files, for all-MiniLM-L6-v2 and a distilbert-base-shaped classifier),
-contention (one core kept busy by another process) and generation (GPT-2-small-shaped tokens/s).
+contention (one core kept busy by another process), generation (GPT-2-small-shaped tokens/s) and
+kernels (torch's float32 matrix products against ONNX Runtime's, and torch.compile against eager).
 The worker's thread settings (``worker/info`` compute) are printed with each of these.
 """
 
@@ -48,6 +49,7 @@ from bench.suite import (  # noqa: E402
     embeddings,
     generation,
     isolation,
+    kernels,
     latency,
     pythonnet,
     tensors,
@@ -76,6 +78,8 @@ PROFILES: dict[str, dict[str, int]] = {
         "contention_rounds": 5,
         "generation_tokens": 64,
         "generation_rounds": 3,
+        "kernel_sentences": 128,
+        "kernel_rounds": 9,
     },
     "quick": {
         "latency_calls": 1000,
@@ -93,6 +97,8 @@ PROFILES: dict[str, dict[str, int]] = {
         "contention_rounds": 3,
         "generation_tokens": 16,
         "generation_rounds": 2,
+        "kernel_sentences": 64,
+        "kernel_rounds": 5,
     },
 }
 SECTIONS = (
@@ -105,6 +111,7 @@ SECTIONS = (
     "backends",
     "contention",
     "generation",
+    "kernels",
 )
 
 
@@ -212,6 +219,10 @@ def main() -> int:
         results["generation"] = generation.measure(
             tokens=p["generation_tokens"], rounds=p["generation_rounds"]
         )
+
+    if "kernels" in wanted:
+        log("kernels: torch's float32 matrix products vs ONNX Runtime's; torch.compile vs eager")
+        results["kernels"] = kernels.measure(count=p["kernel_sentences"], rounds=p["kernel_rounds"])
 
     results["targets"] = [t.as_dict() for t in check_targets(results)]
     results["machine"]["load_average_at_end"] = list(os.getloadavg())

@@ -79,6 +79,19 @@ def build() -> tuple[Path | None, str]:
     return demo, ""
 
 
+def build_async_floor() -> tuple[Path | None, str]:
+    """bench/dotnet/AsyncFloor.exe (bare C# clients, no host library: the floor of an async call under
+    this runtime), or None and the reason it could not be built."""
+    if mono_missing():
+        return None, mono_missing()
+    OUT.mkdir(parents=True, exist_ok=True)
+    floor = OUT / "AsyncFloor.exe"
+    error = mcs("-target:exe", f"-out:{floor}", str(ROOT / "bench" / "dotnet" / "AsyncFloor.cs"))
+    if error:
+        return None, f"bench/dotnet/AsyncFloor.cs does not compile: {error}"
+    return floor, ""
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     """The JSON objects a .NET program printed one per line, skipping every other line."""
     found = []

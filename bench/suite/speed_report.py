@@ -180,6 +180,7 @@ def render(results: dict[str, Any]) -> list[str]:
             f"Same-round ratios: {ratios}",
             "",
         ]
+    out += _render_kernels(results.get("kernels") or {})
     generation = results.get("generation") or {}
     tokens = generation.get("tokens_per_second") or {}
     if tokens:
@@ -201,3 +202,40 @@ def render(results: dict[str, Any]) -> list[str]:
             "",
         ]
     return out
+
+
+def _render_kernels(found: dict[str, Any]) -> list[str]:
+    times = found.get("milliseconds") or {}
+    if not times:
+        return []
+    ratios = found.get("paired_ratios") or {}
+    rows = found["rows"]
+    labels = {
+        "products_torch_batch": f"one layer's six matrix products, {rows['batch']} token rows "
+        "(a batch of 32), torch float32 (what the worker runs)",
+        "products_onnx_batch": "the same products, ONNX Runtime float32",
+        "products_torch_one": f"the same six products, {rows['one']} token rows (one sentence), "
+        "torch float32",
+        "products_onnx_one": "the same products, ONNX Runtime float32",
+        "model_eager": f"the whole model over {found['sentences']} sentences in batches of 32, torch eager",
+        "model_compiled": "the same, torch.compile (inductor, frozen weights)",
+    }
+    table = [[label, f"{times[k]:.3f}"] for k, label in labels.items() if k in times]
+    out = [
+        f"torch's float32 kernels on this CPU ({found['threads']} threads, idle threads sleeping)",
+        "",
+        *_table(["what", "ms"], table),
+        "",
+    ]
+    for shape, words in (("batch", "a batch of 32"), ("one", "one sentence")):
+        ratio = ratios.get(f"products_torch_{shape}/products_onnx_{shape}")
+        if ratio is not None:
+            out.append(f"- torch's products take {ratio:.2f}x ONNX Runtime's time for {words}")
+    if "model_eager/model_compiled" in ratios:
+        out.append(
+            f"- torch.compile runs the model {ratios['model_eager/model_compiled']:.2f}x as fast as eager, "
+            f"after {found['compile_seconds']:.0f} s of compiling"
+        )
+    for name, reason in (found.get("not_measured") or {}).items():
+        out.append(f"- {name} not measured: {reason}")
+    return out + [""]

@@ -40,7 +40,7 @@ def _timed(run: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def _products(layer: Any, shapes: dict[str, int], threads: int) -> dict[str, Callable[[], Any]]:
+def layer_products(layer: Any, shapes: dict[str, int], threads: int) -> dict[str, Callable[[], Any]]:
     """The layer's six products through torch and through ONNX Runtime, on the same inputs, for each
     named number of token rows in ``shapes``."""
     import onnx
@@ -165,7 +165,7 @@ def measure(*, count: int, rounds: int) -> dict[str, Any]:
         "batch": int(batches[0]["input_ids"].numel()),
         "one": int(tokenizer(texts[:1], return_tensors="pt")["input_ids"].numel()),
     }
-    contenders = _products(model.encoder.layer[0], shapes, threads)
+    contenders = layer_products(model.encoder.layer[0], shapes, threads)
     result: dict[str, Any] = {
         "threads": threads,
         "rows": shapes,

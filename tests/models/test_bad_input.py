@@ -195,6 +195,99 @@ def test_malformed_load_and_run_parameters(worker, load, model_dir):
     )
 
 
+@pytest.mark.parametrize(
+    ("parameter", "value", "words"),
+    [
+        ("temperature", float("nan"), "> 0.0"),
+        ("temperature", float("inf"), "<= 100.0"),
+        ("temperature", 0.0, "> 0.0"),
+        ("top_p", 1.5, "<= 1.0"),
+        ("top_p", float("nan"), "> 0.0"),
+        ("top_k", -5, ">= 1"),
+        ("repetition_penalty", -1.0, "> 0.0"),
+        ("no_repeat_ngram_size", -1, ">= 0"),
+        ("num_beams", 0, ">= 1"),  # was a ZeroDivisionError (-32000)
+        ("num_beams", 1_000_000, "<= 16"),  # was served until the machine ran out of memory
+        ("num_return_sequences", 1_000_000, "<= 16"),
+        ("max_new_tokens", 0, ">= 1"),
+        ("stop", [""], "length >= 1"),
+        ("stop", ["x"] * 17, "length <= 16"),
+    ],
+)
+def test_generation_parameters_out_of_range_are_refused_before_any_work(
+    worker, load, parameter, value, words
+):
+    handle = load("text-generation")["handle"]
+    params = run_params(handle, "hello", do_sample=True, **{parameter: value})
+    fails(worker, "model/run", params, INVALID_PARAMS, parameter, words)
+
+
+def test_generation_stays_within_the_positions_the_model_holds(worker, load):
+    # The tiny GPT-2 holds 4096 positions: past them its position table has no row (IndexError half-way).
+    handle = load("text-generation")["handle"]
+    fails(
+        worker,
+        "model/run",
+        run_params(handle, "hello", max_new_tokens=5000),
+        INVALID_PARAMS,
+        "4096 positions",
+    )
+    fails(worker, "model/run", run_params(handle, "hi " * 5000), INVALID_INPUT, "no room is left")
+    beams = run_params(handle, "hello", num_beams=2, num_return_sequences=3)
+    fails(worker, "model/run", beams, INVALID_PARAMS, "num_return_sequences", "num_beams")
+    # Within the bounds it generates, as many sequences as asked.
+    done = worker.call(
+        "model/run", run_params(handle, "hello", num_beams=3, num_return_sequences=3, max_new_tokens=2)
+    )
+    assert len(done) == 3 and all(isinstance(d["generated_text"], str) for d in done)
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters", "words"),
+    [
+        ("fill-mask", {"top_k": 0}, ("top_k", ">= 1")),
+        ("text-classification", {"top_k": -1}, ("top_k", ">= 1")),
+        ("token-classification", {"stride": -2}, ("stride", ">= 0")),
+        ("token-classification", {"stride": 10**9}, ("stride", "128-token window")),  # was -32000
+        ("zero-shot-classification", {"candidate_labels": ["x"] * 1025}, ("candidate_labels", "<= 1024")),
+        ("seq2seq", {"num_beams": 17}, ("num_beams", "<= 16")),
+        ("seq2seq", {"temperature": float("nan"), "do_sample": True}, ("temperature",)),
+        # The tiny BART's decoder holds 128 positions, one taken by its start token.
+        ("seq2seq", {"max_new_tokens": 500}, ("128 positions", "at most 127")),
+        ("object-detection", {"threshold": 1.5}, ("threshold", "<= 1.0")),
+    ],
+)
+def test_numbers_out_of_range_are_refused_for_every_task_that_takes_them(
+    worker, load, model, parameters, words
+):
+    handle = load(model, task=model if model.startswith("zero-shot") else None)["handle"]
+    inputs: Any = "hello [MASK]" if model == "fill-mask" else "hello"
+    if model == "object-detection":
+        inputs = {"bytes": media.encode_image(media.picture(), "PNG")}
+    fails(worker, "model/run", run_params(handle, inputs, **parameters), INVALID_PARAMS, *words)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "words"),
+    [
+        ({"num_beams": 0}, ("num_beams", ">= 1")),
+        ({"max_new_tokens": 1000}, ("128 positions", "at most 124")),  # was a ValueError half-way (-32000)
+        ({"chunk_length_s": 0.001}, ("chunk_length_s", ">= 1.0")),  # 1,500 forward passes for 1.5 s
+        ({"chunk_length_s": 2.0, "stride_length_s": 1.0}, ("stride_length_s", "less than half")),
+    ],
+)
+def test_speech_recognition_numbers_out_of_range_are_refused(worker, load, parameters, words):
+    handle = load("whisper")["handle"]
+    audio = {"bytes": media.encode_audio(media.tone(1.5, 16_000), 16_000, "WAV")}
+    fails(worker, "model/run", run_params(handle, audio, **parameters), INVALID_PARAMS, *words)
+
+
+def test_fill_mask_answers_every_candidate_when_top_k_is_past_the_vocabulary(worker, load):
+    handle = load("fill-mask")["handle"]
+    answers = worker.call("model/run", run_params(handle, "hello [MASK]", top_k=10**9), timeout=60)
+    assert len(answers) == 30522  # the tiny model's real BERT vocabulary (was -32000: topk out of range)
+
+
 def test_the_worker_still_runs_models_after_all_of_that(worker, load):
     handle = load("text-classification")["handle"]
     assert set(worker.call("model/run", run_params(handle, "still fine"))) == {"label", "score"}

@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from worker.errors import InvalidParams
+from worker.models.tasks import bounds
 from worker.models.tasks.base import TaskParameters, given
-from worker.models.tasks.generation import GENERATION_PRECISION
+from worker.models.tasks.generation import GENERATION_PRECISION, positions
 from worker.models.tasks.pipelined import PipelineTask
 from worker.models.tasks.text import ClassificationParameters
 from worker.runtime.context import RequestContext
@@ -28,13 +29,14 @@ LONG_AUDIO_SECONDS = 30.0
 class SpeechRecognitionParameters(TaskParameters):
     # true: segment timestamps (Whisper) or word timestamps (CTC); "word" / "char" for CTC models.
     return_timestamps: bool | Literal["word", "char"] | None = None
-    chunk_length_s: float | None = None
-    stride_length_s: float | None = None
+    # Bounded below: a 1-ms chunk would cut an hour of audio into 3.6 million forward passes.
+    chunk_length_s: bounds.ChunkSeconds | None = None
+    stride_length_s: bounds.StrideSeconds | None = None
     # Whisper: the spoken language ("english", "fr", ...) and "transcribe" or "translate".
     language: str | None = None
     task: Literal["transcribe", "translate"] | None = None
-    max_new_tokens: int | None = None
-    num_beams: int | None = None
+    max_new_tokens: bounds.NewTokens | None = None
+    num_beams: bounds.Beams | None = None
 
 
 class SpeechRecognition(PipelineTask):
@@ -72,12 +74,33 @@ class SpeechRecognition(PipelineTask):
                 # The CTC pipeline reads any given value as a timestamp kind; false means "none".
                 del kwargs["return_timestamps"]
         elif generate_kwargs:
+            self._check_new_tokens(generate_kwargs.get("max_new_tokens"))
             kwargs["generate_kwargs"] = generate_kwargs
         if "chunk_length_s" not in kwargs and samples > LONG_AUDIO_SECONDS * self.sampling_rate:
             kwargs["chunk_length_s"] = LONG_AUDIO_SECONDS
+        chunk, stride = kwargs.get("chunk_length_s"), kwargs.get("stride_length_s")
+        if chunk is not None and stride is not None and 2 * stride >= chunk:
+            # The pipeline's own check (a ValueError mid-call): a stride on each side must leave a middle.
+            raise InvalidParams(
+                f"stride_length_s ({stride:g}) must be less than half of chunk_length_s ({chunk:g})"
+            )
         if "chunk_length_s" in kwargs and not self.is_ctc:
             kwargs["ignore_warning"] = True  # chunking seq2seq models is what we mean to do
         return kwargs
+
+    def _check_new_tokens(self, wanted: int | None) -> None:
+        """Refuse what transformers would refuse half-way: more tokens than the decoder's positions hold
+        after its prompt (Whisper's: start of transcript, language, task, no timestamps)."""
+        config = self.pipe.model.config
+        limit = positions(config)
+        if wanted is None or limit is None:
+            return
+        prompt = 4 if getattr(config, "model_type", "") == "whisper" else 1
+        if wanted > limit - prompt:
+            raise InvalidParams(
+                f"max_new_tokens {wanted}: this model's decoder holds {limit} positions and its prompt takes "
+                f"up to {prompt}, so at most {limit - prompt} new tokens"
+            )
 
 
 class AudioClassification(PipelineTask):

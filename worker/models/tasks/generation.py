@@ -18,6 +18,7 @@ from worker.models import runtime
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
+from worker.models.tasks import bounds
 from worker.models.tasks.base import LoadContext, Task, TaskParameters, TokenizedTask, given
 from worker.runtime.context import RequestContext
 
@@ -29,20 +30,21 @@ GENERATION_PRECISION = "a check on one input cannot vouch for every token of a l
 
 
 class GenerationParameters(TaskParameters):
-    max_new_tokens: int | None = None
-    min_new_tokens: int | None = None
+    # Bounded further by the positions the model holds (new_tokens_limit).
+    max_new_tokens: bounds.NewTokens | None = None
+    min_new_tokens: bounds.MinNewTokens | None = None
     do_sample: bool | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    repetition_penalty: float | None = None
-    no_repeat_ngram_size: int | None = None
-    num_beams: int | None = None
-    num_return_sequences: int | None = None
+    temperature: bounds.Temperature | None = None
+    top_k: bounds.TopK | None = None
+    top_p: bounds.TopP | None = None
+    repetition_penalty: bounds.RepetitionPenalty | None = None
+    no_repeat_ngram_size: bounds.NgramSize | None = None
+    num_beams: bounds.Beams | None = None
+    num_return_sequences: bounds.ReturnSequences | None = None
     # Seeds torch's global generator: repeatable when no other sampling runs at the same time.
     seed: int | None = None
     # Stop as soon as the output ends with one of these strings.
-    stop: list[str] | None = None
+    stop: bounds.StopStrings | None = None
 
 
 _NOT_GENERATE_KWARGS = ("seed", "stop", "return_full_text", "src_lang", "tgt_lang", "prompt")
@@ -68,6 +70,17 @@ def generate(
             _TRANSFORMERS_DEFAULT_MAX_LENGTH,
         ):
             kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+    _bound_new_tokens(module.config, inputs, kwargs, explicit=params.max_new_tokens is not None)
+    if (
+        params.num_return_sequences is not None
+        and not params.do_sample
+        and params.num_return_sequences > (params.num_beams or config.num_beams or 1)
+    ):
+        # transformers' own ValueError, before any work and as -32602.
+        raise InvalidParams(
+            f"num_return_sequences ({params.num_return_sequences}) must be at most num_beams "
+            f"({params.num_beams or config.num_beams or 1}) unless do_sample is true"
+        )
     if config.pad_token_id is None and tokenizer is not None:
         kwargs["pad_token_id"] = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -93,6 +106,43 @@ def generate(
     if ctx is not None:
         ctx.check_cancelled()
     return sequences
+
+
+def positions(config: Any) -> int | None:
+    """How many positions the model's decoder holds, where its config says (None: no fixed number)."""
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    for name in ("max_position_embeddings", "n_positions", "max_target_positions"):
+        value = getattr(text, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _bound_new_tokens(config: Any, inputs: dict[str, Any], kwargs: dict[str, Any], explicit: bool) -> None:
+    """Keep max_new_tokens within the positions the model holds after the prompt (a decoder-only model's
+    prompt takes positions too; an encoder-decoder's decoder starts with one token). Past them a model with
+    learned positions fails half-way (IndexError) and one without grows its cache beyond what it was made
+    for. An explicit value beyond is refused; the default is shortened to fit."""
+    limit = positions(config)
+    wanted = kwargs.get("max_new_tokens")
+    if limit is None or wanted is None:
+        return
+    ids = inputs.get("input_ids")
+    used = 1 if config.is_encoder_decoder or ids is None else int(ids.shape[-1])
+    room = limit - used
+    if room < 1:
+        raise InvalidInput(
+            f"the prompt takes {used} tokens and this model holds {limit} positions: "
+            "no room is left to generate"
+        )
+    if wanted <= room:
+        return
+    if explicit:
+        raise InvalidParams(
+            f"max_new_tokens {wanted}: this model holds {limit} positions and the prompt takes {used}, "
+            f"so at most {room} new tokens"
+        )
+    kwargs["max_new_tokens"] = room
 
 
 def _cancelled_criterion(ctx: RequestContext | None) -> Any:

@@ -39,6 +39,7 @@ from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
 from worker.models.outputs.wav import encode_wav
+from worker.models.tasks import bounds
 from worker.models.tasks.base import LoadContext, Task, TaskParameters, given
 from worker.runtime.context import RequestContext
 from worker.tensors.types import TensorInfo
@@ -81,10 +82,10 @@ class SpeechParameters(TaskParameters):
     # Pipeline models (Bark, MusicGen): generation.
     max_new_tokens: int | None = None
     do_sample: bool | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    guidance_scale: float | None = None
+    temperature: bounds.Temperature | None = None
+    top_k: bounds.TopK | None = None
+    top_p: bounds.TopP | None = None
+    guidance_scale: bounds.GuidanceScale | None = None
 
 
 _COMMON = frozenset({"encoding", "seed"})

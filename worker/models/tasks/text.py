@@ -15,13 +15,14 @@ from worker.errors import InvalidInput, InvalidParams
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_text
+from worker.models.tasks import bounds
 from worker.models.tasks.base import TaskParameters
 from worker.models.tasks.pipelined import PipelineTask
 
 
 class ClassificationParameters(TaskParameters):
     # How many labels to return, best first; unset returns the best one as a single object.
-    top_k: int | None = None
+    top_k: bounds.TopK | None = None
     function_to_apply: Literal["softmax", "sigmoid", "none"] | None = None
 
 
@@ -41,7 +42,7 @@ class TextClassification(PipelineTask):
 class TokenClassificationParameters(TaskParameters):
     aggregation_strategy: Literal["none", "simple", "first", "average", "max"] | None = None
     ignore_labels: list[str] | None = None
-    stride: int | None = None
+    stride: bounds.NonNegative | None = None
 
 
 class TokenClassification(PipelineTask):
@@ -50,9 +51,20 @@ class TokenClassification(PipelineTask):
     Parameters = TokenClassificationParameters
     precision_check = "probabilities"
 
+    def validate(self, parameters: dict[str, Any]) -> Any:
+        params = super().validate(parameters)
+        window = getattr(self.pipe.tokenizer, "model_max_length", None)
+        if params.stride is not None and isinstance(window, int) and params.stride >= window:
+            # The pipeline's own ValueError, raised mid-call: the overlap must leave each window new tokens.
+            raise InvalidParams(
+                f"stride ({params.stride}) must be less than the model's {window}-token window"
+            )
+        return params
+
 
 class ZeroShotParameters(TaskParameters):
-    candidate_labels: list[str]
+    # Each label is a forward pass over the text (or, for images, a row of one batch).
+    candidate_labels: bounds.CandidateLabels
     hypothesis_template: str | None = None
     multi_label: bool | None = None
 
@@ -71,7 +83,7 @@ class ZeroShotClassification(PipelineTask):
 
 
 class FillMaskParameters(TaskParameters):
-    top_k: int | None = None
+    top_k: bounds.TopK | None = None
     targets: list[str] | None = None
 
 
@@ -80,6 +92,13 @@ class FillMask(PipelineTask):
     pipeline_task = "fill-mask"
     Parameters = FillMaskParameters
     precision_check = "probabilities"
+
+    def validate(self, parameters: dict[str, Any]) -> Any:
+        params = super().validate(parameters)
+        vocabulary = len(self.pipe.tokenizer)
+        if params.top_k is not None and params.top_k > vocabulary:
+            params.top_k = vocabulary  # there are no more candidates than tokens (torch.topk would fail)
+        return params
 
     def load_input(self, value: InputObject, sources: InputSources) -> Any:
         text = load_text(value, self.task_name)

@@ -17,6 +17,7 @@ from worker.models import runtime
 from worker.models.inputs.image import load_image
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
+from worker.models.tasks import bounds
 from worker.models.tasks.base import LoadContext, Task, TaskParameters
 from worker.models.tasks.generation import GENERATION_PRECISION, GenerationParameters, generate
 from worker.models.tasks.pipelined import PipelineTask, probabilities
@@ -48,7 +49,7 @@ class ImageClassification(PipelineTask):
 
 class ObjectDetectionParameters(TaskParameters):
     # Boxes scoring below this are dropped (the pipeline's default is 0.5).
-    threshold: float | None = None
+    threshold: bounds.Probability | None = None
 
 
 class ObjectDetection(PipelineTask):
@@ -59,7 +60,7 @@ class ObjectDetection(PipelineTask):
 
 
 class ZeroShotImageParameters(TaskParameters):
-    candidate_labels: list[str]
+    candidate_labels: bounds.CandidateLabels
     hypothesis_template: str | None = None
 
 

@@ -177,6 +177,25 @@ def test_trust_remote_code_is_refused_without_the_flag(worker, model_dir, tmp_pa
     assert not (tmp_path / "executed").exists()
 
 
+@pytest.mark.parametrize("option", ["offload_folder", "cache_dir", "device_map", "max_memory"])
+def test_options_that_would_place_the_model_or_write_files_are_refused(worker, model_dir, tmp_path, option):
+    folder = str(model_dir("text-classification"))
+    value = {"device_map": "auto", "max_memory": {"cpu": "1GB"}}.get(option, str(tmp_path / "written"))
+    fails(worker, "model/load", {"model": folder, "options": {option: value}}, INVALID_PARAMS, option)
+    assert not (tmp_path / "written").exists()
+
+
+def test_attention_kernels_from_the_hub_are_refused_without_trust(worker, model_dir):
+    folder = str(model_dir("text-classification"))
+    params = {"model": folder, "options": {"attn_implementation": "kernels-community/flash-attn"}}
+    fails(worker, "model/load", params, FORBIDDEN, "kernels from the Hub", "--trust-remote-code")
+    # A built-in implementation by name is still the client's choice.
+    loaded = worker.call(
+        "model/load", {"model": folder, "options": {"attn_implementation": "eager"}}, timeout=120
+    )
+    assert loaded["task"] == "text-classification"
+
+
 def test_malformed_load_and_run_parameters(worker, load, model_dir):
     folder = str(model_dir("text-classification"))
     handle = load("text-classification")["handle"]

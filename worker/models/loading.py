@@ -28,6 +28,20 @@ log = logging.getLogger("worker.models")
 
 # Options that are ours to decide, not the client's to pass through.
 _RESERVED_OPTIONS = {"dtype", "torch_dtype", "device", "revision"}
+# Where a model lives and what memory and files it may use are the worker's to decide: it checks memory
+# before loading (worker.models.memory) and writes nowhere but its cache. These would place the model
+# across devices or disk, or write weights into any folder the client names.
+_PLACEMENT_OPTIONS = {
+    "device_map",
+    "max_memory",
+    "offload_folder",
+    "offload_state_dict",
+    "offload_buffers",
+    "cache_dir",
+    "tp_plan",
+    "tp_size",
+    "distributed_config",
+}
 
 
 @dataclass(frozen=True)
@@ -92,9 +106,22 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     reserved = sorted(_RESERVED_OPTIONS & options.keys())
     if reserved:
         raise InvalidParams(f"options {reserved} are set by model/load's own parameters, not through options")
+    placement = sorted(_PLACEMENT_OPTIONS & options.keys())
+    if placement:
+        raise InvalidParams(
+            f"options {placement} are refused: the worker places models and decides what memory "
+            "and files they use"
+        )
     trust = bool(options.pop("trust_remote_code", False))
     if trust and not config.trust_remote_code:
         raise Forbidden("trust_remote_code is refused: start the worker with --trust-remote-code to allow it")
+    attention = options.get("attn_implementation")
+    if isinstance(attention, str) and "/" in attention and not trust:
+        # A Hub repository of attention kernels: transformers downloads and runs its code.
+        raise Forbidden(
+            f"attn_implementation {attention!r} names kernels from the Hub, which run their own code: "
+            "start the worker with --trust-remote-code and pass options.trust_remote_code to allow it"
+        )
     _check_backend(request)
     runtime.torch(config)
     device = devices.resolve_device(request.device)

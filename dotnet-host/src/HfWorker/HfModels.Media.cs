@@ -105,10 +105,18 @@ namespace HfWorker
         public Task<SynthesizedSpeech> SynthesizeSpeechAsync(LoadedModel model, string text, SpeechOptions options = null,
             CancellationToken cancellationToken = default(CancellationToken))
         {
+            return SynthesizeSpeechAsync(model, text, options, null, cancellationToken);
+        }
+
+        /// <inheritdoc />
+        public Task<SynthesizedSpeech> SynthesizeSpeechAsync(LoadedModel model, string text, SpeechOptions options,
+            IProgress<SpeechProgress> progress, CancellationToken cancellationToken = default(CancellationToken))
+        {
             if (text == null) throw new ArgumentNullException("text");
             options = options ?? new SpeechOptions();
             var run = Run<SynthesizedSpeech>(model, text, options.ToParameters(), options.Keep, (r, w) => ReadOne(r, w, SynthesizedSpeech.Read),
                 options.Speaker);
+            if (progress != null) run.ProgressReader = reader => progress.Report(SpeechProgress.Read(reader));
             return InvokePinned(run, options.Speaker, "speaker", cancellationToken);
         }
 

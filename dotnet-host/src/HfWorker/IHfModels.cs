@@ -134,6 +134,13 @@ namespace HfWorker
         Task<SynthesizedSpeech> SynthesizeSpeechAsync(LoadedModel model, string text, SpeechOptions options = null,
             CancellationToken cancellationToken = default(CancellationToken));
 
+        /// <summary>
+        /// As <see cref="SynthesizeSpeechAsync(LoadedModel, string, SpeechOptions, CancellationToken)"/>, reporting
+        /// <paramref name="progress"/> as the worker goes (<see cref="SpeechProgress"/>).
+        /// </summary>
+        Task<SynthesizedSpeech> SynthesizeSpeechAsync(LoadedModel model, string text, SpeechOptions options,
+            IProgress<SpeechProgress> progress, CancellationToken cancellationToken = default(CancellationToken));
+
         /// <summary>Keep a float32 tensor in a worker.</summary>
         Task<TensorHandle> PutTensorAsync(float[] values, int[] shape, CancellationToken cancellationToken = default(CancellationToken));
 

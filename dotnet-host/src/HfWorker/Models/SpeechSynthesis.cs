@@ -5,7 +5,7 @@ using HfWorker.MessagePack;
 namespace HfWorker.Models
 {
     /// <summary>
-    /// Settings for <see cref="HfModels.SynthesizeSpeechAsync"/> (protocol.md, text-to-speech). Null members leave the
+    /// Settings for <see cref="HfModels.SynthesizeSpeechAsync(LoadedModel, string, SpeechOptions, System.Threading.CancellationToken)"/> (protocol.md, text-to-speech). Null members leave the
     /// model's or the worker's defaults.
     /// </summary>
     public sealed class SpeechOptions
@@ -104,6 +104,45 @@ namespace HfWorker.Models
             });
             if (speech.Audio == null && speech.Tensor == null) throw ResultReading.Missing("synthesised speech", "audio");
             return speech;
+        }
+    }
+
+    /// <summary>
+    /// How far a <see cref="HfModels.SynthesizeSpeechAsync(LoadedModel, string, SpeechOptions, System.IProgress{SpeechProgress}, System.Threading.CancellationToken)"/>
+    /// call has come: texts done of those in the call, after each batch of them, and for models that decode step by step
+    /// (SpeechT5, Bark, MusicGen) also the decoding step of the batch under way, every 16 steps.
+    /// </summary>
+    public sealed class SpeechProgress
+    {
+        /// <summary>Texts synthesised so far.</summary>
+        public int Done { get; set; }
+
+        /// <summary>Texts in the call.</summary>
+        public int Total { get; set; }
+
+        /// <summary>The decoding step of the batch under way, or null in a report that closes a batch.</summary>
+        public int? Step { get; set; }
+
+        /// <inheritdoc />
+        public override string ToString()
+        {
+            return Done + "/" + Total + " texts" + (Step.HasValue ? ", step " + Step.Value : "");
+        }
+
+        internal static SpeechProgress Read(MessagePackReader reader)
+        {
+            var progress = new SpeechProgress();
+            ResultReading.ReadMap(reader, (key, r) =>
+            {
+                switch (key)
+                {
+                    case "done": progress.Done = r.ReadInt32(); return true;
+                    case "total": progress.Total = r.ReadInt32(); return true;
+                    case "step": progress.Step = r.ReadInt32(); return true;
+                    default: return false;
+                }
+            });
+            return progress;
         }
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading.Tasks;
 using HfWorker.Exceptions;
 using HfWorker.Models;
@@ -12,6 +13,17 @@ namespace HfWorker.Tests.Media
     [TestFixture]
     public class SpeechSynthesisSpecs
     {
+        /// <summary>Collects progress synchronously, on the reader thread, in arrival order.</summary>
+        private sealed class Reports : IProgress<SpeechProgress>
+        {
+            public readonly List<SpeechProgress> Seen = new List<SpeechProgress>();
+
+            public void Report(SpeechProgress value)
+            {
+                lock (Seen) Seen.Add(value);
+            }
+        }
+
         [Test, Timeout(180000)]
         public async Task Speech_comes_back_as_a_wav_of_the_stated_rate_and_length_or_stays_in_the_worker_to_be_transcribed()
         {
@@ -38,6 +50,15 @@ namespace HfWorker.Tests.Media
 
                 var again = await hf.SynthesizeSpeechAsync(voice, "hello from the worker", new SpeechOptions { Seed = 1 });
                 Assert.That(again.Audio, Is.EqualTo(speech.Audio), "the same seed and text give the same waveform");
+
+                var reports = new Reports();
+                var reported = await hf.SynthesizeSpeechAsync(voice, "hello from the worker", new SpeechOptions { Seed = 1 }, reports);
+                Assert.That(reported.Audio, Is.EqualTo(speech.Audio), "with progress, the same call");
+                Assert.That(reports.Seen, Is.Not.Empty, "progress arrives before the answer");
+                var last = reports.Seen[reports.Seen.Count - 1];
+                Assert.That(last.Done, Is.EqualTo(1), last.ToString());
+                Assert.That(last.Total, Is.EqualTo(1), last.ToString());
+                Assert.That(last.Step, Is.Null, "VITS makes a batch in one pass: no decoding steps");
 
                 var floats = await hf.SynthesizeSpeechAsync(voice, "hello from the worker", new SpeechOptions { Seed = 1, Encoding = "float32" });
                 var floatWav = MediaFiles.Wav(floats.Audio);

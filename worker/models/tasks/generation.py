@@ -30,7 +30,7 @@ GENERATION_PRECISION = "a check on one input cannot vouch for every token of a l
 
 
 class GenerationParameters(TaskParameters):
-    # Bounded further by the positions the model holds (new_tokens_limit).
+    # Bounded further by the positions the model holds (_bound_new_tokens).
     max_new_tokens: bounds.NewTokens | None = None
     min_new_tokens: bounds.MinNewTokens | None = None
     do_sample: bool | None = None

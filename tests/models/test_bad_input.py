@@ -307,6 +307,17 @@ def test_fill_mask_answers_every_candidate_when_top_k_is_past_the_vocabulary(wor
     assert len(answers) == 30522  # the tiny model's real BERT vocabulary (was -32000: topk out of range)
 
 
+def test_question_answering_returns_at_most_1024_answers(worker, load):
+    # Every span of the context is a candidate: top_k and max_answer_len of a billion on a 50 KB
+    # context held 1.3 GB of them on the tiny model (more with a real model's longer windows).
+    handle = load("question-answering")["handle"]
+    question = {"question": "what?", "context": "word " * 2000}
+    fails(worker, "model/run", run_params(handle, question, top_k=1025), INVALID_PARAMS, "top_k", "<= 1024")
+    answers = worker.call("model/run", run_params(handle, question, top_k=1024, max_answer_len=10**9))
+    assert len(answers) == 1024
+    assert [a["score"] for a in answers] == sorted((a["score"] for a in answers), reverse=True)
+
+
 def test_the_worker_still_runs_models_after_all_of_that(worker, load):
     handle = load("text-classification")["handle"]
     assert set(worker.call("model/run", run_params(handle, "still fine"))) == {"label", "score"}

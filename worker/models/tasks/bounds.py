@@ -49,3 +49,7 @@ MAX_CANDIDATE_LABELS = 1024
 CandidateLabels = Annotated[list[str], Meta(max_length=MAX_CANDIDATE_LABELS)]
 # Classifier-free guidance (MusicGen): 1 is none; a few is usual.
 GuidanceScale = Annotated[float, Meta(ge=0, le=100)]
+# Question answering: answers returned per question. Every span of a long context is a candidate,
+# so without a cap a 50 KB context with top_k and max_answer_len of a billion held gigabytes of them.
+MAX_ANSWERS = 1024
+Answers = Annotated[int, Meta(le=MAX_ANSWERS)]  # at least 1: checked by the task, as before

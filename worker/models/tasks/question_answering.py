@@ -18,12 +18,13 @@ from worker.models import runtime
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import InputObject
 from worker.models.inputs.text import load_question
+from worker.models.tasks import bounds
 from worker.models.tasks.base import PROBE_TEXTS, LoadContext, Task, TaskParameters, TokenizedTask
 from worker.runtime.context import RequestContext
 
 
 class QuestionAnsweringParameters(TaskParameters):
-    top_k: int = 1
+    top_k: bounds.Answers = 1
     max_answer_len: int = 15
     max_seq_len: int = 384
     doc_stride: int = 128

@@ -318,6 +318,27 @@ def test_question_answering_returns_at_most_1024_answers(worker, load):
     assert [a["score"] for a in answers] == sorted((a["score"] for a in answers), reverse=True)
 
 
+def test_question_answering_runs_the_windows_of_a_long_context_a_few_at_a_time(worker, load):
+    # 2 MB of context is about 3,000 windows of the tiny model's 128 tokens; in one forward pass they
+    # took 1.4 GB more (a real model's 384-token windows and wider layers take tens of GB).
+    handle = load("question-answering")["handle"]
+    pid = worker.process.pid
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
+    before = _memory_kib(pid, "VmHWM")
+    answer = worker.call(
+        "model/run", run_params(handle, {"question": "what?", "context": "word " * 400_000}), timeout=120
+    )
+    assert answer["answer"].startswith("word")
+    assert _memory_kib(pid, "VmHWM") - before < 700 * 1024
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
 def test_the_worker_still_runs_models_after_all_of_that(worker, load):
     handle = load("text-classification")["handle"]
     assert set(worker.call("model/run", run_params(handle, "still fine"))) == {"label", "score"}

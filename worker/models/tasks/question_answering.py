@@ -22,6 +22,10 @@ from worker.models.tasks import bounds
 from worker.models.tasks.base import PROBE_TEXTS, LoadContext, Task, TaskParameters, TokenizedTask
 from worker.runtime.context import RequestContext
 
+# A long context is split into many windows (a 2 MB context into thousands): they run this many at a
+# time, so that a forward pass's memory does not grow with the context.
+WINDOWS_PER_PASS = 32
+
 
 class QuestionAnsweringParameters(TaskParameters):
     top_k: bounds.Answers = 1
@@ -106,19 +110,26 @@ class QuestionAnswering(TokenizedTask):
         offsets = encoded.pop("offset_mapping").tolist()
         encoded.pop("overflow_to_sample_mapping", None)
         windows = len(offsets)
-        context_masks = [[sid == 1 for sid in encoded.sequence_ids(w)] for w in range(windows)]
-        with runtime.no_grad():
-            output = self.module(**encoded.to(self.device))
-        starts = output.start_logits.float().cpu().numpy()
-        ends = output.end_logits.float().cpu().numpy()
-        candidates: list[dict[str, Any]] = []
-        for w in range(windows):
-            candidates.extend(
-                self._window_spans(starts[w], ends[w], context_masks[w], offsets[w], context, params)
-            )
         best: dict[tuple[int, int], dict[str, Any]] = {}
-        for candidate in sorted(candidates, key=lambda c: -c["score"]):
-            best.setdefault((candidate["start"], candidate["end"]), candidate)
+        for first in range(0, windows, WINDOWS_PER_PASS):
+            passed = range(first, min(first + WINDOWS_PER_PASS, windows))
+            batch = {name: tensor[first : passed.stop] for name, tensor in encoded.items()}
+            with runtime.no_grad():
+                output = self.module(**{name: t.to(self.device) for name, t in batch.items()})
+            starts = output.start_logits.float().cpu().numpy()
+            ends = output.end_logits.float().cpu().numpy()
+            for w in passed:
+                in_context = [sid == 1 for sid in encoded.sequence_ids(w)]
+                spans = self._window_spans(
+                    starts[w - first], ends[w - first], in_context, offsets[w], context, params
+                )
+                for span in spans:
+                    key = (span["start"], span["end"])
+                    if key not in best or best[key]["score"] < span["score"]:
+                        best[key] = span
+            # Only the top_k best spans can still be answers (a span's best score only grows), so
+            # the candidates kept do not grow with the context.
+            best = dict(sorted(best.items(), key=lambda item: -item[1]["score"])[: params.top_k])
         ranked = sorted(best.values(), key=lambda c: -c["score"])
         return ranked[: params.top_k] or [{"score": 0.0, "start": 0, "end": 0, "answer": ""}]
 

@@ -181,6 +181,17 @@ def test_outputs_it_must_not_write_are_refused_and_left_alone(
     assert Path(inside["manifest"]).is_file()
 
 
+def test_an_output_with_a_nul_character_is_refused(
+    worker: WorkerClient, model_dir: Callable[[str], Path], tmp_path: Path
+):
+    # Was -32000 "ValueError: embedded null byte" from os.path.realpath.
+    model = str(model_dir("feature-extraction"))
+    refused = _refused(worker, model=model, output=str(tmp_path / "out\x00put"))
+    assert refused.code == -32602 and "NUL character" in refused.message, refused
+    assert worker.call("worker/ping", {"still": "serving"}, timeout=10) == {"still": "serving"}
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_cancelled_export_leaves_no_folder_and_no_cache_entry(
     worker: WorkerClient, model_dir: Callable[[str], Path], tmp_path: Path, onnx_cache: Path
 ):

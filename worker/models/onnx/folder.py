@@ -90,6 +90,9 @@ def check_output(text: str, config: Any) -> Path:
     """The folder to write, or the reason it may not be written (see the module docstring)."""
     if not os.path.isabs(text):
         raise InvalidParams(f"output must be an absolute path, got {text!r}")
+    if "\x00" in text:
+        # No file name can hold one: os calls would raise ValueError (-32000) deep in the checks below.
+        raise InvalidParams(f"output must not contain a NUL character, got {text!r}")
     named = Path(text)
     if named.name in ("", ".", ".."):
         raise InvalidParams(f"output must name a folder, got {text!r}")

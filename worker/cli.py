@@ -18,6 +18,7 @@ from worker.config import (
     DEFAULT_MAX_IMAGE_PIXELS,
     DEFAULT_MAX_INFLIGHT,
     DEFAULT_MAX_INPUT_BYTES,
+    DEFAULT_MAX_REQUEST_INPUT_BYTES,
     DEFAULT_SHUTDOWN_GRACE_SECONDS,
     MAX_SHUTDOWN_GRACE_SECONDS,
     MIN_FRAME_BYTES,
@@ -157,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"largest image (width x height) decoded or made (default {DEFAULT_MAX_IMAGE_PIXELS})",
     )
     p.add_argument(
+        "--max-request-input-bytes",
+        type=_size,
+        default=DEFAULT_MAX_REQUEST_INPUT_BYTES,
+        help="the inputs of one model/run together, decoded (images as pixels, audio as samples; "
+        f"default {DEFAULT_MAX_REQUEST_INPUT_BYTES})",
+    )
+    p.add_argument(
         "--max-tensor-bytes",
         type=_size,
         default=None,
@@ -239,6 +247,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
         input_roots=tuple(args.input_root),
         max_input_bytes=args.max_input_bytes,
         max_image_pixels=args.max_image_pixels,
+        max_request_input_bytes=args.max_request_input_bytes,
         max_tensor_bytes=args.max_tensor_bytes,
         hub_timeout_seconds=args.hub_timeout,
         process_group=args.process_group,

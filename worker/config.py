@@ -20,6 +20,9 @@ MAX_SHUTDOWN_GRACE_SECONDS = 3600.0
 DEFAULT_MAX_INPUT_BYTES = 1024 * 1024 * 1024
 # Decoded images past this many pixels are refused before decoding (a 20 KB PNG can claim 13000x13000).
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+# The inputs of one model/run together, decoded (images as pixels, audio as samples): each input is bounded
+# on its own, but a list of them multiplies that (eight 9000x9000 PNGs of 236 KB each decode to 1.9 GB).
+DEFAULT_MAX_REQUEST_INPUT_BYTES = 2 * 1024 * 1024 * 1024
 # Every network step of a model/load from the hub (metadata, each download's connect and read) has
 # this deadline, and the hub part of a load gives up after this long without progress (worker.models.hub).
 DEFAULT_HUB_TIMEOUT_SECONDS = 15.0
@@ -43,6 +46,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     input_roots: tuple[str, ...] = ()
     max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_request_input_bytes: int = DEFAULT_MAX_REQUEST_INPUT_BYTES
     # None: derived from the memory the worker may use (see worker.tensors.budget).
     max_tensor_bytes: int | None = None
     hub_timeout_seconds: float = DEFAULT_HUB_TIMEOUT_SECONDS

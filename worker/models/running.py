@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from worker.errors import InvalidParams
+from worker.errors import InvalidParams, ResourceExhausted
 from worker.models.batching import DEFAULT_MAX_BATCH_SIZE
+from worker.models.inputs.size import decoded_bytes
 from worker.models.inputs.sources import InputSources
 from worker.models.inputs.spec import Input, as_object
 from worker.models.registry import LoadedModel, ModelRegistry
@@ -42,7 +43,7 @@ def run(
     params = task.resolve(params, sources)
     loaded.enter()
     try:
-        items = [task.load_input(as_object(value), sources) for value in values]
+        items = load_inputs(task, values, sources)
         if ctx is not None:
             ctx.check_cancelled()
         outputs = infer(loaded, items, params, ctx)
@@ -52,6 +53,26 @@ def run(
         return _keep(state, task, outputs, params, is_batch)
     shaped = [task.shape(output, params) for output in outputs]
     return shaped if is_batch else shaped[0]
+
+
+def load_inputs(task: Task, values: list[Input], sources: InputSources) -> list[Any]:
+    """Decode a request's inputs, refusing it (-32008) as soon as they hold more than
+    ``--max-request-input-bytes`` together: each is bounded on its own (--max-image-pixels,
+    --max-input-bytes), but a list multiplies that, and decoding them all comes before any slice runs."""
+    limit = sources.max_request_input_bytes
+    items: list[Any] = []
+    total = 0
+    for value in values:
+        item = task.load_input(as_object(value), sources)
+        total += decoded_bytes(item)
+        if total > limit:
+            raise ResourceExhausted(
+                f"the first {len(items) + 1} of this request's {len(values)} inputs take {total} bytes "
+                f"decoded, over --max-request-input-bytes ({limit}); send them in several calls",
+                data={"decoded_bytes": total, "inputs": len(values), "max_request_input_bytes": limit},
+            )
+        items.append(item)
+    return items
 
 
 def infer(loaded: LoadedModel, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:

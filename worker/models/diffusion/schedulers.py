@@ -39,3 +39,19 @@ def build(name: str | None, original: Any) -> Any:
         return type(original).from_config(original.config)
     class_name, extra = SCHEDULERS[name]
     return getattr(diffusers, class_name).from_config(original.config, **extra)
+
+
+def check_steps(name: str | None, original: Any, steps: int, strength: float | None) -> None:
+    """LCM samples a subset of the steps it was distilled with (``original_inference_steps``, scaled by
+    ``strength`` for image-to-image): more steps than that is diffusers' ValueError half-way into the call.
+    ``steps`` is the call's, the pipeline's default when the request names none."""
+    uses_lcm = name == "lcm" or (name is None and type(original).__name__ == "LCMScheduler")
+    if not uses_lcm:
+        return
+    distilled = int(original.config.get("original_inference_steps") or 50)
+    limit = min(distilled, int(distilled * (strength if strength is not None else 1.0)))
+    if steps > limit:
+        raise InvalidParams(
+            f"the lcm scheduler takes at most {limit} num_inference_steps here ({distilled} distilled steps"
+            f"{'' if strength is None else f' x strength {strength:g}'}), got {steps}"
+        )

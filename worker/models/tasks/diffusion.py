@@ -105,6 +105,10 @@ class _ImageTask(Task):
     def validate(self, parameters: dict[str, Any]) -> Any:
         params: ImageParameters = super().validate(parameters)
         schedulers.check_name(params.scheduler)
+        pipeline = self.runner.pipeline
+        if pipeline is not None:
+            steps = params.num_inference_steps or _default_steps(pipeline)
+            schedulers.check_steps(params.scheduler, pipeline.scheduler, steps, params.strength)
         if not self.takes_image:
             for name in ("prompt", "strength", "mask"):
                 if getattr(params, name) is not None:
@@ -247,3 +251,12 @@ def _call_parameters(pipeline: Any) -> set[str]:
     import inspect
 
     return set(inspect.signature(type(pipeline).__call__).parameters)
+
+
+def _default_steps(pipeline: Any) -> int:
+    """The steps a pipeline's call takes when none are named (50 for Stable Diffusion, 4 for LCM's own)."""
+    import inspect
+
+    default = inspect.signature(pipeline.__call__).parameters.get("num_inference_steps")
+    value = None if default is None else default.default
+    return value if isinstance(value, int) else 50

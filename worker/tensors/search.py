@@ -57,6 +57,9 @@ def as_query_vector(query: np.ndarray, what: str = "query") -> np.ndarray:
     if query.shape[0] == 0:
         # Also what keeps a corpus of shape [n, 0] from being searched: zero bytes kept, but n scores.
         raise InvalidInput(f"the {what} vector is empty")
+    if query.dtype.kind == "f" and not np.isfinite(query).all():
+        # Every score would be NaN, and the ranking meaningless.
+        raise InvalidInput(f"the {what} vector holds NaN or infinity")
     return query
 
 

@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-request-input-bytes",
         type=_size,
         default=DEFAULT_MAX_REQUEST_INPUT_BYTES,
-        help="the inputs of one model/run together, decoded (images as pixels, audio as samples; "
-        f"default {DEFAULT_MAX_REQUEST_INPUT_BYTES})",
+        help="the inputs of one model/run together, decoded (images as pixels x bands, audio and tensors "
+        f"as bytes; default {DEFAULT_MAX_REQUEST_INPUT_BYTES})",
     )
     p.add_argument(
         "--max-tensor-bytes",

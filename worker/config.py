@@ -20,8 +20,8 @@ MAX_SHUTDOWN_GRACE_SECONDS = 3600.0
 DEFAULT_MAX_INPUT_BYTES = 1024 * 1024 * 1024
 # Decoded images past this many pixels are refused before decoding (a 20 KB PNG can claim 13000x13000).
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
-# The inputs of one model/run together, decoded (images as pixels, audio as samples): each input is bounded
-# on its own, but a list of them multiplies that (eight 9000x9000 PNGs of 236 KB each decode to 1.9 GB).
+# The inputs of one model/run together, decoded (images as pixels x bands, audio as bytes): each input is
+# bounded on its own, but a list of them multiplies that (eight 9000x9000 PNGs of 236 KB decode to 1.9 GB).
 DEFAULT_MAX_REQUEST_INPUT_BYTES = 2 * 1024 * 1024 * 1024
 # Every network step of a model/load from the hub (metadata, each download's connect and read) has
 # this deadline, and the hub part of a load gives up after this long without progress (worker.models.hub).

@@ -187,8 +187,13 @@ def test_options_that_would_place_the_model_or_write_files_are_refused(worker, m
 
 def test_attention_kernels_from_the_hub_are_refused_without_trust(worker, model_dir):
     folder = str(model_dir("text-classification"))
-    params = {"model": folder, "options": {"attn_implementation": "kernels-community/flash-attn"}}
-    fails(worker, "model/load", params, FORBIDDEN, "kernels from the Hub", "--trust-remote-code")
+    for options in (
+        {"attn_implementation": "kernels-community/flash-attn"},
+        {"attn_implementation": {"": "kernels-community/flash-attn"}},  # per sub-model
+        {"use_kernels": True},
+    ):
+        params = {"model": folder, "options": options}
+        fails(worker, "model/load", params, FORBIDDEN, "kernels from the Hub", "--trust-remote-code")
     # A built-in implementation by name is still the client's choice.
     loaded = worker.call(
         "model/load", {"model": folder, "options": {"attn_implementation": "eager"}}, timeout=120
@@ -217,12 +222,12 @@ def test_malformed_load_and_run_parameters(worker, load, model_dir):
 @pytest.mark.parametrize(
     ("parameter", "value", "words"),
     [
-        ("temperature", float("nan"), "> 0.0"),
+        ("temperature", float("nan"), ">= 0.0"),
         ("temperature", float("inf"), "<= 100.0"),
-        ("temperature", 0.0, "> 0.0"),
+        ("temperature", 0.0, "greedy"),  # with do_sample true; without it, 0 is greedy decoding
         ("top_p", 1.5, "<= 1.0"),
         ("top_p", float("nan"), "> 0.0"),
-        ("top_k", -5, ">= 1"),
+        ("top_k", -5, ">= 0"),
         ("repetition_penalty", -1.0, "> 0.0"),
         ("no_repeat_ngram_size", -1, ">= 0"),
         ("num_beams", 0, ">= 1"),  # was a ZeroDivisionError (-32000)
@@ -252,13 +257,50 @@ def test_generation_stays_within_the_positions_the_model_holds(worker, load):
         "4096 positions",
     )
     fails(worker, "model/run", run_params(handle, "hi " * 5000), INVALID_INPUT, "no room is left")
-    beams = run_params(handle, "hello", num_beams=2, num_return_sequences=3)
+    beams = run_params(handle, "hello", num_beams=2, num_return_sequences=3, do_sample=True)
     fails(worker, "model/run", beams, INVALID_PARAMS, "num_return_sequences", "num_beams")
+    greedy = run_params(handle, "hello", num_return_sequences=3)
+    fails(worker, "model/run", greedy, INVALID_PARAMS, "num_return_sequences", "do_sample")
+    # A list is checked whole before any of it generates: no progress from the first prompt.
+    heard: list[Any] = []
+    with pytest.raises(WorkerCallError) as caught:
+        worker.call(
+            "model/run", run_params(handle, ["hello", "hi " * 5000]), on_progress=heard.append, timeout=60
+        )
+    assert caught.value.code == INVALID_INPUT and heard == []
     # Within the bounds it generates, as many sequences as asked.
     done = worker.call(
         "model/run", run_params(handle, "hello", num_beams=3, num_return_sequences=3, max_new_tokens=2)
     )
     assert len(done) == 3 and all(isinstance(d["generated_text"], str) for d in done)
+
+
+def test_temperature_zero_is_greedy_decoding_and_top_k_zero_keeps_every_token(worker, load):
+    handle = load("text-generation")["handle"]
+    greedy = worker.call(
+        "model/run", run_params(handle, "hello", do_sample=False, max_new_tokens=6), timeout=60
+    )
+    zero = worker.call("model/run", run_params(handle, "hello", temperature=0, max_new_tokens=6), timeout=60)
+    assert zero == greedy
+    sampled = run_params(handle, "hello", do_sample=True, top_k=0, seed=3, max_new_tokens=4)
+    assert isinstance(worker.call("model/run", sampled, timeout=60)[0]["generated_text"], str)
+
+
+def test_a_model_that_samples_by_default_returns_several_sequences(worker, model_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "sampling-gpt2"
+    shutil.copytree(model_dir("text-generation"), folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "do_sample": True}))
+    handle = worker.call("model/load", {"model": str(folder)}, timeout=120)["handle"]
+    # Its generation config samples, so no do_sample is needed (this was refused for a moment).
+    done = worker.call(
+        "model/run", run_params(handle, "hello", num_return_sequences=2, max_new_tokens=3), timeout=60
+    )
+    assert len(done) == 2
+    worker.call("model/unload", {"handle": handle}, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -292,7 +334,9 @@ def test_numbers_out_of_range_are_refused_for_every_task_that_takes_them(
         ({"num_beams": 0}, ("num_beams", ">= 1")),
         ({"max_new_tokens": 1000}, ("128 positions", "at most 124")),  # was a ValueError half-way (-32000)
         ({"chunk_length_s": 0.001}, ("chunk_length_s", ">= 1.0")),  # 1,500 forward passes for 1.5 s
-        ({"chunk_length_s": 2.0, "stride_length_s": 1.0}, ("stride_length_s", "less than half")),
+        ({"chunk_length_s": 2.0, "stride_length_s": 1.0}, ("stride_length_s", "at least 1 s")),
+        # 4 samples between chunks once rounded: 14 million forward passes an hour.
+        ({"chunk_length_s": 1.0, "stride_length_s": 0.4999}, ("stride_length_s", "at least 1 s")),
     ],
 )
 def test_speech_recognition_numbers_out_of_range_are_refused(worker, load, parameters, words):

@@ -231,6 +231,11 @@ def test_search_errors_are_clear_and_the_worker_keeps_serving(worker: Worker) ->
     not_a_number = put(worker, np.array([np.nan, 1.0, 1.0, 1.0], np.float32))
     error = fails(worker, -32006, "tensor/search", {"query": not_a_number, "corpus": corpus})
     assert "NaN or infinity" in error.message  # every score was NaN, ranked anyhow
+    infinite = put(worker, np.array([np.inf, 1.0, 1.0, 1.0], np.float32))
+    assert (
+        "NaN or infinity"
+        in fails(worker, -32006, "tensor/search", {"query": infinite, "corpus": corpus}).message
+    )
     fails(worker, -32004, "tensor/search", {"query": [1.0] * 4, "corpus": "t-0"})
     fails(worker, -32004, "tensor/search", {"query": "nope", "corpus": corpus})
     fails(worker, -32602, "tensor/search", {"query": [1.0] * 4, "corpus": corpus, "metric": "manhattan"})

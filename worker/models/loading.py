@@ -115,13 +115,8 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
     trust = bool(options.pop("trust_remote_code", False))
     if trust and not config.trust_remote_code:
         raise Forbidden("trust_remote_code is refused: start the worker with --trust-remote-code to allow it")
-    attention = options.get("attn_implementation")
-    if isinstance(attention, str) and "/" in attention and not trust:
-        # A Hub repository of attention kernels: transformers downloads and runs its code.
-        raise Forbidden(
-            f"attn_implementation {attention!r} names kernels from the Hub, which run their own code: "
-            "start the worker with --trust-remote-code and pass options.trust_remote_code to allow it"
-        )
+    if not trust:
+        _refuse_hub_kernels(options)
     _check_backend(request)
     runtime.torch(config)
     device = devices.resolve_device(request.device)
@@ -153,6 +148,27 @@ def prepare(request: LoadRequest, config: Config, report: Callable[[str], None])
         config.native_bf16,
     )
     return Prepared(source, task, device, plan, model_config, options, trust)
+
+
+def _refuse_hub_kernels(options: dict[str, Any]) -> None:
+    """Kernels from the Hub are code transformers downloads and runs: an ``attn_implementation`` naming a
+    repository (``owner/repo``, alone or per sub-model in a dict), ``use_kernels`` / ``kernel_config``, and,
+    where the ``kernels`` package is installed, ``flash_attention_*``, which then falls back to the Hub."""
+    attention = options.get("attn_implementation")
+    names = list(attention.values()) if isinstance(attention, dict) else [attention]
+    named = [n for n in names if isinstance(n, str) and "/" in n]
+    if not named and any(isinstance(n, str) and n.startswith("flash_attention") for n in names):
+        import importlib.util
+
+        if importlib.util.find_spec("kernels") is not None:
+            named = [n for n in names if isinstance(n, str) and n.startswith("flash_attention")]
+    asked = [name for name in ("use_kernels", "kernel_config") if options.get(name)]
+    if named or asked:
+        what = f"attn_implementation {named[0]!r}" if named else f"options {asked}"
+        raise Forbidden(
+            f"{what} would load kernels from the Hub, which run their own code: "
+            "start the worker with --trust-remote-code and pass options.trust_remote_code to allow it"
+        )
 
 
 def onnx_settings(config: Config, request: LoadRequest) -> OnnxSettings:

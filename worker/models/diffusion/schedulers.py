@@ -41,17 +41,28 @@ def build(name: str | None, original: Any) -> Any:
     return getattr(diffusers, class_name).from_config(original.config, **extra)
 
 
-def check_steps(name: str | None, original: Any, steps: int, strength: float | None) -> None:
-    """LCM samples a subset of the steps it was distilled with (``original_inference_steps``, scaled by
-    ``strength`` for image-to-image): more steps than that is diffusers' ValueError half-way into the call.
-    ``steps`` is the call's, the pipeline's default when the request names none."""
+def check_steps(name: str | None, original: Any, pipeline: Any, steps: int, strength: float | None) -> None:
+    """LCM samples a subset of the steps it was distilled with (``original_inference_steps``): more is
+    diffusers' ValueError half-way into the call. LCM's own image-to-image pipeline also hands the scheduler
+    its ``strength`` (default 0.8), which shrinks that subset; Stable Diffusion's pipelines do not.
+    ``original`` is the folder's scheduler (never one a request swapped in); ``steps`` is the call's, the
+    pipeline's default when the request names none."""
     uses_lcm = name == "lcm" or (name is None and type(original).__name__ == "LCMScheduler")
     if not uses_lcm:
         return
     distilled = int(original.config.get("original_inference_steps") or 50)
-    limit = min(distilled, int(distilled * (strength if strength is not None else 1.0)))
+    limit, why = distilled, f"{distilled} distilled steps"
+    if type(pipeline).__name__ == "LatentConsistencyModelImg2ImgPipeline":
+        scaled = strength if strength is not None else _default(pipeline, "strength", 0.8)
+        limit, why = int(distilled * scaled), f"{distilled} distilled steps x strength {scaled:g}"
     if steps > limit:
         raise InvalidParams(
-            f"the lcm scheduler takes at most {limit} num_inference_steps here ({distilled} distilled steps"
-            f"{'' if strength is None else f' x strength {strength:g}'}), got {steps}"
+            f"the lcm scheduler takes at most {limit} num_inference_steps here ({why}), got {steps}"
         )
+
+
+def _default(pipeline: Any, parameter: str, fallback: Any) -> Any:
+    import inspect
+
+    found = inspect.signature(pipeline.__call__).parameters.get(parameter)
+    return fallback if found is None or found.default is inspect.Parameter.empty else found.default

@@ -24,12 +24,15 @@ from worker.models.tasks.text import ClassificationParameters
 from worker.runtime.context import RequestContext
 
 LONG_AUDIO_SECONDS = 30.0
+# How far one chunk of long audio moves on from the last, at least: at most 3,600 forward passes an hour.
+MIN_CHUNK_STEP_SECONDS = 1.0
 
 
 class SpeechRecognitionParameters(TaskParameters):
     # true: segment timestamps (Whisper) or word timestamps (CTC); "word" / "char" for CTC models.
     return_timestamps: bool | Literal["word", "char"] | None = None
-    # Bounded below: a 1-ms chunk would cut an hour of audio into 3.6 million forward passes.
+    # Bounded below: a 1-ms chunk would cut an hour of audio into 3.6 million forward passes (and so is a
+    # stride that leaves a chunk a few samples to move on).
     chunk_length_s: bounds.ChunkSeconds | None = None
     stride_length_s: bounds.StrideSeconds | None = None
     # Whisper: the spoken language ("english", "fr", ...) and "transcribe" or "translate".
@@ -79,10 +82,12 @@ class SpeechRecognition(PipelineTask):
         if "chunk_length_s" not in kwargs and samples > LONG_AUDIO_SECONDS * self.sampling_rate:
             kwargs["chunk_length_s"] = LONG_AUDIO_SECONDS
         chunk, stride = kwargs.get("chunk_length_s"), kwargs.get("stride_length_s")
-        if chunk is not None and stride is not None and 2 * stride >= chunk:
-            # The pipeline's own check (a ValueError mid-call): a stride on each side must leave a middle.
+        if chunk is not None and stride is not None and chunk - 2 * stride < MIN_CHUNK_STEP_SECONDS:
+            # Each chunk moves on by what its strides on both sides leave. Nothing (after the pipeline rounds
+            # to its frames) is a ValueError mid-call; a few samples is millions of forward passes an hour.
             raise InvalidParams(
-                f"stride_length_s ({stride:g}) must be less than half of chunk_length_s ({chunk:g})"
+                f"chunk_length_s ({chunk:g}) minus twice stride_length_s ({stride:g}) must leave at least "
+                f"{MIN_CHUNK_STEP_SECONDS:g} s between chunks"
             )
         if "chunk_length_s" in kwargs and not self.is_ctc:
             kwargs["ignore_warning"] = True  # chunking seq2seq models is what we mean to do

@@ -24,9 +24,12 @@ MAX_STOP_LENGTH = 256
 # A ceiling for counts that the model bounds more tightly where it can (worker.models.tasks.generation).
 MAX_NEW_TOKENS = 1_000_000
 
-# Sampling: a temperature of 0 is no distribution at all (greedy decoding is do_sample false).
-Temperature = Annotated[float, Meta(gt=0, le=100)]
+# Sampling. A temperature of 0 is greedy decoding (worker.models.tasks.generation); top_k 0 keeps every token.
+Temperature = Annotated[float, Meta(ge=0, le=100)]
+SamplingTemperature = Annotated[float, Meta(gt=0, le=100)]  # where 0 has no meaning of its own
 TopP = Annotated[float, Meta(gt=0, le=1)]
+GenerationTopK = Annotated[int, Meta(ge=0)]
+# How many answers to return (classification, fill-mask): at least one.
 TopK = Annotated[int, Meta(ge=1)]
 # 1 leaves the scores as they are; above 1 discourages repeats, below 1 encourages them.
 RepetitionPenalty = Annotated[float, Meta(gt=0, le=100)]
@@ -41,7 +44,8 @@ StopStrings = Annotated[
 NonNegative = Annotated[int, Meta(ge=0)]
 # A score threshold (object detection): a probability, 0 to 1.
 Probability = Annotated[float, Meta(ge=0, le=1)]
-# Speech recognition of long audio: chunks of at least a second (at most an hour), strides within them.
+# Speech recognition of long audio: chunks of at least a second (at most an hour); what strides leave
+# between chunks is checked against the chunk (worker.models.tasks.audio).
 ChunkSeconds = Annotated[float, Meta(ge=1, le=3600)]
 StrideSeconds = Annotated[float, Meta(ge=0, le=1800)]
 # Zero-shot classification runs the model once per label (text) or embeds every label (images).

@@ -108,7 +108,9 @@ class _ImageTask(Task):
         pipeline = self.runner.pipeline
         if pipeline is not None:
             steps = params.num_inference_steps or _default_steps(pipeline)
-            schedulers.check_steps(params.scheduler, pipeline.scheduler, steps, params.strength)
+            # The folder's scheduler: pipeline.scheduler is whichever a running request swapped in.
+            original = self.runner.original_scheduler
+            schedulers.check_steps(params.scheduler, original, pipeline, steps, params.strength)
         if not self.takes_image:
             for name in ("prompt", "strength", "mask"):
                 if getattr(params, name) is not None:

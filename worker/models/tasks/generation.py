@@ -34,8 +34,9 @@ class GenerationParameters(TaskParameters):
     max_new_tokens: bounds.NewTokens | None = None
     min_new_tokens: bounds.MinNewTokens | None = None
     do_sample: bool | None = None
+    # 0 is greedy decoding, as OpenAI-style clients mean it (_settle_sampling).
     temperature: bounds.Temperature | None = None
-    top_k: bounds.TopK | None = None
+    top_k: bounds.GenerationTopK | None = None
     top_p: bounds.TopP | None = None
     repetition_penalty: bounds.RepetitionPenalty | None = None
     no_repeat_ngram_size: bounds.NgramSize | None = None
@@ -71,16 +72,7 @@ def generate(
         ):
             kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
     _bound_new_tokens(module.config, inputs, kwargs, explicit=params.max_new_tokens is not None)
-    if (
-        params.num_return_sequences is not None
-        and not params.do_sample
-        and params.num_return_sequences > (params.num_beams or config.num_beams or 1)
-    ):
-        # transformers' own ValueError, before any work and as -32602.
-        raise InvalidParams(
-            f"num_return_sequences ({params.num_return_sequences}) must be at most num_beams "
-            f"({params.num_beams or config.num_beams or 1}) unless do_sample is true"
-        )
+    _settle_sampling(params, config, kwargs)
     if config.pad_token_id is None and tokenizer is not None:
         kwargs["pad_token_id"] = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -108,9 +100,48 @@ def generate(
     return sequences
 
 
+def _settle_sampling(params: GenerationParameters, config: Any, kwargs: dict[str, Any]) -> None:
+    """Check sampling as transformers will read it (the request's settings, else the model's generation
+    config), before any work and as -32602 rather than its ValueError half-way; and read a temperature of 0
+    as greedy decoding, which is what OpenAI-style clients mean by it."""
+    sample = params.do_sample if params.do_sample is not None else bool(config.do_sample)
+    if params.temperature == 0:
+        if params.do_sample:
+            raise InvalidParams(
+                "temperature 0 means greedy decoding; do_sample true needs a temperature above 0"
+            )
+        kwargs.pop("temperature", None)
+        kwargs["do_sample"] = sample = False
+    beams = params.num_beams or config.num_beams or 1
+    sequences = params.num_return_sequences or config.num_return_sequences or 1
+    if sequences > 1 and beams > 1 and sequences > beams:
+        raise InvalidParams(f"num_return_sequences ({sequences}) must be at most num_beams ({beams})")
+    if sequences > 1 and beams == 1 and not sample:
+        raise InvalidParams(
+            f"num_return_sequences ({sequences}) needs do_sample true, or num_beams of at least as many: "
+            "greedy decoding makes one sequence"
+        )
+
+
+# Position schemes a model can run past: rotary and ALiBi attention, relative positions, recurrent state.
+# What their configs give as a length is what they were trained on (and RoPE scaling stretches it), not
+# the size of a table.
+_STRETCHABLE = ("rope_parameters", "rope_scaling", "rotary_dim", "rotary_pct", "rotary_emb_base")
+_NO_POSITION_TABLE = frozenset(
+    {"rwkv", "mamba", "mamba2", "falcon_mamba", "bloom", "mpt", "xlnet", "reformer"}
+)
+
+
 def positions(config: Any) -> int | None:
-    """How many positions the model's decoder holds, where its config says (None: no fixed number)."""
+    """The size of the decoder's position table where generation cannot run past it (learned or fixed
+    absolute positions: GPT-2, OPT, BART, Marian, Whisper...); None for models without such a table."""
     text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    if any(getattr(text, name, None) is not None for name in _STRETCHABLE):
+        return None
+    if getattr(text, "model_type", "") in _NO_POSITION_TABLE:
+        return None
+    if getattr(text, "position_embedding_type", "absolute") not in ("absolute", None):
+        return None
     for name in ("max_position_embeddings", "n_positions", "max_target_positions"):
         value = getattr(text, name, None)
         if isinstance(value, int) and value > 0:
@@ -118,11 +149,17 @@ def positions(config: Any) -> int | None:
     return None
 
 
+def check_room(config: Any, inputs: dict[str, Any], params: GenerationParameters) -> None:
+    """Refuse a prompt that leaves the model no room, or an explicit max_new_tokens past it, before any
+    generation of the request starts (a list's later prompt must not fail after earlier ones ran)."""
+    wanted = params.max_new_tokens if params.max_new_tokens is not None else 1
+    _bound_new_tokens(config, inputs, {"max_new_tokens": wanted}, explicit=True)
+
+
 def _bound_new_tokens(config: Any, inputs: dict[str, Any], kwargs: dict[str, Any], explicit: bool) -> None:
-    """Keep max_new_tokens within the positions the model holds after the prompt (a decoder-only model's
-    prompt takes positions too; an encoder-decoder's decoder starts with one token). Past them a model with
-    learned positions fails half-way (IndexError) and one without grows its cache beyond what it was made
-    for. An explicit value beyond is refused; the default is shortened to fit."""
+    """Keep max_new_tokens within a position table's rows after the prompt (a decoder-only model's prompt
+    takes positions too; an encoder-decoder's decoder starts with one token): past them the model fails
+    half-way (IndexError). An explicit value beyond is refused; the default is shortened to fit."""
     limit = positions(config)
     wanted = kwargs.get("max_new_tokens")
     if limit is None or wanted is None:
@@ -222,20 +259,24 @@ class TextGeneration(TokenizedTask):
         return load_text(value, self.task_name)
 
     def infer(self, items: list[Any], params: Any, ctx: RequestContext | None) -> list[Any]:
+        prompts = [self._encode(item) for item in items]
+        for encoded in prompts:
+            check_room(self.module.config, encoded, params)
         results = []
-        for index, item in enumerate(items):
-            if isinstance(item, list):
-                prompt = self.tokenizer.apply_chat_template(item, add_generation_prompt=True, tokenize=False)
-                encoded = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-            else:
-                prompt = item
-                encoded = self.tokenizer(prompt, return_tensors="pt")
-            encoded = encoded.to(self.device)
+        for index, (item, encoded) in enumerate(zip(items, prompts, strict=True)):
             prompt_length = encoded["input_ids"].shape[1]
             sequences = generate(self.module, self.tokenizer, dict(encoded), params, ctx, index)
             texts = self.tokenizer.batch_decode(sequences[:, prompt_length:], skip_special_tokens=True)
             results.append([_full_text(item, text, params.return_full_text) for text in texts])
         return results
+
+    def _encode(self, item: Any) -> Any:
+        if isinstance(item, list):
+            prompt = self.tokenizer.apply_chat_template(item, add_generation_prompt=True, tokenize=False)
+            encoded = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        else:
+            encoded = self.tokenizer(item, return_tensors="pt")
+        return encoded.to(self.device)
 
 
 def _full_text(item: Any, text: str, full: bool) -> dict[str, Any]:

@@ -82,8 +82,8 @@ class SpeechParameters(TaskParameters):
     # Pipeline models (Bark, MusicGen): generation.
     max_new_tokens: int | None = None
     do_sample: bool | None = None
-    temperature: bounds.Temperature | None = None
-    top_k: bounds.TopK | None = None
+    temperature: bounds.SamplingTemperature | None = None
+    top_k: bounds.GenerationTopK | None = None
     top_p: bounds.TopP | None = None
     guidance_scale: bounds.GuidanceScale | None = None
 

@@ -41,19 +41,23 @@ def build(name: str | None, original: Any) -> Any:
     return getattr(diffusers, class_name).from_config(original.config, **extra)
 
 
-def check_steps(name: str | None, original: Any, pipeline: Any, steps: int, strength: float | None) -> None:
+def check_steps(
+    name: str | None, original: Any, pipeline: Any, steps: int | None, strength: float | None
+) -> None:
     """LCM samples a subset of the steps it was distilled with (``original_inference_steps``): more is
     diffusers' ValueError half-way into the call. LCM's own image-to-image pipeline also hands the scheduler
     its ``strength`` (default 0.8), which shrinks that subset; Stable Diffusion's pipelines do not.
-    ``original`` is the folder's scheduler (never one a request swapped in); ``steps`` is the call's, the
-    pipeline's default when the request names none."""
+    ``original`` is the folder's scheduler (never one a request swapped in); ``steps`` is the request's,
+    None for the pipeline's default (50 for Stable Diffusion, 4 for LCM's own)."""
     uses_lcm = name == "lcm" or (name is None and type(original).__name__ == "LCMScheduler")
     if not uses_lcm:
         return
+    if steps is None:
+        steps = int(_call_default(pipeline, "num_inference_steps", 50))
     distilled = int(original.config.get("original_inference_steps") or 50)
     limit, why = distilled, f"{distilled} distilled steps"
     if type(pipeline).__name__ == "LatentConsistencyModelImg2ImgPipeline":
-        scaled = strength if strength is not None else _default(pipeline, "strength", 0.8)
+        scaled = strength if strength is not None else _call_default(pipeline, "strength", 0.8)
         limit, why = int(distilled * scaled), f"{distilled} distilled steps x strength {scaled:g}"
     if steps > limit:
         raise InvalidParams(
@@ -61,8 +65,11 @@ def check_steps(name: str | None, original: Any, pipeline: Any, steps: int, stre
         )
 
 
-def _default(pipeline: Any, parameter: str, fallback: Any) -> Any:
+def _call_default(pipeline: Any, parameter: str, fallback: Any) -> Any:
+    """What ``pipeline(...)`` takes for ``parameter`` when a request names none (``fallback`` where its
+    signature has no default for it)."""
     import inspect
 
     found = inspect.signature(pipeline.__call__).parameters.get(parameter)
-    return fallback if found is None or found.default is inspect.Parameter.empty else found.default
+    default = None if found is None else found.default
+    return fallback if default is None or default is inspect.Parameter.empty else default

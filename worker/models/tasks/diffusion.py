@@ -107,10 +107,11 @@ class _ImageTask(Task):
         schedulers.check_name(params.scheduler)
         pipeline = self.runner.pipeline
         if pipeline is not None:
-            steps = params.num_inference_steps or _default_steps(pipeline)
             # The folder's scheduler: pipeline.scheduler is whichever a running request swapped in.
             original = self.runner.original_scheduler
-            schedulers.check_steps(params.scheduler, original, pipeline, steps, params.strength)
+            schedulers.check_steps(
+                params.scheduler, original, pipeline, params.num_inference_steps, params.strength
+            )
         if not self.takes_image:
             for name in ("prompt", "strength", "mask"):
                 if getattr(params, name) is not None:
@@ -253,12 +254,3 @@ def _call_parameters(pipeline: Any) -> set[str]:
     import inspect
 
     return set(inspect.signature(type(pipeline).__call__).parameters)
-
-
-def _default_steps(pipeline: Any) -> int:
-    """The steps a pipeline's call takes when none are named (50 for Stable Diffusion, 4 for LCM's own)."""
-    import inspect
-
-    default = inspect.signature(pipeline.__call__).parameters.get("num_inference_steps")
-    value = None if default is None else default.default
-    return value if isinstance(value, int) else 50

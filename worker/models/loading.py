@@ -155,13 +155,16 @@ def _refuse_hub_kernels(options: dict[str, Any]) -> None:
     repository (``owner/repo``, alone or per sub-model in a dict), ``use_kernels`` / ``kernel_config``, and,
     where the ``kernels`` package is installed, ``flash_attention_*``, which then falls back to the Hub."""
     attention = options.get("attn_implementation")
-    names = list(attention.values()) if isinstance(attention, dict) else [attention]
-    named = [n for n in names if isinstance(n, str) and "/" in n]
-    if not named and any(isinstance(n, str) and n.startswith("flash_attention") for n in names):
+    names = [
+        n for n in (attention.values() if isinstance(attention, dict) else [attention]) if isinstance(n, str)
+    ]
+    named = [n for n in names if "/" in n]
+    flash = [n for n in names if n.startswith("flash_attention")]
+    if not named and flash:
         import importlib.util
 
         if importlib.util.find_spec("kernels") is not None:
-            named = [n for n in names if isinstance(n, str) and n.startswith("flash_attention")]
+            named = flash
     asked = [name for name in ("use_kernels", "kernel_config") if options.get(name)]
     if named or asked:
         what = f"attn_implementation {named[0]!r}" if named else f"options {asked}"

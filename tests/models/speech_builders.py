@@ -108,7 +108,6 @@ def musicgen(folder: Path) -> None:
     """A MusicGen (T5 text encoder, EnCodec at 8 kHz with 2 codebooks, one decoder layer): the kind
     of model the worker runs through transformers' text-to-audio pipeline."""
     from transformers import (
-        EncodecConfig,
         EncodecFeatureExtractor,
         MusicgenConfig,
         MusicgenDecoderConfig,
@@ -119,19 +118,7 @@ def musicgen(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = _character_tokenizer(folder)
     text = T5Config(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
-    audio = EncodecConfig(
-        target_bandwidths=[5.0],
-        sampling_rate=MUSICGEN_SAMPLING_RATE,
-        audio_channels=1,
-        hidden_size=8,
-        num_filters=4,
-        num_residual_layers=1,
-        upsampling_ratios=[4, 4],
-        codebook_size=16,
-        codebook_dim=8,
-        num_lstm_layers=1,
-        compress=2,
-    )
+    audio = _tiny_codec(bandwidth=5.0, sampling_rate=MUSICGEN_SAMPLING_RATE, codebook_size=16)
     # Token 16, one past the codebook, starts and pads the decoder (MusicGen's convention).
     decoder = MusicgenDecoderConfig(
         vocab_size=16,
@@ -171,7 +158,6 @@ def bark(folder: Path) -> None:
         BarkProcessor,
         BarkSemanticConfig,
         BertTokenizer,
-        EncodecConfig,
     )
     from transformers.models.bark.generation_configuration_bark import (
         BarkCoarseGenerationConfig,
@@ -203,19 +189,8 @@ def bark(folder: Path) -> None:
         n_codes_given=1,
         **layers,
     )
-    codec = EncodecConfig(
-        target_bandwidths=[8.0],  # 8 kbit/s at 500 frames/s of 4-bit codes: 4 codebooks
-        sampling_rate=BARK_SAMPLING_RATE,
-        audio_channels=1,
-        hidden_size=8,
-        num_filters=4,
-        num_residual_layers=1,
-        upsampling_ratios=[4, 4],
-        codebook_size=codebook_size,
-        codebook_dim=8,
-        num_lstm_layers=1,
-        compress=2,
-    )
+    # 8 kbit/s at 500 frames/s of 4-bit codes: 4 codebooks
+    codec = _tiny_codec(bandwidth=8.0, sampling_rate=BARK_SAMPLING_RATE, codebook_size=codebook_size)
     assert codec.num_quantizers == fine_codebooks
     config = BarkConfig(
         semantic_config=semantic.to_dict(),
@@ -251,6 +226,25 @@ def bark(folder: Path) -> None:
     # GenerationConfig's __init__, which save_pretrained's checks need).
     (folder / "generation_config.json").write_text(json.dumps(generation.to_dict()), encoding="utf-8")
     BarkProcessor(tokenizer).save_pretrained(folder)
+
+
+def _tiny_codec(bandwidth: float, sampling_rate: int, codebook_size: int) -> Any:
+    """An EnCodec of a few kilobytes: MusicGen's and Bark's audio codec, random weights."""
+    from transformers import EncodecConfig
+
+    return EncodecConfig(
+        target_bandwidths=[bandwidth],
+        sampling_rate=sampling_rate,
+        audio_channels=1,
+        hidden_size=8,
+        num_filters=4,
+        num_residual_layers=1,
+        upsampling_ratios=[4, 4],
+        codebook_size=codebook_size,
+        codebook_dim=8,
+        num_lstm_layers=1,
+        compress=2,
+    )
 
 
 def _character_tokenizer(folder: Path) -> Any:

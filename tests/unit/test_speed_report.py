@@ -66,15 +66,16 @@ def test_the_printed_run_shows_the_settings_and_the_targets() -> None:
     )
 
 
+def _kernels(**section: object) -> dict:
+    """A kernels section as bench/suite/kernels.measure returns it: the run's shapes, then ``section``."""
+    return {"threads": 2, "rows": {"batch": 864, "one": 19}, "sentences": 64, "not_measured": {}, **section}
+
+
 def test_the_kernels_section_prints_torchs_products_against_onnx_runtimes() -> None:
     results = _run()
-    results["kernels"] = {
-        "threads": 2,
-        "rows": {"batch": 864, "one": 19},
-        "sentences": 64,
-        "compile_seconds": 26.4,
-        "not_measured": {},
-        "milliseconds": {
+    results["kernels"] = _kernels(
+        compile_seconds=26.4,
+        milliseconds={
             "products_torch_batch": 25.0,
             "products_onnx_batch": 20.0,
             "products_torch_one": 1.2,
@@ -82,12 +83,12 @@ def test_the_kernels_section_prints_torchs_products_against_onnx_runtimes() -> N
             "model_eager": 380.0,
             "model_compiled": 370.0,
         },
-        "paired_ratios": {
+        paired_ratios={
             "products_torch_batch/products_onnx_batch": 1.24,
             "products_torch_one/products_onnx_one": 2.4,
             "model_eager/model_compiled": 0.96,
         },
-    }
+    )
     text = render(results)
     assert (
         "| one layer's six matrix products, 864 token rows (a batch of 32), torch float32 "
@@ -100,14 +101,11 @@ def test_the_kernels_section_prints_torchs_products_against_onnx_runtimes() -> N
 
 def test_without_a_compiler_the_kernels_section_says_why_compile_was_not_measured() -> None:
     results = _run()
-    results["kernels"] = {
-        "threads": 2,
-        "rows": {"batch": 864, "one": 19},
-        "sentences": 64,
-        "not_measured": {"torch.compile": "no C++ compiler (g++) on this machine"},
-        "milliseconds": {"products_torch_batch": 25.0, "products_onnx_batch": 20.0},
-        "paired_ratios": {"products_torch_batch/products_onnx_batch": 1.25},
-    }
+    results["kernels"] = _kernels(
+        not_measured={"torch.compile": "no C++ compiler (g++) on this machine"},
+        milliseconds={"products_torch_batch": 25.0, "products_onnx_batch": 20.0},
+        paired_ratios={"products_torch_batch/products_onnx_batch": 1.25},
+    )
     text = render(results)
     assert "- torch.compile not measured: no C++ compiler (g++) on this machine" in text
     assert "torch.compile runs" not in text

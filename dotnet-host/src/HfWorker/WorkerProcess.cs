@@ -273,6 +273,7 @@ namespace HfWorker
                 Notification = OnNotification,
                 Broken = OnStreamEnded,
                 AbandonedChanged = OnAbandonedCallChanged,
+                ReaderTakenOver = line => Events.Emit(Diagnostics.HostEventKind.ReaderTakenOver, Diagnostics.HostEventLevel.Warning, ProcessId, line),
             };
             _connection.StartReading();
             await WaitForReadyAsync(cancellationToken).ConfigureAwait(false);

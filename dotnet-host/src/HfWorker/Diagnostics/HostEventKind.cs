@@ -41,5 +41,12 @@ namespace HfWorker.Diagnostics
 
         /// <summary>Such a handler has returned (<c>worker/handlerDone</c>): its worker is that much less busy.</summary>
         AbandonedCallStopped,
+
+        /// <summary>
+        /// Code run inline on a worker's reader (a call's continuation, a progress or notification handler) held it up for
+        /// over 20 ms, or its write waited on a full pipe, so another thread took over reading that worker's frames
+        /// (Warning): nothing waits behind it, but keep blocking and long work off the continuations of calls.
+        /// </summary>
+        ReaderTakenOver,
     }
 }

@@ -75,6 +75,18 @@ namespace HfWorker.Framing
             return payload;
         }
 
+        /// <summary>Whether a whole frame is buffered already, so that <see cref="ReadFrame"/> would not block.</summary>
+        public bool HasFrameBuffered
+        {
+            get
+            {
+                int buffered = _end - _start;
+                if (buffered < HeaderSize) return false;
+                uint length = (uint)(_buffer[_start] << 24 | _buffer[_start + 1] << 16 | _buffer[_start + 2] << 8 | _buffer[_start + 3]);
+                return length <= (uint)(buffered - HeaderSize);
+            }
+        }
+
         /// <summary>Make at least <paramref name="count"/> bytes available; false if the stream ended first.</summary>
         private bool Fill(int count)
         {

@@ -13,6 +13,12 @@ namespace HfWorker.Protocol
     /// stays registered until the worker's own answer (-32800) arrives, because until then the worker
     /// is still busy with it.
     /// </summary>
+    /// <remarks>
+    /// Where the caller's continuation runs: an answer is handed over inline on the connection's reader (one thread hop
+    /// less per call; <see cref="ReaderWatch"/> takes reading over from a reader the continuation holds up), a timeout
+    /// on the thread pool thread its deadline fired on, and every other ending (a token's callback inside a caller's
+    /// <c>Cancel()</c>, a closing connection) through the thread pool, so that no caller's code runs inside theirs.
+    /// </remarks>
     internal abstract class PendingCall
     {
         private int _finished;
@@ -42,17 +48,24 @@ namespace HfWorker.Protocol
             return Interlocked.Exchange(ref _finished, 1) == 0;
         }
 
+        /// <summary>End the call with the worker's result, read on this thread; called on the reader, and the caller's continuation runs here.</summary>
         public abstract void Complete(ArraySegment<byte> result);
 
-        public abstract void Fail(Exception error);
+        /// <summary>End the call with <paramref name="error"/>, its caller's continuation run on the thread pool.</summary>
+        public void Fail(Exception error)
+        {
+            Fail(error, false);
+        }
+
+        /// <summary>End the call with <paramref name="error"/>; <paramref name="inline"/>: on this thread (the reader's).</summary>
+        public abstract void Fail(Exception error, bool inline);
 
         public abstract void ReportProgress(ArraySegment<byte> value, Action<string> log);
     }
 
     internal sealed class PendingCall<T> : PendingCall
     {
-        private readonly TaskCompletionSource<T> _completion =
-            new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>();
         private readonly Invocation<T> _invocation;
         private const int NotArmed = 0, Armed = 1, Disarmed = 2;
         private CancellationTokenRegistration _cancelRegistration;
@@ -91,7 +104,7 @@ namespace HfWorker.Protocol
                 {
                     if (!TryFinish()) return;
                     sendCancel(Id);
-                    _completion.TrySetCanceled(cancellationToken);
+                    ThreadPool.UnsafeQueueUserWorkItem(state => ((TaskCompletionSource<T>)state).TrySetCanceled(cancellationToken), _completion);
                 });
             }
             if (Interlocked.CompareExchange(ref _armed, Armed, NotArmed) == Disarmed) ReleaseRegistrations();
@@ -114,11 +127,12 @@ namespace HfWorker.Protocol
             _completion.TrySetResult(value);
         }
 
-        public override void Fail(Exception error)
+        public override void Fail(Exception error, bool inline)
         {
             if (!TryFinish()) return;
             Disarm();
-            _completion.TrySetException(error);
+            if (inline) _completion.TrySetException(error);
+            else ThreadPool.UnsafeQueueUserWorkItem(state => ((TaskCompletionSource<T>)state).TrySetException(error), _completion);
         }
 
         public override void ReportProgress(ArraySegment<byte> value, Action<string> log)

@@ -26,9 +26,19 @@ namespace HfWorker.Protocol
         private readonly Dictionary<long, PendingCall> _pending = new Dictionary<long, PendingCall>();
         private readonly AbandonedCalls _abandoned = new AbandonedCalls();  // guarded by _lock, like _pending
         private Func<PendingCall, Exception> _closed;
-        private Thread _readerThread;
         private long _nextId;
         private int _broken;
+        // Whose turn it is to read, and what it does (see ReadLoop): even while a reader waits for the next frame,
+        // odd while it dispatches one (callers' code may run). Only the reader whose turn it is, or the watch taking
+        // a stuck turn over, changes it, and both by compare-and-swap, so exactly one thread reads at a time.
+        private long _turn;
+        private long _turnSeenDispatching = -1;  // the watch thread's own: the odd turn it saw one tick ago
+
+        // Frames a reader hands out before it writes what the code it ran queued (see ReadLoop).
+        private const int FramesPerFlush = 16;
+
+        [ThreadStatic]
+        private static RpcConnection _dispatchingFor;
 
         public RpcConnection(Stream input, Stream output, int maxFrameBytes)
         {
@@ -39,6 +49,7 @@ namespace HfWorker.Protocol
             Notification = _ => { };
             Broken = _ => { };
             AbandonedChanged = _ => { };
+            ReaderTakenOver = _ => { };
         }
 
         /// <summary>Diagnostics about the connection (never about a call's own outcome).</summary>
@@ -52,6 +63,12 @@ namespace HfWorker.Protocol
         /// pending until <see cref="Close"/>.
         /// </summary>
         public Action<Exception> Broken { get; set; }
+
+        /// <summary>
+        /// The reader was held up in code it ran (see <see cref="ReaderWatch"/>) and another thread took over reading:
+        /// the message says so. Called on the watch's thread: keep it quick.
+        /// </summary>
+        public Action<string> ReaderTakenOver { get; set; }
 
         /// <summary>
         /// A call began or stopped being counted in <see cref="AbandonedCalls"/> (only those the worker reports:
@@ -83,21 +100,28 @@ namespace HfWorker.Protocol
             get { return _reader.FramesRead; }
         }
 
-        /// <summary>Start reading frames on a background thread of the connection's own (reads block; see <see cref="FrameReader"/>).</summary>
-        public void StartReading()
+        /// <summary>
+        /// True on a connection's reader thread while it hands out a frame's answers, progress and notifications:
+        /// code run there runs inline, one thread hop sooner, and <see cref="ReaderWatch"/> lets another thread go on
+        /// reading if that code holds the reader up. A caller's continuation may be run here (see <see cref="PendingCall"/>).
+        /// </summary>
+        public static bool OnDispatchingReader
         {
-            _readerThread = new Thread(ReadLoop) { IsBackground = true, Name = "hf-worker frames" };
-            _readerThread.Start();
+            get { return _dispatchingFor != null; }
         }
 
         /// <summary>
-        /// Whether a send may write on the calling thread. Not on the reader's (a notification or progress handler
-        /// that calls the worker): blocked in a write to a worker that is itself blocked writing to us, nothing would
-        /// read again.
+        /// Start reading frames on a background thread of the connection's own (reads block; see <see cref="FrameReader"/>).
         /// </summary>
-        private bool MayWriteHere
+        public void StartReading()
         {
-            get { return Thread.CurrentThread != _readerThread; }
+            ReaderWatch.Add(this);
+            StartReader(0);
+        }
+
+        private void StartReader(long turn)
+        {
+            new Thread(ReadLoop) { IsBackground = true, Name = "hf-worker frames" }.Start(turn);
         }
 
         /// <summary>
@@ -135,7 +159,10 @@ namespace HfWorker.Protocol
             // A stream that failed already leaves the call pending: whoever watches the process fails it with the reason once known.
             if (!_writer.Enqueue(frame)) OnBroken(_writer.Failure);
             call.Arm(cancellationToken, timeout, SendCancel);
-            _writer.Flush(MayWriteHere);
+            // On this connection's reader (a continuation run inline, a progress handler) the request waits in the queue
+            // until the reader has handed out what it has read: calls made from a burst of answers then go out in one
+            // write, not one each (see ReadLoop).
+            if (_dispatchingFor != this) _writer.Flush(true);
             return call.Task;
         }
 
@@ -147,7 +174,7 @@ namespace HfWorker.Protocol
             {
                 if (_closed != null) throw new ObjectDisposedException("connection", "the worker's connection is closed");
             }
-            await _writer.WriteAsync(frame, MayWriteHere).ConfigureAwait(false);
+            await _writer.WriteAsync(frame).ConfigureAwait(false);
         }
 
         /// <summary>Fail every pending call with the exception <paramref name="failure"/> builds for it, and every later call too.</summary>
@@ -177,23 +204,84 @@ namespace HfWorker.Protocol
                 TaskContinuationOptions.OnlyOnFaulted);
         }
 
-        private void ReadLoop()
+        /// <summary>
+        /// Read frames and hand out what they carry, for as long as it is this thread's turn. Answers are handed out
+        /// inline, so the caller's continuation may run right here; a thread held up in it for a whole tick of
+        /// <see cref="ReaderWatch"/> loses its turn to a new reader (frames are read by one thread at a time, in
+        /// order), and ends once the caller's code lets it go.
+        /// </summary>
+        /// <remarks>
+        /// Requests made by the code run here are queued, and written here once no whole frame is left to read (or
+        /// every <see cref="FramesPerFlush"/> frames), still inside the turn: a reader blocked in that write (the
+        /// worker's pipe is full while it waits for us to read) is taken over like one held up in a caller's code, and
+        /// a new reader first writes what its predecessor left queued.
+        /// </remarks>
+        private void ReadLoop(object firstTurn)
         {
+            long turn = (long)firstTurn;
+            byte[] payload = null;
+            int sinceFlush = 0;
             Exception end = null;
             try
             {
                 while (true)
                 {
-                    var payload = _reader.ReadFrame();
+                    Volatile.Write(ref _turn, turn + 1);
+                    _dispatchingFor = this;
+                    try
+                    {
+                        if (payload != null)
+                        {
+                            foreach (var message in IncomingMessage.ParseFrame(payload)) Dispatch(message);
+                        }
+                        if (++sinceFlush >= FramesPerFlush || !_reader.HasFrameBuffered)
+                        {
+                            sinceFlush = 0;
+                            _writer.Flush(true);
+                        }
+                    }
+                    finally
+                    {
+                        _dispatchingFor = null;
+                    }
+                    if (Interlocked.CompareExchange(ref _turn, turn + 2, turn + 1) != turn + 1) return;  // taken over
+                    turn += 2;
+                    payload = _reader.ReadFrame();
                     if (payload == null) break;
-                    foreach (var message in IncomingMessage.ParseFrame(payload)) Dispatch(message);
                 }
             }
             catch (Exception e)
             {
+                // A reader that lost its turn while dispatching no longer speaks for the stream.
+                if (Volatile.Read(ref _turn) > turn + 1)
+                {
+                    Log("a frame's dispatch failed after another thread took over reading: " + e.Message);
+                    return;
+                }
                 end = e;
             }
+            ReaderWatch.Remove(this);
             OnBroken(end);
+        }
+
+        /// <summary>
+        /// Called by <see cref="ReaderWatch"/> each tick: a reader seen dispatching the same frame as one tick ago is
+        /// held up (a caller's code blocking on it, or a write to a worker that waits for us to read); another thread
+        /// takes over reading, so that no answer waits behind it and no write to a full pipe deadlocks.
+        /// </summary>
+        internal void CheckReader()
+        {
+            long turn = Volatile.Read(ref _turn);
+            if ((turn & 1) == 0 || turn != _turnSeenDispatching)
+            {
+                _turnSeenDispatching = (turn & 1) == 0 ? -1 : turn;
+                return;
+            }
+            _turnSeenDispatching = -1;
+            if (Interlocked.CompareExchange(ref _turn, turn + 1, turn) != turn) return;  // it finished meanwhile
+            ReaderTakenOver("code run on the connection's reader (a call's continuation, a progress or notification handler, or a "
+                + "write to a full pipe) held it up for over " + ReaderWatch.TickMilliseconds + " ms: another thread reads the worker's frames now");
+            StartReader(turn + 1);
         }
 
         private void OnBroken(Exception error)
@@ -261,7 +349,7 @@ namespace HfWorker.Protocol
                 return;
             }
             if (message.Kind == IncomingKind.Result) call.Complete(message.Result);
-            else call.Fail(new WorkerRpcException(call.Method, message.ErrorCode, message.ErrorMessage, message.ErrorData));
+            else call.Fail(new WorkerRpcException(call.Method, message.ErrorCode, message.ErrorMessage, message.ErrorData), true);
         }
 
         /// <summary>Under way in <see cref="SendCancel"/>: the host gave up on a call the worker has not answered yet.</summary>

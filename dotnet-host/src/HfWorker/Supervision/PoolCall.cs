@@ -81,8 +81,8 @@ namespace HfWorker.Supervision
 
     internal sealed class PoolCall<T> : PoolCall
     {
-        // Not RunContinuationsAsynchronously: see Settle. A call that ends on its worker is settled on a pool thread
-        // already, and a second hand-off there cost as much as the rest of the pool's work for a call together.
+        // Not RunContinuationsAsynchronously: see Settle. A call that ends on its worker is settled on the reader or a
+        // pool thread already, and a second hand-off there cost as much as the rest of the pool's work for a call together.
         private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>();
         private readonly ICallScheduler _scheduler;
         private readonly Invocation<T> _invocation;
@@ -188,8 +188,9 @@ namespace HfWorker.Supervision
             try
             {
                 var running = worker.InvokeAsync(_invocation, _limit.Token);
-                // Resumed later means resumed on the thread pool, in a work item of its own; a call that ended at once
-                // is still inside whoever started it (a pump, with other calls to start).
+                // Resumed later means resumed on the connection's reader, handing out the answer, or on the thread pool,
+                // in a work item of its own; a call that ended at once is still inside whoever started it (a pump, with
+                // other calls to start).
                 resumed = !running.IsCompleted;
                 result = await running.ConfigureAwait(false);
                 succeeded = true;
@@ -222,7 +223,7 @@ namespace HfWorker.Supervision
             if (retry) return;
             // Released before the outcome is handed over: the caller's continuation may run here, inline.
             Dispose();
-            bool inline = resumed && Thread.CurrentThread.IsThreadPoolThread;
+            bool inline = resumed && (Thread.CurrentThread.IsThreadPoolThread || Protocol.RpcConnection.OnDispatchingReader);
             if (succeeded) Succeed(result, inline);
             else if (cancelled) EndAsCancelledOrTimedOut();
             else FailWith(error, inline);
@@ -267,9 +268,10 @@ namespace HfWorker.Supervision
 
         /// <summary>
         /// Hand an outcome to the caller through the thread pool. Continuations run inline only where
-        /// <see cref="RunAsync"/> settles a call on a pool thread it resumed on after its worker call (the connection's
-        /// reader hands answers to the pool): anywhere else (a token's callback inside a caller's Cancel(), a timer, a
-        /// stopping pool, a pump starting other calls) no caller's code may run inside ours.
+        /// <see cref="RunAsync"/> settles a call on the thread it resumed on after its worker call: the connection's
+        /// reader handing out the answer (watched by <see cref="Protocol.ReaderWatch"/>), or a pool thread. Anywhere
+        /// else (a token's callback inside a caller's Cancel(), a timer, a stopping pool, a pump starting other calls)
+        /// no caller's code may run inside ours.
         /// </summary>
         private void Settle(Action<TaskCompletionSource<T>> outcome)
         {

@@ -88,5 +88,27 @@ namespace HfWorker.Tests.Workers
             Assert.That(events[0].ProcessId, Is.EqualTo(0), "no process was started");
             Mentions.All(events[0].Message, options.VirtualEnvironment);
         }
+
+        [Test, Timeout(30000)]
+        public async Task A_continuation_that_blocks_the_reader_reports_ReaderTakenOver_and_both_calls_are_answered()
+        {
+            var log = new HostEventWatch();
+            var options = TestEnvironment.Worker();
+            options.OnHostEvent = log.Add;
+            using (var worker = await WorkerProcess.StartAsync(options))
+            {
+                var ping = new Invocation<object>("worker/ping", null, r => r.ReadValue());
+                // Sync over async inside a continuation, which runs on the worker's reader: only a new reader can answer it.
+                var both = await worker.InvokeAsync(ping).ContinueWith(t => worker.InvokeAsync(ping).Result == null,
+                    TaskContinuationOptions.ExecuteSynchronously);
+                Assert.That(both, Is.True);
+                var taken = log.All.Where(e => e.Kind == HostEventKind.ReaderTakenOver).ToArray();
+                Assert.That(taken.Length, Is.EqualTo(1), log.Show());
+                Assert.That(taken[0].Level, Is.EqualTo(HostEventLevel.Warning));
+                Assert.That(taken[0].ProcessId, Is.EqualTo(worker.ProcessId));
+                Mentions.All(taken[0].Message, "held it up", "another thread reads");
+            }
+        }
+
     }
 }

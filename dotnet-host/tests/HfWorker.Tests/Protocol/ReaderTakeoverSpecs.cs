@@ -1,0 +1,130 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.IO.Pipes;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using HfWorker.Framing;
+using HfWorker.MessagePack;
+using HfWorker.Protocol;
+using HfWorker.Tests.Support;
+using NUnit.Framework;
+
+namespace HfWorker.Tests.Protocol
+{
+    /// <summary>
+    /// Answers are handed out inline on the connection's reader, so a caller's continuation may run there: a reader
+    /// held up by it (code that blocks, a write to a worker that waits for us) is taken over by another thread.
+    /// </summary>
+    [TestFixture]
+    public class ReaderTakeoverSpecs
+    {
+        private static Task<object> Call(RpcConnection connection, string method, object parameters = null)
+        {
+            var invocation = new Invocation<object>(method, parameters, r => r.ReadValue());
+            return connection.InvokeAsync(invocation, null, Timeout.InfiniteTimeSpan, CancellationToken.None);
+        }
+
+        private static bool SaysTakenOver(List<string> log)
+        {
+            lock (log) return log.Any(line => line.Contains("another thread reads the worker's frames now"));
+        }
+
+        [Test, Timeout(20000)]
+        public async Task A_continuation_runs_on_the_reader_and_one_that_blocks_on_the_next_answer_is_rescued()
+        {
+            var log = new List<string>();
+            var worker = new ScriptedWorker();
+            var connection = worker.Connect();
+            connection.ReaderTakenOver = line => { lock (log) log.Add(line); };
+            var first = Call(connection, "test/first");
+            var firstId = (await worker.ReceiveAsync())["id"];
+            bool ranOnReader = false;
+            // Sync over async inside a continuation: the answer it blocks on can only come through a reader, and the
+            // reader it runs on is itself. Its request is still queued behind the frame being handed out.
+            var blocking = first.ContinueWith(t =>
+            {
+                ranOnReader = RpcConnection.OnDispatchingReader;
+                return Call(connection, "test/second").Result;
+            }, TaskContinuationOptions.ExecuteSynchronously);
+            worker.Result(firstId, 1);
+            var second = await worker.ReceiveAsync();
+            Assert.That(second["method"], Is.EqualTo("test/second"), "the new reader writes what the held-up one had queued");
+            worker.Result(second["id"], 2);
+            Assert.That(await blocking, Is.EqualTo(2L));
+            Assert.That(ranOnReader, Is.True, "the continuation ran inline where the answer was handed out");
+            Assert.That(SaysTakenOver(log), Is.True, "the takeover is logged");
+            // The connection goes on serving, read by the new reader.
+            var third = Call(connection, "test/third");
+            worker.Result((await worker.ReceiveAsync())["id"], 3);
+            Assert.That(await third, Is.EqualTo(3L));
+        }
+
+        [Test, Timeout(20000)]
+        public async Task Answers_reach_their_continuations_in_the_order_the_worker_sent_them()
+        {
+            var worker = new ScriptedWorker();
+            var connection = worker.Connect();
+            var seen = new List<int>();
+            var calls = new List<Task>();
+            var ids = new List<object>();
+            for (int i = 0; i < 20; i++)
+            {
+                int n = i;
+                calls.Add(Call(connection, "test/echo").ContinueWith(t => seen.Add(n), TaskContinuationOptions.ExecuteSynchronously));
+                ids.Add((await worker.ReceiveAsync())["id"]);
+            }
+            for (int i = 0; i < 20; i++) worker.Result(ids[i], i);
+            await Task.WhenAll(calls);
+            Assert.That(seen, Is.EqualTo(Enumerable.Range(0, 20).ToList()), "one reader, inline: no reordering by the thread pool");
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_reader_blocked_writing_to_a_worker_that_is_blocked_writing_to_it_is_rescued()
+        {
+            // Real pipes, whose buffers fill (in-memory ones never do).
+            using (var toWorker = new AnonymousPipeServerStream(PipeDirection.Out))
+            using (var workerIn = new AnonymousPipeClientStream(PipeDirection.In, toWorker.ClientSafePipeHandle))
+            using (var fromWorker = new AnonymousPipeServerStream(PipeDirection.In))
+            using (var workerOut = new AnonymousPipeClientStream(PipeDirection.Out, fromWorker.ClientSafePipeHandle))
+            {
+                const int maxFrame = 8 << 20;
+                var log = new List<string>();
+                var connection = new RpcConnection(fromWorker, toWorker, maxFrame);
+                connection.ReaderTakenOver = line => { lock (log) log.Add(line); };
+                connection.StartReading();
+                var workerReader = new FrameReader(workerIn, maxFrame);
+                Func<Dictionary<string, object>> receive = () => (Dictionary<string, object>)new MessagePackReader(workerReader.ReadFrame()).ReadValue();
+                Action<object> send = message =>
+                {
+                    var payload = Values.Encode(message);
+                    var header = new[] { (byte)(payload.Length >> 24), (byte)(payload.Length >> 16), (byte)(payload.Length >> 8), (byte)payload.Length };
+                    workerOut.Write(header, 0, 4);
+                    workerOut.Write(payload, 0, payload.Length);
+                    workerOut.Flush();
+                };
+                var big = new string('x', 1 << 20);  // far over a pipe's buffer
+
+                var first = Call(connection, "test/first");
+                // The continuation sends a large request from the reader; the reader then writes it and blocks.
+                var second = first.ContinueWith(t => Call(connection, "test/second", new Dictionary<string, object> { { "text", big } }),
+                    TaskContinuationOptions.ExecuteSynchronously).Unwrap();
+                var worker = Task.Run(() =>
+                {
+                    var request = receive();
+                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", request["id"] }, { "result", 1 } });
+                    // A large notification before reading again: blocked until the host reads, as the host is until we do.
+                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "method", "test/big" }, { "params", new Dictionary<string, object> { { "text", big } } } });
+                    var next = receive();
+                    var text = (string)((Dictionary<string, object>)next["params"])["text"];
+                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", next["id"] }, { "result", text.Length } });
+                });
+                Assert.That(await first, Is.EqualTo(1L));
+                Assert.That(await second, Is.EqualTo((long)big.Length), "both directions moved again");
+                await worker;
+                Assert.That(SaysTakenOver(log), Is.True);
+            }
+        }
+    }
+}

@@ -36,6 +36,7 @@ namespace HfWorker
         public void Dispose()
         {
             var stopping = Stop(true);
+            Protocol.RpcConnection.BeforeBlocking();
             try
             {
                 stopping.Wait(WorkerProcess.DisposeKillAfter + WorkerProcess.DisposeSettleWait);

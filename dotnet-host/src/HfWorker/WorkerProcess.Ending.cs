@@ -81,6 +81,7 @@ namespace HfWorker
         {
             if (_process == null || HasExited) return;
             var stopping = StopQuicklyAsync();
+            Protocol.RpcConnection.BeforeBlocking();
             try
             {
                 stopping.Wait(DisposeKillAfter + DisposeSettleWait);

@@ -39,6 +39,8 @@ namespace HfWorker.Protocol
 
         [ThreadStatic]
         private static RpcConnection _dispatchingFor;
+        [ThreadStatic]
+        private static long _dispatchingTurn;
 
         public RpcConnection(Stream input, Stream output, int maxFrameBytes)
         {
@@ -111,6 +113,28 @@ namespace HfWorker.Protocol
         }
 
         /// <summary>
+        /// Called by the library before it blocks its caller's thread (a <c>Dispose</c> waiting for workers to end): on a
+        /// connection's reader, another thread takes over reading at once, quietly, instead of after a tick of
+        /// <see cref="ReaderWatch"/> with a <see cref="ReaderTakenOver"/> warning. The last call's continuation in a
+        /// <c>using</c> block runs there, and its <c>Dispose</c> waits for frames only a reader can read.
+        /// </summary>
+        public static void BeforeBlocking()
+        {
+            var connection = _dispatchingFor;
+            if (connection != null) connection.TakeOver(_dispatchingTurn, null);
+        }
+
+        /// <summary>
+        /// Whether this thread is this connection's reader in its turn, handing out a frame: then what is sent here waits
+        /// for the reader to write it when done (or for the reader that takes its turn over, which writes first). A thread
+        /// that has lost its turn writes itself: nobody else would.
+        /// </summary>
+        private bool DefersWritesHere
+        {
+            get { return _dispatchingFor == this && Volatile.Read(ref _turn) == _dispatchingTurn; }
+        }
+
+        /// <summary>
         /// Start reading frames on a background thread of the connection's own (reads block; see <see cref="FrameReader"/>).
         /// </summary>
         public void StartReading()
@@ -162,7 +186,7 @@ namespace HfWorker.Protocol
             // On this connection's reader (a continuation run inline, a progress handler) the request waits in the queue
             // until the reader has handed out what it has read: calls made from a burst of answers then go out in one
             // write, not one each (see ReadLoop).
-            if (_dispatchingFor != this) _writer.Flush(true);
+            if (!DefersWritesHere) _writer.Flush(true);
             return call.Task;
         }
 
@@ -220,7 +244,7 @@ namespace HfWorker.Protocol
         {
             long turn = (long)firstTurn;
             byte[] payload = null;
-            int sinceFlush = 0;
+            int sinceFlush = FramesPerFlush;  // a reader taking over first writes what its predecessor left queued
             Exception end = null;
             try
             {
@@ -228,6 +252,7 @@ namespace HfWorker.Protocol
                 {
                     Volatile.Write(ref _turn, turn + 1);
                     _dispatchingFor = this;
+                    _dispatchingTurn = turn + 1;
                     try
                     {
                         if (payload != null)
@@ -278,9 +303,15 @@ namespace HfWorker.Protocol
                 return;
             }
             _turnSeenDispatching = -1;
-            if (Interlocked.CompareExchange(ref _turn, turn + 1, turn) != turn) return;  // it finished meanwhile
-            ReaderTakenOver("code run on the connection's reader (a call's continuation, a progress or notification handler, or a "
+            TakeOver(turn, "code run on the connection's reader (a call's continuation, a progress or notification handler, or a "
                 + "write to a full pipe) held it up for over " + ReaderWatch.TickMilliseconds + " ms: another thread reads the worker's frames now");
+        }
+
+        /// <summary>Start a new reader in place of the one dispatching <paramref name="turn"/>, unless that turn has ended already.</summary>
+        private void TakeOver(long turn, string warning)
+        {
+            if (Interlocked.CompareExchange(ref _turn, turn + 1, turn) != turn) return;  // it finished meanwhile
+            if (warning != null) ReaderTakenOver(warning);
             StartReader(turn + 1);
         }
 

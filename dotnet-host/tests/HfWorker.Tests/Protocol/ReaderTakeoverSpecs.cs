@@ -62,6 +62,26 @@ namespace HfWorker.Tests.Protocol
         }
 
         [Test, Timeout(20000)]
+        public async Task A_held_up_reader_that_sends_again_after_losing_its_turn_writes_its_request_itself()
+        {
+            var worker = new ScriptedWorker();
+            var connection = worker.Connect();
+            var first = Call(connection, "test/first");
+            var firstId = (await worker.ReceiveAsync())["id"];
+            // Two blocking calls in a row: the second request is sent by a thread that is no longer the reader, and no
+            // frame will come to make the new reader write it.
+            var blocking = first.ContinueWith(t => (long)Call(connection, "test/second").Result + (long)Call(connection, "test/third").Result,
+                TaskContinuationOptions.ExecuteSynchronously);
+            worker.Result(firstId, 1);
+            var second = await worker.ReceiveAsync();
+            worker.Result(second["id"], 2);
+            var third = await worker.ReceiveAsync();
+            Assert.That(third["method"], Is.EqualTo("test/third"));
+            worker.Result(third["id"], 3);
+            Assert.That(await blocking, Is.EqualTo(5L));
+        }
+
+        [Test, Timeout(20000)]
         public async Task Answers_reach_their_continuations_in_the_order_the_worker_sent_them()
         {
             var worker = new ScriptedWorker();

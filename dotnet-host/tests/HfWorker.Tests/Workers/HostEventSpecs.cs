@@ -89,6 +89,17 @@ namespace HfWorker.Tests.Workers
             Mentions.All(events[0].Message, options.VirtualEnvironment);
         }
 
+        /// <summary>A call answered only once <see cref="Release"/> is called with the same key.</summary>
+        private static Task<object> HeldCall(WorkerProcess worker, string key)
+        {
+            return worker.InvokeAsync("test/hang", Params.Of("seconds", 60.0, "release", key));
+        }
+
+        private static Task<object> Release(WorkerProcess worker, string key)
+        {
+            return worker.InvokeAsync("test/release", Params.Of("key", key));
+        }
+
         [Test, Timeout(30000)]
         public async Task A_continuation_that_blocks_the_reader_reports_ReaderTakenOver_and_both_calls_are_answered()
         {
@@ -98,10 +109,12 @@ namespace HfWorker.Tests.Workers
             using (var worker = await WorkerProcess.StartAsync(options))
             {
                 var ping = new Invocation<object>("worker/ping", null, r => r.ReadValue());
-                // Sync over async inside a continuation, which runs on the worker's reader: only a new reader can answer it.
-                var both = await worker.InvokeAsync(ping).ContinueWith(t => worker.InvokeAsync(ping).Result == null,
+                // Sync over async inside a continuation, which runs on the worker's reader (registered before the answer
+                // can come: the call waits for its release): only a new reader can answer it.
+                var both = HeldCall(worker, "blocking").ContinueWith(t => worker.InvokeAsync(ping).Result == null,
                     TaskContinuationOptions.ExecuteSynchronously);
-                Assert.That(both, Is.True);
+                await Release(worker, "blocking");
+                Assert.That(await both, Is.True);
                 var taken = log.All.Where(e => e.Kind == HostEventKind.ReaderTakenOver).ToArray();
                 Assert.That(taken.Length, Is.EqualTo(1), log.Show());
                 Assert.That(taken[0].Level, Is.EqualTo(HostEventLevel.Warning));
@@ -110,5 +123,25 @@ namespace HfWorker.Tests.Workers
             }
         }
 
+        [Test, Timeout(30000)]
+        public async Task Dispose_in_the_last_calls_continuation_hands_the_reader_on_quietly_and_stops_the_worker()
+        {
+            var log = new HostEventWatch();
+            var options = TestEnvironment.Worker();
+            options.OnHostEvent = log.Add;
+            var worker = await WorkerProcess.StartAsync(options);
+            // The end of a using block after an await: Dispose runs where the answer was handed out, on the reader, and
+            // waits for the worker's end, which only a reader can see.
+            var disposed = HeldCall(worker, "last").ContinueWith(t =>
+            {
+                worker.Dispose();
+                return worker.ExitInfo;
+            }, TaskContinuationOptions.ExecuteSynchronously);
+            await Release(worker, "last");
+            var info = await disposed;
+            Assert.That(info, Is.Not.Null, "Dispose returned with the end settled");
+            Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Stopped), info.Summary);
+            Assert.That(log.All.Any(e => e.Kind == HostEventKind.ReaderTakenOver), Is.False, "the library knew it would block: " + log.Show());
+        }
     }
 }

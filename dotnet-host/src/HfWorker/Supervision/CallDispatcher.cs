@@ -51,7 +51,8 @@ namespace HfWorker.Supervision
         /// <summary>Take the call into the queue (waiting for room, or refusing it) and dispatch what can run.</summary>
         public Task AdmitAsync(PoolCall call, CancellationToken stop)
         {
-            // With room at once (the usual case) no state machine is made: this is every pool call's path.
+            if (TryStartAtOnce(call)) return Task.CompletedTask;
+            // With room at once (the usual case) no state machine is made.
             if (!_queueRoom.Wait(0)) return WaitForRoomThenAdmitAsync(call, stop);
             Admit(call);
             return Task.CompletedTask;
@@ -85,6 +86,28 @@ namespace HfWorker.Supervision
                 Interlocked.Decrement(ref _waitingForRoom);
             }
             Admit(call);
+        }
+
+        /// <summary>
+        /// The hot path: with nothing queued ahead of it, an unpinned call whose token has not fired goes straight to the
+        /// least loaded worker with room, with no trip through the queue (its room, its node, a pump).
+        /// </summary>
+        private bool TryStartAtOnce(PoolCall call)
+        {
+            if (call.Affinity != null || call.Token.IsCancellationRequested) return false;
+            WorkerSlot slot;
+            WorkerProcess worker;
+            lock (Lock)
+            {
+                if (_stopping || _queue.Count > 0) return false;
+                WatchAbandonedWork();
+                slot = LeastLoaded();
+                if (slot == null) return false;
+                slot.InFlight++;
+                worker = slot.Active;
+            }
+            call.Start(slot, worker);
+            return true;
         }
 
         /// <summary>Queue a call that holds a unit of queue room, then dispatch.</summary>
@@ -198,14 +221,17 @@ namespace HfWorker.Supervision
 
         public void Finished(PoolCall call, WorkerSlot slot, bool retry)
         {
+            bool queued;
             lock (Lock)
             {
                 slot.InFlight--;
                 // A retry goes first: it has waited longest, and it needs no new room in the queue.
                 if (retry && !_stopping) Enqueue(call, true);
+                queued = _queue.Count > 0;
             }
             if (retry && Stopping) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
-            Pump();
+            // Nothing queued, nothing to start: the next call admitted finds the room this one left.
+            if (queued) Pump();
         }
 
         public bool Withdraw(PoolCall call)

@@ -122,7 +122,7 @@ namespace HfWorker.Supervision
 
         public override void Start(WorkerSlot slot, WorkerProcess worker)
         {
-            RunAsync(slot, worker).Forget();
+            Run(slot, worker);
         }
 
         public override void Fail(Exception error)
@@ -170,7 +170,7 @@ namespace HfWorker.Supervision
             if (_scheduler.Withdraw(this)) EndAsCancelledOrTimedOut();
         }
 
-        private async Task RunAsync(WorkerSlot slot, WorkerProcess worker)
+        private void Run(WorkerSlot slot, WorkerProcess worker)
         {
             if (worker.IsEnding && Affinity == null)
             {
@@ -180,44 +180,57 @@ namespace HfWorker.Supervision
                 return;
             }
             _attempts++;
+            var running = worker.InvokeAsync(_invocation, _limit.Token);
+            if (running.IsCompleted)
+            {
+                // Still inside whoever started it (a pump, with other calls to start).
+                Ended(slot, worker, running, false);
+                return;
+            }
+            // Resumed where the worker call ends: on the connection's reader handing out the answer, or on the thread
+            // pool. Not an async method: its state machine and the execution context it captures and restores cost a
+            // pool call as much as the rest of its own work (the caller's own await flows the caller's context).
+            running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(() => Ended(slot, worker, running, true));
+        }
+
+        /// <summary>The worker call ended: settle the call, or send it again (see <see cref="WhyNotRetried"/>).</summary>
+        private void Ended(WorkerSlot slot, WorkerProcess worker, Task<T> running, bool resumed)
+        {
             // The outcome is settled first and handed to the caller last: the slot is released in
             // between, so a caller holding its answer already sees the pool's counters account for it.
             T result = default(T);
             Exception error = null;
-            bool succeeded = false, cancelled = false, retry = false, resumed = false;
-            try
+            bool succeeded = false, cancelled = false, retry = false;
+            if (running.Status == TaskStatus.RanToCompletion)
             {
-                var running = worker.InvokeAsync(_invocation, _limit.Token);
-                // Resumed later means resumed on the connection's reader, handing out the answer, or on the thread pool,
-                // in a work item of its own; a call that ended at once is still inside whoever started it (a pump, with
-                // other calls to start).
-                resumed = !running.IsCompleted;
-                result = await running.ConfigureAwait(false);
+                result = running.Result;
                 succeeded = true;
             }
-            catch (WorkerCrashedException e)
+            else if (running.IsCanceled)
             {
-                error = e;
-                if (_invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping && !_limit.IsCancellationRequested)
+                cancelled = true;
+            }
+            else
+            {
+                error = running.Exception.InnerException;
+                var crashed = error as WorkerCrashedException;
+                if (error is OperationCanceledException)
                 {
-                    var whyNot = WhyNotRetried(e.ExitInfo.Reason);
+                    cancelled = true;
+                }
+                else if (crashed != null && _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping
+                    && !_limit.IsCancellationRequested)
+                {
+                    var whyNot = WhyNotRetried(crashed.ExitInfo.Reason);
                     if (whyNot == null) retry = true;
-                    else error = WorkerCrashedException.NotRetried(e.ExitInfo, Method, whyNot);
+                    else error = WorkerCrashedException.NotRetried(crashed.ExitInfo, Method, whyNot);
                 }
                 if (retry)
                 {
                     _scheduler.Count(PoolCallOutcome.Retried);
                     worker.Events.Emit(Diagnostics.HostEventKind.Retried, Diagnostics.HostEventLevel.Information, worker.ProcessId,
-                        Method + " sent again to another worker (SafeToRetry): its " + e.ExitInfo.Summary);
+                        Method + " sent again to another worker (SafeToRetry): its " + crashed.ExitInfo.Summary);
                 }
-            }
-            catch (OperationCanceledException)
-            {
-                cancelled = true;
-            }
-            catch (Exception e)
-            {
-                error = e;
             }
             _scheduler.Finished(this, slot, retry);
             if (retry) return;
@@ -268,7 +281,7 @@ namespace HfWorker.Supervision
 
         /// <summary>
         /// Hand an outcome to the caller through the thread pool. Continuations run inline only where
-        /// <see cref="RunAsync"/> settles a call on the thread it resumed on after its worker call: the connection's
+        /// <see cref="Ended"/> settles a call on the thread it resumed on after its worker call: the connection's
         /// reader handing out the answer (watched by <see cref="Protocol.ReaderWatch"/>), or a pool thread. Anywhere
         /// else (a token's callback inside a caller's Cancel(), a timer, a stopping pool, a pump starting other calls)
         /// no caller's code may run inside ours.

@@ -145,6 +145,12 @@ namespace HfWorker
             get { return Volatile.Read(ref _terminating) != 0; }
         }
 
+        /// <summary>How many times another thread took over reading this worker's frames (see <see cref="Diagnostics.HostEventKind.ReaderTakenOver"/>).</summary>
+        internal int ReaderTakeOvers
+        {
+            get { return _connection == null ? 0 : _connection.TakeOvers; }
+        }
+
         /// <summary>How the process ended, or null while it runs.</summary>
         public WorkerExitInfo ExitInfo
         {

@@ -67,6 +67,9 @@ namespace HfWorker.Protocol
     {
         private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>();
         private readonly Invocation<T> _invocation;
+        // For a call with progress: its reports and then its answer reach the caller in the order the worker sent them,
+        // even when a new reader takes over from one held up in a progress handler. Null for the others: one answer.
+        private readonly InOrder _inOrder;
         private const int NotArmed = 0, Armed = 1, Disarmed = 2;
         private CancellationTokenRegistration _cancelRegistration;
         private Deadline _timeout;
@@ -75,6 +78,7 @@ namespace HfWorker.Protocol
         public PendingCall(long id, Invocation<T> invocation, WorkerProcess worker) : base(id, invocation.Method, worker)
         {
             _invocation = invocation;
+            if (invocation.Progress != null || invocation.ProgressReader != null) _inOrder = new InOrder();
         }
 
         public Task<T> Task
@@ -112,6 +116,12 @@ namespace HfWorker.Protocol
 
         public override void Complete(ArraySegment<byte> result)
         {
+            if (_inOrder != null) _inOrder.Run(() => CompleteNow(result));
+            else CompleteNow(result);
+        }
+
+        private void CompleteNow(ArraySegment<byte> result)
+        {
             if (!TryFinish()) return;
             Disarm();
             T value;
@@ -129,6 +139,14 @@ namespace HfWorker.Protocol
 
         public override void Fail(Exception error, bool inline)
         {
+            // Only the worker's own error answer (inline, on the reader) waits behind the call's progress: a cancel, a
+            // timeout or a closed connection ends the call for its caller at once, and later reports are dropped.
+            if (inline && _inOrder != null) _inOrder.Run(() => FailNow(error, true));
+            else FailNow(error, inline);
+        }
+
+        private void FailNow(Exception error, bool inline)
+        {
             if (!TryFinish()) return;
             Disarm();
             if (inline) _completion.TrySetException(error);
@@ -136,6 +154,16 @@ namespace HfWorker.Protocol
         }
 
         public override void ReportProgress(ArraySegment<byte> value, Action<string> log)
+        {
+            if (_inOrder == null)
+            {
+                log(Method + ": a $/progress for a call that asked for none was ignored");
+                return;
+            }
+            _inOrder.Run(() => ReportNow(value, log));
+        }
+
+        private void ReportNow(ArraySegment<byte> value, Action<string> log)
         {
             if (Finished) return;
             try

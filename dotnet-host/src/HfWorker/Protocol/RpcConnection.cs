@@ -25,14 +25,22 @@ namespace HfWorker.Protocol
         private readonly object _lock = new object();
         private readonly Dictionary<long, PendingCall> _pending = new Dictionary<long, PendingCall>();
         private readonly AbandonedCalls _abandoned = new AbandonedCalls();  // guarded by _lock, like _pending
+        private readonly InOrder _events = new InOrder();  // notifications and AbandonedChanged, in the worker's order
         private Func<PendingCall, Exception> _closed;
         private long _nextId;
         private int _broken;
+        private int _takeOvers;
         // Whose turn it is to read, and what it does (see ReadLoop): even while a reader waits for the next frame,
         // odd while it dispatches one (callers' code may run). Only the reader whose turn it is, or the watch taking
         // a stuck turn over, changes it, and both by compare-and-swap, so exactly one thread reads at a time.
         private long _turn;
-        private long _turnSeenDispatching = -1;  // the watch thread's own: the odd turn it saw one tick ago
+        private long _flushingTurn;  // the odd turn whose reader is writing what was queued during it, or 0
+        private Thread _readerThread;  // the thread whose turn it is (set by each reader as it starts)
+        private long _turnSeenDispatching = -1;  // the watch thread's own: the odd turn it saw last tick
+        private int _ticksSeenDispatching;  // the watch thread's own: for how many ticks since
+
+        // A running reader (not waiting) keeps its turn for this many ticks of ReaderWatch: one second.
+        private const int RunningTicksAllowed = 1000 / ReaderWatch.TickMilliseconds;
 
         // Frames a reader hands out before it writes what the code it ran queued (see ReadLoop).
         private const int FramesPerFlush = 16;
@@ -95,6 +103,12 @@ namespace HfWorker.Protocol
             {
                 lock (_lock) return _pending.Count;
             }
+        }
+
+        /// <summary>How many times a new reader took over from one held up (counted as it happens; the event follows).</summary>
+        public int TakeOvers
+        {
+            get { return Volatile.Read(ref _takeOvers); }
         }
 
         public long FramesRead
@@ -230,22 +244,27 @@ namespace HfWorker.Protocol
 
         /// <summary>
         /// Read frames and hand out what they carry, for as long as it is this thread's turn. Answers are handed out
-        /// inline, so the caller's continuation may run right here; a thread held up in it for a whole tick of
-        /// <see cref="ReaderWatch"/> loses its turn to a new reader (frames are read by one thread at a time, in
-        /// order), and ends once the caller's code lets it go.
+        /// inline, so the caller's continuation may run right here; a thread held up there (see <see cref="CheckReader"/>)
+        /// loses its turn to a new reader, and ends once the caller's code lets it go. Frames are read by one thread at
+        /// a time, in order; what must reach the caller in order (a call's progress and then its answer, the
+        /// connection's notifications) goes through an <see cref="InOrder"/>, so a new reader queues it behind the
+        /// held-up code rather than overtaking it.
         /// </summary>
         /// <remarks>
-        /// Requests made by the code run here are queued, and written here once no whole frame is left to read (or
-        /// every <see cref="FramesPerFlush"/> frames), still inside the turn: a reader blocked in that write (the
-        /// worker's pipe is full while it waits for us to read) is taken over like one held up in a caller's code, and
-        /// a new reader first writes what its predecessor left queued.
+        /// A frame is parsed before its turn begins, so a malformed one breaks the connection even if the reader is
+        /// taken over meanwhile. Requests made by the code run here are queued, and written here once no whole frame is
+        /// left to read (or every <see cref="FramesPerFlush"/> frames), still inside the turn: a reader blocked in that
+        /// write (the worker's pipe is full while it waits for us to read) is taken over like one held up in a caller's
+        /// code, and a new reader first writes what its predecessor left queued. A batch frame's messages stay with the
+        /// thread that began it (the host sends no batches, so the worker answers none).
         /// </remarks>
         private void ReadLoop(object firstTurn)
         {
             long turn = (long)firstTurn;
-            byte[] payload = null;
+            List<IncomingMessage> messages = null;
             int sinceFlush = FramesPerFlush;  // a reader taking over first writes what its predecessor left queued
             Exception end = null;
+            Volatile.Write(ref _readerThread, Thread.CurrentThread);
             try
             {
                 while (true)
@@ -255,14 +274,18 @@ namespace HfWorker.Protocol
                     _dispatchingTurn = turn + 1;
                     try
                     {
-                        if (payload != null)
+                        if (messages != null)
                         {
-                            foreach (var message in IncomingMessage.ParseFrame(payload)) Dispatch(message);
+                            foreach (var message in messages) Dispatch(message);
                         }
+                        // A thread that lost its turn leaves the reader and the queue to its successor.
+                        if (Volatile.Read(ref _turn) != turn + 1) return;
                         if (++sinceFlush >= FramesPerFlush || !_reader.HasFrameBuffered)
                         {
                             sinceFlush = 0;
+                            Volatile.Write(ref _flushingTurn, turn + 1);
                             _writer.Flush(true);
+                            Volatile.Write(ref _flushingTurn, 0);
                         }
                     }
                     finally
@@ -271,16 +294,18 @@ namespace HfWorker.Protocol
                     }
                     if (Interlocked.CompareExchange(ref _turn, turn + 2, turn + 1) != turn + 1) return;  // taken over
                     turn += 2;
-                    payload = _reader.ReadFrame();
+                    var payload = _reader.ReadFrame();
                     if (payload == null) break;
+                    messages = IncomingMessage.ParseFrame(payload);
                 }
             }
             catch (Exception e)
             {
-                // A reader that lost its turn while dispatching no longer speaks for the stream.
+                // The stream's end or a malformed frame, seen by the reader whose turn it is. Dispatching catches what
+                // handlers throw; should it throw anyway, a thread that has lost its turn no longer speaks for the stream.
                 if (Volatile.Read(ref _turn) > turn + 1)
                 {
-                    Log("a frame's dispatch failed after another thread took over reading: " + e.Message);
+                    Log("handing out a frame failed after another thread took over reading: " + e.Message);
                     return;
                 }
                 end = e;
@@ -290,29 +315,47 @@ namespace HfWorker.Protocol
         }
 
         /// <summary>
-        /// Called by <see cref="ReaderWatch"/> each tick: a reader seen dispatching the same frame as one tick ago is
-        /// held up (a caller's code blocking on it, or a write to a worker that waits for us to read); another thread
-        /// takes over reading, so that no answer waits behind it and no write to a full pipe deadlocks.
+        /// Called by <see cref="ReaderWatch"/> each tick. A reader seen handing out the same frame as a tick ago is held
+        /// up, and another thread takes over reading, when it waits: on a lock, a task or a sleep (a caller's code that
+        /// blocks on another answer), or in the reader's own write to a worker whose pipe is full (it waits for us to
+        /// read). A reader that is running (code that computes, or merely a thread waiting for a core on a busy
+        /// machine) keeps its turn for <see cref="RunningTicksAllowed"/> ticks: taking it over would gain nothing.
         /// </summary>
         internal void CheckReader()
         {
             long turn = Volatile.Read(ref _turn);
-            if ((turn & 1) == 0 || turn != _turnSeenDispatching)
+            if ((turn & 1) == 0)
             {
-                _turnSeenDispatching = (turn & 1) == 0 ? -1 : turn;
+                _turnSeenDispatching = -1;
                 return;
             }
+            if (turn != _turnSeenDispatching)
+            {
+                _turnSeenDispatching = turn;
+                _ticksSeenDispatching = 0;
+                return;
+            }
+            _ticksSeenDispatching++;
+            var thread = Volatile.Read(ref _readerThread);
+            bool waits = Volatile.Read(ref _flushingTurn) == turn
+                || (thread != null && (thread.ThreadState & ThreadState.WaitSleepJoin) != 0);
+            if (!waits && _ticksSeenDispatching < RunningTicksAllowed) return;
             _turnSeenDispatching = -1;
             TakeOver(turn, "code run on the connection's reader (a call's continuation, a progress or notification handler, or a "
-                + "write to a full pipe) held it up for over " + ReaderWatch.TickMilliseconds + " ms: another thread reads the worker's frames now");
+                + "write to a full pipe) " + (waits ? "waited" : "ran") + " for over " + _ticksSeenDispatching * ReaderWatch.TickMilliseconds
+                + " ms: another thread reads the worker's frames now");
         }
 
-        /// <summary>Start a new reader in place of the one dispatching <paramref name="turn"/>, unless that turn has ended already.</summary>
+        /// <summary>
+        /// Start a new reader in place of the one handing out <paramref name="turn"/>, unless that turn has ended already;
+        /// then, off this thread, say so (<paramref name="warning"/>: the watch's thread must not run a caller's handler).
+        /// </summary>
         private void TakeOver(long turn, string warning)
         {
             if (Interlocked.CompareExchange(ref _turn, turn + 1, turn) != turn) return;  // it finished meanwhile
-            if (warning != null) ReaderTakenOver(warning);
+            Interlocked.Increment(ref _takeOvers);
             StartReader(turn + 1);
+            if (warning != null) ThreadPool.UnsafeQueueUserWorkItem(_ => ReaderTakenOver(warning), null);
         }
 
         private void OnBroken(Exception error)
@@ -332,11 +375,35 @@ namespace HfWorker.Protocol
                 case IncomingKind.Notification:
                     if (message.Method == OutgoingMessages.ProgressMethod) Progress(message);
                     else if (message.Method == Protocol.AbandonedCalls.HandlerDoneMethod) HandlerDone(message);
-                    else Notification(message);
+                    else _events.Run(() => Notify(message));
                     break;
                 case IncomingKind.Request:
                     Log("the worker sent a request (" + message.Method + "), which hosts do not serve; ignored");
                     break;
+            }
+        }
+
+        private void Notify(IncomingMessage message)
+        {
+            try
+            {
+                Notification(message);
+            }
+            catch (Exception e)
+            {
+                Log("the notification handler threw on " + message.Method + ": " + e.GetType().Name + ": " + e.Message);
+            }
+        }
+
+        private void RaiseAbandonedChanged(AbandonedCallChange change)
+        {
+            try
+            {
+                AbandonedChanged(change);
+            }
+            catch (Exception e)
+            {
+                Log("the abandoned-call handler threw: " + e.GetType().Name + ": " + e.Message);
             }
         }
 
@@ -370,7 +437,7 @@ namespace HfWorker.Protocol
                     }
                 }
             }
-            if (change != null) AbandonedChanged(change);
+            if (change != null) _events.Run(() => RaiseAbandonedChanged(change));
             if (call == null)
             {
                 // An error with a null id answers a frame the worker could not read: a host bug worth logging.
@@ -419,7 +486,7 @@ namespace HfWorker.Protocol
                 if (_abandoned.Remove(id, out method)) change = new AbandonedCallChange(id, method, true, seconds, _abandoned.Count);
             }
             // None for an id not counted: the connection was closed meanwhile, or the worker broke its promise (logged).
-            if (change != null) AbandonedChanged(change);
+            if (change != null) _events.Run(() => RaiseAbandonedChanged(change));
             else Log(message.Method + " for request " + id + ", which no -32800 said was still running; ignored");
         }
 

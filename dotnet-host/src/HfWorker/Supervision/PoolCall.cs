@@ -190,7 +190,24 @@ namespace HfWorker.Supervision
             // Resumed where the worker call ends: on the connection's reader handing out the answer, or on the thread
             // pool. Not an async method: its state machine and the execution context it captures and restores cost a
             // pool call as much as the rest of its own work (the caller's own await flows the caller's context).
-            running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(() => Ended(slot, worker, running, true));
+            running.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(() => EndedSafely(slot, worker, running));
+        }
+
+        /// <summary>
+        /// <see cref="Ended"/> as a continuation: it runs inside whoever completed the worker call (the connection's
+        /// reader, handing out an answer), which must not see an exception of ours. None is expected; should one come,
+        /// the caller still gets an outcome.
+        /// </summary>
+        private void EndedSafely(WorkerSlot slot, WorkerProcess worker, Task<T> running)
+        {
+            try
+            {
+                Ended(slot, worker, running, true);
+            }
+            catch (Exception e)
+            {
+                FailWith(new InvalidOperationException(Method + ": the pool failed to settle the call: " + e.Message, e), false);
+            }
         }
 
         /// <summary>The worker call ended: settle the call, or send it again (see <see cref="WhyNotRetried"/>).</summary>

@@ -115,11 +115,14 @@ namespace HfWorker.Tests.Workers
                     TaskContinuationOptions.ExecuteSynchronously);
                 await Release(worker, "blocking");
                 Assert.That(await both, Is.True);
+                Assert.That(worker.ReaderTakeOvers, Is.EqualTo(1));
+                // The event is raised off the watch's thread, which must never run an application's handler.
+                await AsyncAssert.Eventually(() => log.All.Any(e => e.Kind == HostEventKind.ReaderTakenOver), TimeSpan.FromSeconds(20), "ReaderTakenOver");
                 var taken = log.All.Where(e => e.Kind == HostEventKind.ReaderTakenOver).ToArray();
                 Assert.That(taken.Length, Is.EqualTo(1), log.Show());
                 Assert.That(taken[0].Level, Is.EqualTo(HostEventLevel.Warning));
                 Assert.That(taken[0].ProcessId, Is.EqualTo(worker.ProcessId));
-                Mentions.All(taken[0].Message, "held it up", "another thread reads");
+                Mentions.All(taken[0].Message, "waited for over", "another thread reads");
             }
         }
 
@@ -141,6 +144,7 @@ namespace HfWorker.Tests.Workers
             var info = await disposed;
             Assert.That(info, Is.Not.Null, "Dispose returned with the end settled");
             Assert.That(info.Reason, Is.EqualTo(WorkerExitReason.Stopped), info.Summary);
+            Assert.That(worker.ReaderTakeOvers, Is.EqualTo(1), "reading was handed on once, by Dispose itself");
             Assert.That(log.All.Any(e => e.Kind == HostEventKind.ReaderTakenOver), Is.False, "the library knew it would block: " + log.Show());
         }
     }

@@ -135,10 +135,10 @@ namespace HfWorker
         /// </summary>
         public WorkerProcess Affinity { get; set; }
 
-        internal Invocation<T> WithoutTimeout()
+        internal Invocation<T> WithTimeout(TimeSpan timeout)
         {
             var copy = (Invocation<T>)MemberwiseClone();
-            copy.Timeout = System.Threading.Timeout.InfiniteTimeSpan;
+            copy.Timeout = timeout;
             return copy;
         }
     }

@@ -36,7 +36,7 @@ namespace HfWorker
         /// </summary>
         public int MaxCallsPerWorker { get; set; } = 64;
 
-        /// <summary>Calls that may wait for a worker (at least 1: every call passes through the queue). Default 1024.</summary>
+        /// <summary>Calls that may wait for a worker (at least 1; a call that finds a worker with room goes straight to it). Default 1024.</summary>
         public int MaxQueueLength { get; set; } = 1024;
 
         /// <summary>What happens to a call when the queue is full. Default <see cref="QueueFullBehavior.Wait"/>.</summary>
@@ -125,7 +125,7 @@ namespace HfWorker
             if (WorkerCount < 1) throw new ArgumentException("WorkerCount must be at least 1", "WorkerCount");
             if (StartAttempts < 1) throw new ArgumentException("StartAttempts must be at least 1", "StartAttempts");
             if (MaxCallsPerWorker < 1) throw new ArgumentException("MaxCallsPerWorker must be at least 1", "MaxCallsPerWorker");
-            // Every call passes through the queue, even on its way to an idle worker: it needs room for one.
+            // A call that finds no worker with room (or one pinned to a busy worker) waits there: room for one at least.
             if (MaxQueueLength < 1) throw new ArgumentException("MaxQueueLength must be at least 1", "MaxQueueLength");
             if (CallTimeout <= TimeSpan.Zero && CallTimeout != Timeout.InfiniteTimeSpan)
             {

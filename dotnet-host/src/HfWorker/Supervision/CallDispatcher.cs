@@ -70,8 +70,10 @@ namespace HfWorker.Supervision
             Interlocked.Increment(ref _waitingForRoom);
             try
             {
-                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.Token, stop))
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.CallerToken, stop))
                 {
+                    var left = call.TimeLeft;
+                    if (left != Timeout.InfiniteTimeSpan) wait.CancelAfter(left);
                     await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
                 }
             }
@@ -94,7 +96,7 @@ namespace HfWorker.Supervision
         /// </summary>
         private bool TryStartAtOnce(PoolCall call)
         {
-            if (call.Affinity != null || call.Token.IsCancellationRequested) return false;
+            if (call.Affinity != null || call.IsDue) return false;
             WorkerSlot slot;
             WorkerProcess worker;
             lock (Lock)
@@ -121,9 +123,14 @@ namespace HfWorker.Supervision
                 if (refused) ReleaseRoom(call);
                 else Enqueue(call, false);
             }
-            if (refused) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
-            // Its token may have fired before it was queued, when withdrawing found nothing.
-            if (call.Token.IsCancellationRequested && Withdraw(call)) call.EndAsCancelledOrTimedOut();
+            if (refused)
+            {
+                call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+                return;
+            }
+            call.WatchWhileQueued();
+            // Its token may have fired, or its time run out, before it was watched.
+            if (call.IsDue && Withdraw(call)) call.EndAsCancelledOrTimedOut();
             Pump();
         }
 
@@ -230,6 +237,7 @@ namespace HfWorker.Supervision
                 queued = _queue.Count > 0;
             }
             if (retry && Stopping) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+            else if (retry) call.WatchWhileQueued();
             // Nothing queued, nothing to start: the next call admitted finds the room this one left.
             if (queued) Pump();
         }

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
 using HfWorker.Exceptions;
@@ -72,8 +73,23 @@ namespace HfWorker.Supervision
         /// <summary>End the call without running it (pool stopped, its worker gone).</summary>
         public abstract void Fail(Exception error);
 
-        /// <summary>Cancelled by the caller or by the call's timeout.</summary>
-        public abstract CancellationToken Token { get; }
+        /// <summary>The caller's token (the call's timeout is <see cref="TimeLeft"/>).</summary>
+        public abstract CancellationToken CallerToken { get; }
+
+        /// <summary>What is left of the call's timeout, counted from its admission; infinite without one.</summary>
+        public abstract TimeSpan TimeLeft { get; }
+
+        /// <summary>Cancelled by its caller, or out of time.</summary>
+        public bool IsDue
+        {
+            get { return CallerToken.IsCancellationRequested || TimeLeft == TimeSpan.Zero; }
+        }
+
+        /// <summary>
+        /// Called once it waits in the queue: end it if its token fires or its time runs out while it waits. A call that
+        /// goes straight to a worker never pays for this; its worker call watches the token and the time left.
+        /// </summary>
+        public abstract void WatchWhileQueued();
 
         /// <summary>End a call that is not running because its token fired: cancelled, or timed out.</summary>
         public abstract void EndAsCancelledOrTimedOut();
@@ -88,25 +104,20 @@ namespace HfWorker.Supervision
         private readonly Invocation<T> _invocation;
         private readonly CancellationToken _callerToken;
         private readonly TimeSpan _timeout;
-        private readonly CancellationTokenSource _limit;
-        private readonly CancellationToken _token;
-        private readonly Deadline _deadline;
-        private CancellationTokenRegistration _registration;
+        private readonly long _admitted;  // Stopwatch timestamp, for TimeLeft
+        private QueueWatch _queueWatch;  // while queued; QueueWatch.Ended once the call has ended
         private int _attempts;
 
         public PoolCall(ICallScheduler scheduler, Invocation<T> invocation, TimeSpan timeout, CancellationToken callerToken)
             : base(invocation.Method, invocation.Affinity)
         {
+            // No token source, registration or timer of its own: on the hot path (a worker free) they cost a pool call
+            // twice what the rest of its work does. The worker call watches the caller's token and the time left.
             _scheduler = scheduler;
-            // The pool owns the timeout: the worker must not start a second clock.
-            _invocation = invocation.WithoutTimeout();
+            _invocation = invocation;
             _timeout = timeout;
             _callerToken = callerToken;
-            _limit = CancellationTokenSource.CreateLinkedTokenSource(callerToken);
-            // Kept: the source is disposed when the call ends, and a queue may still look at the token after that.
-            _token = _limit.Token;
-            if (timeout != Timeout.InfiniteTimeSpan) _deadline = Deadlines.Shared.Schedule(timeout, ReachTimeout);
-            _registration = _limit.Token.Register(OnLimitReached);
+            _admitted = Stopwatch.GetTimestamp();
         }
 
         public Task<T> Task
@@ -114,10 +125,32 @@ namespace HfWorker.Supervision
             get { return _completion.Task; }
         }
 
-        /// <summary>Cancelled by the caller or by the timeout.</summary>
-        public override CancellationToken Token
+        public override CancellationToken CallerToken
         {
-            get { return _token; }
+            get { return _callerToken; }
+        }
+
+        public override TimeSpan TimeLeft
+        {
+            get
+            {
+                if (_timeout == Timeout.InfiniteTimeSpan) return Timeout.InfiniteTimeSpan;
+                var left = _timeout - TimeSpan.FromSeconds((Stopwatch.GetTimestamp() - _admitted) / (double)Stopwatch.Frequency);
+                return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+            }
+        }
+
+        public override void WatchWhileQueued()
+        {
+            if (Volatile.Read(ref _queueWatch) != null) return;  // queued before (a retry), or ended
+            var left = TimeLeft;
+            var watch = new QueueWatch();
+            if (Interlocked.CompareExchange(ref _queueWatch, watch, null) != null) return;
+            // Either may fire at once, inside these calls: the call is queued already, so withdrawing it works.
+            if (left != Timeout.InfiniteTimeSpan) watch.Deadline = Deadlines.Shared.Schedule(left, OnDueWhileQueued);
+            if (_callerToken.CanBeCanceled) watch.Registration = _callerToken.Register(OnDueWhileQueued);
+            // Ended meanwhile: nothing else will release them.
+            if (Volatile.Read(ref _queueWatch) != watch) watch.Dispose();
         }
 
         public override void Start(WorkerSlot slot, WorkerProcess worker)
@@ -134,7 +167,7 @@ namespace HfWorker.Supervision
             Dispose();
         }
 
-        /// <summary>The caller's token or the timeout fired while the call was queued or waiting for room.</summary>
+        /// <summary>The caller's token fired, or the time ran out, while the call was queued, waiting for room or running.</summary>
         public override void EndAsCancelledOrTimedOut()
         {
             if (!TryFinish()) return;
@@ -149,24 +182,12 @@ namespace HfWorker.Supervision
                 var timedOut = new CallTimeoutException(Method, _timeout, "queued or running in the pool");
                 Settle(c => c.TrySetException(timedOut));
             }
-            // No Dispose here: this may run inside the token's own callback.
+            Dispose();
         }
 
-        private void ReachTimeout()
+        private void OnDueWhileQueued()
         {
-            try
-            {
-                _limit.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The call ended while its deadline was on its way.
-            }
-        }
-
-        private void OnLimitReached()
-        {
-            // Running calls end through their worker call, which watches the same token.
+            // A call started meanwhile ends through its worker call, which watches the same token and time.
             if (_scheduler.Withdraw(this)) EndAsCancelledOrTimedOut();
         }
 
@@ -180,7 +201,15 @@ namespace HfWorker.Supervision
                 return;
             }
             _attempts++;
-            var running = worker.InvokeAsync(_invocation, _limit.Token);
+            var left = TimeLeft;
+            if (left == TimeSpan.Zero || _callerToken.IsCancellationRequested)
+            {
+                _scheduler.Finished(this, slot, false);
+                EndAsCancelledOrTimedOut();
+                return;
+            }
+            // The worker call keeps the pool's clock (what is left of it) and the caller's token.
+            var running = worker.InvokeAsync(_invocation.WithTimeout(left), _callerToken);
             if (running.IsCompleted)
             {
                 // Still inside whoever started it (a pump, with other calls to start).
@@ -231,12 +260,13 @@ namespace HfWorker.Supervision
             {
                 error = running.Exception.InnerException;
                 var crashed = error as WorkerCrashedException;
-                if (error is OperationCanceledException)
+                if (error is OperationCanceledException || error is CallTimeoutException)
                 {
+                    // The caller's token or the pool's clock, which the worker call kept: said as the pool says it.
                     cancelled = true;
                 }
                 else if (crashed != null && _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping
-                    && !_limit.IsCancellationRequested)
+                    && !IsDue)
                 {
                     var whyNot = WhyNotRetried(crashed.ExitInfo.Reason);
                     if (whyNot == null) retry = true;
@@ -308,11 +338,26 @@ namespace HfWorker.Supervision
             ThreadPool.UnsafeQueueUserWorkItem(state => outcome((TaskCompletionSource<T>)state), _completion);
         }
 
+        /// <summary>Release what watched the call while it was queued (and keep anything from watching it later).</summary>
         private void Dispose()
         {
-            if (_deadline != null) _deadline.Dispose();
-            _registration.Dispose();
-            _limit.Dispose();
+            var watch = Interlocked.Exchange(ref _queueWatch, QueueWatch.Ended);
+            if (watch != null) watch.Dispose();
+        }
+
+        /// <summary>The timer and the token registration of a queued call.</summary>
+        private sealed class QueueWatch : IDisposable
+        {
+            public static readonly QueueWatch Ended = new QueueWatch();
+
+            public Deadline Deadline;
+            public CancellationTokenRegistration Registration;
+
+            public void Dispose()
+            {
+                if (Deadline != null) Deadline.Dispose();
+                Registration.Dispose();
+            }
         }
     }
 }

@@ -181,19 +181,31 @@ namespace HfWorker.Tests.Protocol
                 // The continuation sends a large request from the reader; the reader then writes it and blocks.
                 var second = first.ContinueWith(t => Call(connection, "test/second", new Dictionary<string, object> { { "text", big } }),
                     TaskContinuationOptions.ExecuteSynchronously).Unwrap();
-                var worker = Task.Run(() =>
+                // The worker's side on a thread of its own: blocking, and independent of a thread pool that earlier
+                // fixtures may have left busy.
+                var workerDone = new TaskCompletionSource<bool>();
+                var workerThread = new Thread(() =>
                 {
-                    var request = receive();
-                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", request["id"] }, { "result", 1 } });
-                    // A large notification before reading again: blocked until the host reads, as the host is until we do.
-                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "method", "test/big" }, { "params", new Dictionary<string, object> { { "text", big } } } });
-                    var next = receive();
-                    var text = (string)((Dictionary<string, object>)next["params"])["text"];
-                    send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", next["id"] }, { "result", text.Length } });
-                });
+                    try
+                    {
+                        var request = receive();
+                        send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", request["id"] }, { "result", 1 } });
+                        // A large notification before reading again: blocked until the host reads, as the host is until we do.
+                        send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "method", "test/big" }, { "params", new Dictionary<string, object> { { "text", big } } } });
+                        var next = receive();
+                        var text = (string)((Dictionary<string, object>)next["params"])["text"];
+                        send(new Dictionary<string, object> { { "jsonrpc", "2.0" }, { "id", next["id"] }, { "result", text.Length } });
+                        workerDone.SetResult(true);
+                    }
+                    catch (Exception e)
+                    {
+                        workerDone.TrySetException(e);
+                    }
+                }) { IsBackground = true };
+                workerThread.Start();
                 Assert.That(await first, Is.EqualTo(1L));
                 Assert.That(await second, Is.EqualTo((long)big.Length), "both directions moved again");
-                await worker;
+                await workerDone.Task;
                 Assert.That(connection.TakeOvers, Is.GreaterThanOrEqualTo(1), "the reader blocked in its write was taken over");
             }
         }

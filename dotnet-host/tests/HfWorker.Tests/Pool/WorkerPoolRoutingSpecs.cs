@@ -136,6 +136,31 @@ namespace HfWorker.Tests.Pool
         }
 
         [Test, Timeout(30000)]
+        public async Task Calls_that_run_out_of_time_queued_or_waiting_for_room_fail_without_reaching_a_worker()
+        {
+            using (var pool = await PoolTesting.Start(1, o => { o.MaxCallsPerWorker = 1; o.MaxQueueLength = 1; }))
+            {
+                var running = pool.InvokeAsync("test/hang", Params.Of("seconds", 60.0, "release", "out-of-time"));
+                // Queued behind the running call, then a caller waiting for room in the full queue; each with its own timeout.
+                var queued = pool.InvokeAsync(new Invocation<object>("test/echo", Params.Of("value", 1), r => r.ReadValue()) { Timeout = TimeSpan.FromMilliseconds(600) });
+                var waiting = pool.InvokeAsync(new Invocation<object>("test/echo", Params.Of("value", 2), r => r.ReadValue()) { Timeout = TimeSpan.FromMilliseconds(200) });
+                var waitingError = await AsyncAssert.Throws<CallTimeoutException>(() => waiting);
+                Mentions.All(waitingError.Message, "test/echo", "200 ms", "queued or running in the pool");
+                var queuedError = await AsyncAssert.Throws<CallTimeoutException>(() => queued);
+                Mentions.All(queuedError.Message, "test/echo", "600 ms", "queued or running in the pool");
+                var statistics = pool.Statistics;
+                Assert.That(statistics.TimedOut, Is.EqualTo(2));
+                Assert.That(statistics.QueueLength, Is.EqualTo(0));
+                Assert.That(statistics.WaitingForQueue, Is.EqualTo(0));
+                Assert.That(running.IsCompleted, Is.False, "the running call is untouched");
+                // Straight to the busy worker: through the pool the release would queue behind the hang.
+                await pool.Workers[0].InvokeAsync("test/release", Params.Of("key", "out-of-time"));
+                await running;
+                Assert.That(pool.Statistics.Succeeded, Is.EqualTo(1));
+            }
+        }
+
+        [Test, Timeout(30000)]
         public async Task A_queued_call_can_be_cancelled_before_it_reaches_a_worker()
         {
             using (var pool = await PoolTesting.Start(1, o => o.MaxCallsPerWorker = 1))

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using HfWorker.Exceptions;
+using HfWorker.Utils;
 
 namespace HfWorker.Supervision
 {
@@ -72,9 +73,18 @@ namespace HfWorker.Supervision
             {
                 using (var wait = CancellationTokenSource.CreateLinkedTokenSource(call.CallerToken, stop))
                 {
+                    // The shared deadlines, not CancelAfter: a timer per waiting caller is what Deadlines replaced, and
+                    // CancelAfter refuses a timeout past int.MaxValue ms, which CallTimeout allows.
                     var left = call.TimeLeft;
-                    if (left != Timeout.InfiniteTimeSpan) wait.CancelAfter(left);
-                    await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
+                    var deadline = left == Timeout.InfiniteTimeSpan ? null : Deadlines.Shared.Schedule(left, () => CancelQuietly(wait));
+                    try
+                    {
+                        await _queueRoom.WaitAsync(wait.Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        if (deadline != null) deadline.Dispose();
+                    }
                 }
             }
             catch (OperationCanceledException)
@@ -110,6 +120,18 @@ namespace HfWorker.Supervision
             }
             call.Start(slot, worker);
             return true;
+        }
+
+        private static void CancelQuietly(CancellationTokenSource source)
+        {
+            try
+            {
+                source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The wait ended while its deadline was on its way.
+            }
         }
 
         /// <summary>Queue a call that holds a unit of queue room, then dispatch.</summary>
@@ -228,15 +250,20 @@ namespace HfWorker.Supervision
 
         public void Finished(PoolCall call, WorkerSlot slot, bool retry)
         {
-            bool queued;
+            bool queued, stopped = false;
             lock (Lock)
             {
                 slot.InFlight--;
-                // A retry goes first: it has waited longest, and it needs no new room in the queue.
-                if (retry && !_stopping) Enqueue(call, true);
+                // A retry goes first: it has waited longest, and it needs no new room in the queue. Whether the pool
+                // is stopping is read here, under the lock: once queued, a pump may start the call at once.
+                if (retry)
+                {
+                    stopped = _stopping;
+                    if (!stopped) Enqueue(call, true);
+                }
                 queued = _queue.Count > 0;
             }
-            if (retry && Stopping) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
+            if (stopped) call.Fail(new ObjectDisposedException("WorkerPool", StoppedMessage(call.Method)));
             else if (retry) call.WatchWhileQueued();
             // Nothing queued, nothing to start: the next call admitted finds the room this one left.
             if (queued) Pump();

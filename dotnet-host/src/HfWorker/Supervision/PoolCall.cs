@@ -114,7 +114,8 @@ namespace HfWorker.Supervision
             // No token source, registration or timer of its own: on the hot path (a worker free) they cost a pool call
             // twice what the rest of its work does. The worker call watches the caller's token and the time left.
             _scheduler = scheduler;
-            _invocation = invocation;
+            // A copy: a caller may reuse and change its Invocation while the call waits, and routing read this one.
+            _invocation = invocation.WithTimeout(Timeout.InfiniteTimeSpan);
             _timeout = timeout;
             _callerToken = callerToken;
             _admitted = Stopwatch.GetTimestamp();
@@ -149,8 +150,9 @@ namespace HfWorker.Supervision
             // Either may fire at once, inside these calls: the call is queued already, so withdrawing it works.
             if (left != Timeout.InfiniteTimeSpan) watch.Deadline = Deadlines.Shared.Schedule(left, OnDueWhileQueued);
             if (_callerToken.CanBeCanceled) watch.Registration = _callerToken.Register(OnDueWhileQueued);
-            // Ended meanwhile: nothing else will release them.
-            if (Volatile.Read(ref _queueWatch) != watch) watch.Dispose();
+            // Ended meanwhile: nothing else will release them. A full fence (the exchange in Dispose is one too), so that
+            // the stores above are seen by Dispose or this sees its exchange.
+            if (Interlocked.CompareExchange(ref _queueWatch, watch, watch) != watch) watch.Dispose();
         }
 
         public override void Start(WorkerSlot slot, WorkerProcess worker)
@@ -260,9 +262,10 @@ namespace HfWorker.Supervision
             {
                 error = running.Exception.InnerException;
                 var crashed = error as WorkerCrashedException;
-                if (error is OperationCanceledException || error is CallTimeoutException)
+                if (error is OperationCanceledException || (error is CallTimeoutException && TimeLeft == TimeSpan.Zero))
                 {
-                    // The caller's token or the pool's clock, which the worker call kept: said as the pool says it.
+                    // The caller's token or the pool's clock, which the worker call kept: said as the pool says it. A
+                    // CallTimeoutException with time left is someone else's (thrown while writing the params, say).
                     cancelled = true;
                 }
                 else if (crashed != null && _invocation.SafeToRetry && Affinity == null && _attempts == 1 && !_scheduler.Stopping

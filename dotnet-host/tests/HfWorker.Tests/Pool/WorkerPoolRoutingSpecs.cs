@@ -161,6 +161,38 @@ namespace HfWorker.Tests.Pool
         }
 
         [Test, Timeout(30000)]
+        public async Task A_caller_waiting_for_room_with_a_CallTimeout_of_weeks_waits_for_room()
+        {
+            // Past int.MaxValue ms, which a per-call timer (CancelAfter) refuses.
+            using (var pool = await PoolTesting.Start(1, o => { o.MaxCallsPerWorker = 1; o.MaxQueueLength = 1; o.CallTimeout = TimeSpan.FromDays(30); }))
+            {
+                var running = pool.InvokeAsync("test/hang", Params.Of("seconds", 60.0, "release", "weeks"));
+                var queued = pool.InvokeAsync("test/echo", Params.Of("value", 1));
+                await AsyncAssert.Eventually(() => pool.Statistics.QueueLength == 1, TimeSpan.FromSeconds(5), "one call queued");
+                var waiting = pool.InvokeAsync("test/echo", Params.Of("value", "patient"));
+                await AsyncAssert.Eventually(() => pool.Statistics.WaitingForQueue == 1, TimeSpan.FromSeconds(5), "the third caller waits for room");
+                await pool.Workers[0].InvokeAsync("test/release", Params.Of("key", "weeks"));
+                Assert.That(await waiting, Is.EqualTo("patient"));
+                await Task.WhenAll(running, queued);
+            }
+        }
+
+        [Test, Timeout(30000)]
+        public async Task A_CallTimeoutException_that_is_not_the_pools_clock_is_not_reported_as_the_pools_timeout()
+        {
+            using (var pool = await PoolTesting.Start(1))
+            {
+                // Thrown while the request's params are written (a nested call's timeout, say), with the pool's time left.
+                var inner = new CallTimeoutException("other/call", TimeSpan.FromMilliseconds(5));
+                var call = new Invocation<object>("test/echo", worker => { throw inner; }, (r, w) => r.ReadValue());
+                var error = await AsyncAssert.Throws<CallTimeoutException>(() => pool.InvokeAsync(call));
+                Assert.That(error, Is.SameAs(inner));
+                Assert.That(pool.Statistics.TimedOut, Is.EqualTo(0));
+                Assert.That(pool.Statistics.Failed, Is.EqualTo(1));
+            }
+        }
+
+        [Test, Timeout(30000)]
         public async Task A_queued_call_can_be_cancelled_before_it_reaches_a_worker()
         {
             using (var pool = await PoolTesting.Start(1, o => o.MaxCallsPerWorker = 1))

@@ -99,6 +99,7 @@ namespace HfWorker.Supervision
     {
         // Not RunContinuationsAsynchronously: see Settle. A call that ends on its worker is settled on the reader or a
         // pool thread already, and a second hand-off there cost as much as the rest of the pool's work for a call together.
+        private static readonly TimeSpan OneMillisecond = TimeSpan.FromMilliseconds(1);
         private readonly TaskCompletionSource<T> _completion = new TaskCompletionSource<T>();
         private readonly ICallScheduler _scheduler;
         private readonly Invocation<T> _invocation;
@@ -136,8 +137,11 @@ namespace HfWorker.Supervision
             get
             {
                 if (_timeout == Timeout.InfiniteTimeSpan) return Timeout.InfiniteTimeSpan;
-                var left = _timeout - TimeSpan.FromSeconds((Stopwatch.GetTimestamp() - _admitted) / (double)Stopwatch.Frequency);
-                return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                // In ticks (FromSeconds rounds to the millisecond), and under a millisecond counts as none: the worker
+                // call's timer, set to what was left, must find nothing left when it fires (see Ended).
+                var elapsed = (Stopwatch.GetTimestamp() - _admitted) * ((double)TimeSpan.TicksPerSecond / Stopwatch.Frequency);
+                var left = TimeSpan.FromTicks(_timeout.Ticks - (long)elapsed);
+                return left >= OneMillisecond ? left : TimeSpan.Zero;
             }
         }
 

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Threading;
 
@@ -58,7 +59,18 @@ namespace HfWorker.Protocol
                     }
                     connections = _snapshot;
                 }
-                foreach (var connection in connections) connection.CheckReader();
+                foreach (var connection in connections)
+                {
+                    // The one watch serves every connection: nothing one of them does may end it.
+                    try
+                    {
+                        connection.CheckReader();
+                    }
+                    catch (Exception e)
+                    {
+                        connection.WatchFailed(e);
+                    }
+                }
             }
         }
     }

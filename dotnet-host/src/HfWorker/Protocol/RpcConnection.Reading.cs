@@ -188,6 +188,19 @@ namespace HfWorker.Protocol
                 + " ms: another thread reads the worker's frames now");
         }
 
+        /// <summary>Checking this connection's reader threw (a bug): say so, and never let it reach the watch's thread.</summary>
+        internal void WatchFailed(Exception error)
+        {
+            try
+            {
+                Log("watching the connection's reader failed: " + error.GetType().Name + ": " + error.Message);
+            }
+            catch (Exception)
+            {
+                // A log handler that throws too has nothing left to tell.
+            }
+        }
+
         /// <summary>
         /// Start a new reader in place of the one handing out <paramref name="turn"/>, unless that turn has ended already;
         /// then, off this thread, say so (<paramref name="warning"/>: the watch's thread must not run a caller's handler).

@@ -153,14 +153,50 @@ namespace HfWorker.Tests.Protocol
             Assert.That(seen, Is.EqualTo(Enumerable.Range(0, 20).ToList()), "one reader, inline: no reordering by the thread pool");
         }
 
+        /// <summary>Writes to a pipe in pieces of at most PIPE_BUF (4096 bytes on Linux), which a pipe never takes in part.</summary>
+        private sealed class AtomicWrites : Stream
+        {
+            private const int PipeBuf = 4096;
+            private readonly Stream _pipe;
+
+            public AtomicWrites(Stream pipe)
+            {
+                _pipe = pipe;
+            }
+
+            public override void Write(byte[] buffer, int offset, int count)
+            {
+                for (int at = 0; at < count; at += PipeBuf) _pipe.Write(buffer, offset + at, Math.Min(PipeBuf, count - at));
+            }
+
+            public override void Flush()
+            {
+                _pipe.Flush();
+            }
+
+            public override bool CanRead => false;
+            public override bool CanSeek => false;
+            public override bool CanWrite => true;
+            public override long Length => throw new NotSupportedException();
+            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+            public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+            public override void SetLength(long value) => throw new NotSupportedException();
+        }
+
         [Test, Timeout(30000)]
         public async Task A_reader_blocked_writing_to_a_worker_that_is_blocked_writing_to_it_is_rescued()
         {
-            // Real pipes, whose buffers fill (in-memory ones never do).
-            using (var toWorker = new AnonymousPipeServerStream(PipeDirection.Out))
-            using (var workerIn = new AnonymousPipeClientStream(PipeDirection.In, toWorker.ClientSafePipeHandle))
+            // Real pipes, whose buffers fill (in-memory ones never do). Written a pipe's atomic unit at a time: Mono's
+            // PipeStream.Write re-sends from the start of its buffer after a partial write (a blocked write interrupted
+            // by the GC's signals), which corrupted a large frame now and then. Process streams and sockets, which the
+            // host uses, do not go through it.
+            using (var toWorkerPipe = new AnonymousPipeServerStream(PipeDirection.Out))
+            using (var workerIn = new AnonymousPipeClientStream(PipeDirection.In, toWorkerPipe.ClientSafePipeHandle))
             using (var fromWorker = new AnonymousPipeServerStream(PipeDirection.In))
-            using (var workerOut = new AnonymousPipeClientStream(PipeDirection.Out, fromWorker.ClientSafePipeHandle))
+            using (var workerOutPipe = new AnonymousPipeClientStream(PipeDirection.Out, fromWorker.ClientSafePipeHandle))
+            using (var toWorker = new AtomicWrites(toWorkerPipe))
+            using (var workerOut = new AtomicWrites(workerOutPipe))
             {
                 const int maxFrame = 8 << 20;
                 var connection = new RpcConnection(fromWorker, toWorker, maxFrame);

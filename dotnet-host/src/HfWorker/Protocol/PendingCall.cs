@@ -108,7 +108,7 @@ namespace HfWorker.Protocol
                 {
                     if (!TryFinish()) return;
                     sendCancel(Id);
-                    ThreadPool.UnsafeQueueUserWorkItem(state => ((TaskCompletionSource<T>)state).TrySetCanceled(cancellationToken), _completion);
+                    _completion.SettleOnThreadPool(c => c.TrySetCanceled(cancellationToken));
                 });
             }
             if (Interlocked.CompareExchange(ref _armed, Armed, NotArmed) == Disarmed) ReleaseRegistrations();
@@ -150,7 +150,7 @@ namespace HfWorker.Protocol
             if (!TryFinish()) return;
             Disarm();
             if (inline) _completion.TrySetException(error);
-            else ThreadPool.UnsafeQueueUserWorkItem(state => ((TaskCompletionSource<T>)state).TrySetException(error), _completion);
+            else _completion.SettleOnThreadPool(c => c.TrySetException(error));
         }
 
         public override void ReportProgress(ArraySegment<byte> value, Action<string> log)

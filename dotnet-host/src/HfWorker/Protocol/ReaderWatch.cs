@@ -21,7 +21,6 @@ namespace HfWorker.Protocol
 
         private static readonly object Gate = new object();
         private static readonly List<RpcConnection> Watched = new List<RpcConnection>();
-        private static RpcConnection[] _snapshot = new RpcConnection[0];
         private static Thread _thread;
 
         public static void Add(RpcConnection connection)
@@ -29,7 +28,6 @@ namespace HfWorker.Protocol
             lock (Gate)
             {
                 Watched.Add(connection);
-                _snapshot = Watched.ToArray();
                 if (_thread != null) return;
                 _thread = new Thread(Run) { IsBackground = true, Name = "hf-worker reader watch" };
                 _thread.Start();
@@ -40,7 +38,7 @@ namespace HfWorker.Protocol
         {
             lock (Gate)
             {
-                if (Watched.Remove(connection)) _snapshot = Watched.ToArray();
+                Watched.Remove(connection);
             }
         }
 
@@ -57,7 +55,7 @@ namespace HfWorker.Protocol
                         _thread = null;
                         return;
                     }
-                    connections = _snapshot;
+                    connections = Watched.ToArray();
                 }
                 foreach (var connection in connections)
                 {

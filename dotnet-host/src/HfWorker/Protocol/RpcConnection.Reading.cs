@@ -210,7 +210,7 @@ namespace HfWorker.Protocol
             if (Interlocked.CompareExchange(ref _turn, turn + 1, turn) != turn) return;  // it finished meanwhile
             Interlocked.Increment(ref _takeOvers);
             StartReader(turn + 1);
-            if (warning != null) ThreadPool.UnsafeQueueUserWorkItem(_ => ReaderTakenOver(warning), null);
+            if (warning != null) ThreadPool.UnsafeQueueUserWorkItem(_ => Raise(ReaderTakenOver, warning, "ReaderTakenOver"), null);
         }
     }
 }

@@ -29,6 +29,7 @@ namespace HfWorker.Protocol
         private Func<PendingCall, Exception> _closed;
         private long _nextId;
         private int _broken;
+
         public RpcConnection(Stream input, Stream output, int maxFrameBytes)
         {
             _reader = new FrameReader(input, maxFrameBytes);
@@ -186,7 +187,7 @@ namespace HfWorker.Protocol
                 case IncomingKind.Notification:
                     if (message.Method == OutgoingMessages.ProgressMethod) Progress(message);
                     else if (message.Method == Protocol.AbandonedCalls.HandlerDoneMethod) HandlerDone(message);
-                    else _events.Run(() => Notify(message));
+                    else _events.Run(() => Raise(Notification, message, "notification"));
                     break;
                 case IncomingKind.Request:
                     Log("the worker sent a request (" + message.Method + "), which hosts do not serve; ignored");
@@ -194,27 +195,16 @@ namespace HfWorker.Protocol
             }
         }
 
-        private void Notify(IncomingMessage message)
+        /// <summary>Call one of the owner's handlers; what it throws is logged, never let into the reader or a pool thread.</summary>
+        private void Raise<T>(Action<T> handler, T value, string what)
         {
             try
             {
-                Notification(message);
+                handler(value);
             }
             catch (Exception e)
             {
-                Log("the notification handler threw on " + message.Method + ": " + e.GetType().Name + ": " + e.Message);
-            }
-        }
-
-        private void RaiseAbandonedChanged(AbandonedCallChange change)
-        {
-            try
-            {
-                AbandonedChanged(change);
-            }
-            catch (Exception e)
-            {
-                Log("the abandoned-call handler threw: " + e.GetType().Name + ": " + e.Message);
+                Log("the " + what + " handler threw " + e.GetType().Name + ": " + e.Message);
             }
         }
 
@@ -248,7 +238,7 @@ namespace HfWorker.Protocol
                     }
                 }
             }
-            if (change != null) _events.Run(() => RaiseAbandonedChanged(change));
+            if (change != null) _events.Run(() => Raise(AbandonedChanged, change, "abandoned-call"));
             if (call == null)
             {
                 // An error with a null id answers a frame the worker could not read: a host bug worth logging.
@@ -297,7 +287,7 @@ namespace HfWorker.Protocol
                 if (_abandoned.Remove(id, out method)) change = new AbandonedCallChange(id, method, true, seconds, _abandoned.Count);
             }
             // None for an id not counted: the connection was closed meanwhile, or the worker broke its promise (logged).
-            if (change != null) _events.Run(() => RaiseAbandonedChanged(change));
+            if (change != null) _events.Run(() => Raise(AbandonedChanged, change, "abandoned-call"));
             else Log(message.Method + " for request " + id + ", which no -32800 said was still running; ignored");
         }
 

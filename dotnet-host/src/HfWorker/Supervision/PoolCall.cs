@@ -342,7 +342,7 @@ namespace HfWorker.Supervision
         /// </summary>
         private void Settle(Action<TaskCompletionSource<T>> outcome)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(state => outcome((TaskCompletionSource<T>)state), _completion);
+            _completion.SettleOnThreadPool(outcome);
         }
 
         /// <summary>Release what watched the call while it was queued (and keep anything from watching it later).</summary>

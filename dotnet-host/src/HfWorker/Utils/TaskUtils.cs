@@ -8,6 +8,15 @@ namespace HfWorker.Utils
     internal static class TaskUtils
     {
         /// <summary>
+        /// Settle <paramref name="completion"/> on a thread-pool thread, so that its continuations (a caller's code) never
+        /// run inside the caller of this: a token's callback inside someone's <c>Cancel()</c>, a closing connection, a pump.
+        /// </summary>
+        public static void SettleOnThreadPool<T>(this TaskCompletionSource<T> completion, Action<TaskCompletionSource<T>> outcome)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(state => outcome((TaskCompletionSource<T>)state), completion);
+        }
+
+        /// <summary>
         /// Run a task nobody awaits, marking its failure observed: its outcome is handled elsewhere, and an
         /// unobserved exception must not surface later from the finalizer thread.
         /// </summary>

@@ -10,6 +10,7 @@ using HfWorker.MessagePack;
 using HfWorker.Protocol;
 using HfWorker.Tests.Support;
 using NUnit.Framework;
+using static HfWorker.Tests.Support.RpcCalls;
 
 namespace HfWorker.Tests.Protocol
 {
@@ -20,12 +21,6 @@ namespace HfWorker.Tests.Protocol
     [TestFixture]
     public class ReaderTakeoverSpecs
     {
-        private static Task<object> Call(RpcConnection connection, string method, object parameters = null)
-        {
-            var invocation = new Invocation<object>(method, parameters, r => r.ReadValue());
-            return connection.InvokeAsync(invocation, null, Timeout.InfiniteTimeSpan, CancellationToken.None);
-        }
-
         [Test, Timeout(20000)]
         public async Task A_continuation_runs_on_the_reader_and_one_that_blocks_on_the_next_answer_is_rescued()
         {
@@ -97,8 +92,7 @@ namespace HfWorker.Tests.Protocol
             var worker = new ScriptedWorker();
             var connection = worker.Connect();
             var progress = new SlowFirstProgress();
-            var invocation = new Invocation<object>("test/stream", null, r => r.ReadValue()) { Progress = progress };
-            var call = connection.InvokeAsync(invocation, null, Timeout.InfiniteTimeSpan, CancellationToken.None);
+            var call = Call(connection, "test/stream", progress: progress);
             progress.Result = call;
             var request = await worker.ReceiveAsync();
             var token = ((Dictionary<string, object>)request["params"])["progressToken"];

@@ -7,6 +7,7 @@ using HfWorker.MessagePack;
 using HfWorker.Protocol;
 using HfWorker.Tests.Support;
 using NUnit.Framework;
+using static HfWorker.Tests.Support.RpcCalls;
 
 namespace HfWorker.Tests.Protocol
 {
@@ -15,13 +16,6 @@ namespace HfWorker.Tests.Protocol
     public class RpcConnectionSpecs
     {
         private static readonly TimeSpan NoTimeout = Timeout.InfiniteTimeSpan;
-
-        private static Task<object> Call(RpcConnection connection, string method, object parameters = null,
-            IProgress<object> progress = null, CancellationToken token = default(CancellationToken), TimeSpan? timeout = null)
-        {
-            var invocation = new Invocation<object>(method, parameters, r => r.ReadValue()) { Progress = progress };
-            return connection.InvokeAsync(invocation, null, timeout ?? NoTimeout, token);
-        }
 
         private sealed class ListProgress : IProgress<object>
         {
